@@ -1,0 +1,42 @@
+//! The command line, parsed with clap.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "menusync",
+    version,
+    about = "Keeps each store's ordering-site menu in step with its POS"
+)]
+pub struct Cli {
+    /// The configuration file; relative paths inside it resolve against its folder.
+    #[arg(long, global = true, default_value = "stores.toml")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: sync every store on its schedule until SIGTERM or SIGINT.
+    Run,
+    /// Sync all stores, or the named ones, once and exit (0 when none failed).
+    Once {
+        /// A store id; repeat for several. All stores when absent.
+        #[arg(long = "store", value_name = "ID")]
+        stores: Vec<String>,
+        /// Publish even a menu that shrank past the shrink guard.
+        #[arg(long)]
+        allow_shrink: bool,
+    },
+    /// Check the configuration and exit; errors give file, line and column.
+    Check,
+    /// Show each store's published release, last success, last change and last error.
+    Status {
+        /// Print JSON for scripts instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,630 @@
+//! Loads `stores.toml` and checks it into the types the rest of the daemon uses.
+//!
+//! Parsing happens in [`raw`]; this module turns the raw file into [`Config`],
+//! whose fields are already validated (non-zero limits, resolved references,
+//! parsed schedules, safe store ids). Every error names the file, line and
+//! column, the way `menusync check` prints it.
+
+mod raw;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::num::NonZeroUsize;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use toml::Spanned;
+
+use raw::{RawConfig, RawDaemon, RawPos, RawStore, RawTarget};
+
+pub const DEFAULT_STATE_DIR: &str = "var";
+/// Every five minutes, at second 0 (6 fields, seconds first).
+pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
+pub const DEFAULT_IO_CONCURRENCY: usize = 16;
+pub const DEFAULT_DEPLOY_CONCURRENCY: usize = 2;
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 3;
+pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_PASS_TIMEOUT_SECS: u64 = 120;
+pub const DEFAULT_DEPLOY_TIMEOUT_SECS: u64 = 300;
+pub const DEFAULT_KEEP_RELEASES: usize = 5;
+pub const DEFAULT_MAX_IMAGE_BYTES: u64 = 10 * 1024 * 1024;
+pub const DEFAULT_MAX_MENU_BYTES: u64 = 5 * 1024 * 1024;
+pub const DEFAULT_MAX_SHRINK_PERCENT: u8 = 50;
+
+/// A config file that cannot be used, with where in it the problem is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// The checked configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The file this was read from, for messages.
+    pub path: PathBuf,
+    pub daemon: DaemonSettings,
+    pub pos: BTreeMap<String, Arc<PosEndpoint>>,
+    pub targets: BTreeMap<String, Arc<Target>>,
+    pub stores: Vec<Arc<Store>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DaemonSettings {
+    /// Where releases, state and staging live; absolute or relative to the config file.
+    pub state_dir: PathBuf,
+    pub schedule: String,
+    /// Store passes in flight at once, and separately HTTP requests in flight at once.
+    pub io_concurrency: NonZeroUsize,
+    /// rsync processes running at once.
+    pub deploy_concurrency: NonZeroUsize,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// Wall-clock cap on one store's fetch, transform and image stages.
+    pub pass_timeout: Duration,
+    /// Wall-clock cap on one rsync run.
+    pub deploy_timeout: Duration,
+    pub keep_releases: NonZeroUsize,
+    pub max_image_bytes: u64,
+    pub max_menu_bytes: u64,
+    /// A new menu losing more than this share of the published items is held back.
+    pub max_shrink_percent: u8,
+}
+
+#[derive(Debug)]
+pub struct PosEndpoint {
+    pub name: String,
+    pub kind: PosKind,
+}
+
+#[derive(Debug)]
+pub enum PosKind {
+    /// The reference protocol of `pos-api.md` over HTTP(S).
+    Http {
+        base_url: url::Url,
+        api_key_env: String,
+    },
+    /// The same documents read from a folder: `<dir>/<pos_store_id>/menu.json`, `images.json`.
+    Fixture { dir: PathBuf },
+}
+
+impl PosKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PosKind::Http { .. } => "http",
+            PosKind::Fixture { .. } => "fixture",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Target {
+    pub name: String,
+    pub kind: TargetKind,
+}
+
+#[derive(Debug)]
+pub enum TargetKind {
+    /// Push with rsync; each store goes to `<dest>/<store id>/`.
+    Rsync { dest: RsyncDest },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RsyncDest {
+    Local(PathBuf),
+    /// `user@host:/path` (or `host:/path`), reached over ssh.
+    Remote(String),
+}
+
+#[derive(Debug)]
+pub struct Store {
+    /// Lower-case letters, digits and `-`: safe as a directory name and an rsync path.
+    pub id: String,
+    pub pos: String,
+    pub pos_store_id: String,
+    pub schedule: String,
+    pub targets: Vec<String>,
+    pub settings: StoreSettings,
+}
+
+/// What a store's `menu.json` depends on besides the POS documents.
+///
+/// It is part of the change-detection hash, so a settings change republishes.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreSettings {
+    pub display_name: String,
+    pub hidden_categories: BTreeSet<String>,
+    pub hidden_items: BTreeSet<String>,
+    pub price_overrides: BTreeMap<String, i64>,
+}
+
+impl Config {
+    /// Reads and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Checks `text` as if read from `path`; relative paths resolve against its folder.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let checker = Checker { path, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|err| {
+            let span = err.span().unwrap_or(0..0);
+            checker.error(span, err.message().to_string())
+        })?;
+        checker.check(raw)
+    }
+
+    pub fn store(&self, id: &str) -> Option<&Arc<Store>> {
+        self.stores.iter().find(|store| store.id == id)
+    }
+}
+
+/// Turns a [`RawConfig`] into a [`Config`], with spans mapped to lines.
+struct Checker<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Checker<'_> {
+    fn error(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        let (line, column) = line_column(self.text, span.start);
+        ConfigError::Invalid {
+            path: self.path.display().to_string(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn base_dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    fn resolve(&self, value: &str) -> PathBuf {
+        let path = Path::new(value);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir().join(path)
+        }
+    }
+
+    fn check(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let daemon = self.check_daemon(&raw.daemon)?;
+        let mut pos = BTreeMap::new();
+        for (name, endpoint) in &raw.pos {
+            let checked = self.check_pos(name, endpoint)?;
+            pos.insert(name.get_ref().clone(), Arc::new(checked));
+        }
+        let mut targets = BTreeMap::new();
+        for (name, target) in &raw.target {
+            let checked = self.check_target(name, target)?;
+            targets.insert(name.get_ref().clone(), Arc::new(checked));
+        }
+        let mut stores = Vec::with_capacity(raw.store.len());
+        let mut seen_ids = HashSet::new();
+        for store in &raw.store {
+            let checked = self.check_store(store, &daemon, &pos, &targets)?;
+            if !seen_ids.insert(checked.id.clone()) {
+                return Err(self.error(
+                    store.id.span(),
+                    format!("store id `{}` is used twice", checked.id),
+                ));
+            }
+            stores.push(Arc::new(checked));
+        }
+        Ok(Config {
+            path: self.path.to_path_buf(),
+            daemon,
+            pos,
+            targets,
+            stores,
+        })
+    }
+
+    fn check_daemon(&self, raw: &RawDaemon) -> Result<DaemonSettings, ConfigError> {
+        let state_dir = match &raw.state_dir {
+            Some(dir) if dir.get_ref().trim().is_empty() => {
+                return Err(self.error(dir.span(), "`state_dir` must not be empty"));
+            }
+            Some(dir) => self.resolve(dir.get_ref()),
+            None => self.resolve(DEFAULT_STATE_DIR),
+        };
+        let schedule = match &raw.schedule {
+            Some(schedule) => self.check_schedule(schedule)?,
+            None => DEFAULT_SCHEDULE.to_string(),
+        };
+        let secs = |value: &Option<Spanned<i64>>, name: &str, default: u64| {
+            self.positive(value, name, default).map(Duration::from_secs)
+        };
+        let count = |value: &Option<Spanned<i64>>, name: &str, default: usize| {
+            self.positive(value, name, default as u64).map(|n| {
+                NonZeroUsize::new(usize::try_from(n).unwrap_or(usize::MAX))
+                    .expect("positive() never returns zero")
+            })
+        };
+        Ok(DaemonSettings {
+            state_dir,
+            schedule,
+            io_concurrency: count(
+                &raw.io_concurrency,
+                "io_concurrency",
+                DEFAULT_IO_CONCURRENCY,
+            )?,
+            deploy_concurrency: count(
+                &raw.deploy_concurrency,
+                "deploy_concurrency",
+                DEFAULT_DEPLOY_CONCURRENCY,
+            )?,
+            connect_timeout: secs(
+                &raw.connect_timeout_secs,
+                "connect_timeout_secs",
+                DEFAULT_CONNECT_TIMEOUT_SECS,
+            )?,
+            read_timeout: secs(
+                &raw.read_timeout_secs,
+                "read_timeout_secs",
+                DEFAULT_READ_TIMEOUT_SECS,
+            )?,
+            pass_timeout: secs(
+                &raw.pass_timeout_secs,
+                "pass_timeout_secs",
+                DEFAULT_PASS_TIMEOUT_SECS,
+            )?,
+            deploy_timeout: secs(
+                &raw.deploy_timeout_secs,
+                "deploy_timeout_secs",
+                DEFAULT_DEPLOY_TIMEOUT_SECS,
+            )?,
+            keep_releases: count(&raw.keep_releases, "keep_releases", DEFAULT_KEEP_RELEASES)?,
+            max_image_bytes: self.positive(
+                &raw.max_image_bytes,
+                "max_image_bytes",
+                DEFAULT_MAX_IMAGE_BYTES,
+            )?,
+            max_menu_bytes: self.positive(
+                &raw.max_menu_bytes,
+                "max_menu_bytes",
+                DEFAULT_MAX_MENU_BYTES,
+            )?,
+            max_shrink_percent: self.percent(
+                &raw.max_shrink_percent,
+                "max_shrink_percent",
+                DEFAULT_MAX_SHRINK_PERCENT,
+            )?,
+        })
+    }
+
+    fn positive(
+        &self,
+        value: &Option<Spanned<i64>>,
+        name: &str,
+        default: u64,
+    ) -> Result<u64, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(spanned) if *spanned.get_ref() > 0 => Ok(*spanned.get_ref() as u64),
+            Some(spanned) => Err(self.error(
+                spanned.span(),
+                format!("`{name}` must be greater than 0, got {}", spanned.get_ref()),
+            )),
+        }
+    }
+
+    fn percent(
+        &self,
+        value: &Option<Spanned<i64>>,
+        name: &str,
+        default: u8,
+    ) -> Result<u8, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(spanned) => u8::try_from(*spanned.get_ref())
+                .ok()
+                .filter(|percent| *percent <= 100)
+                .ok_or_else(|| {
+                    self.error(
+                        spanned.span(),
+                        format!(
+                            "`{name}` must be between 0 and 100, got {}",
+                            spanned.get_ref()
+                        ),
+                    )
+                }),
+        }
+    }
+
+    fn check_schedule(&self, schedule: &Spanned<String>) -> Result<String, ConfigError> {
+        validate_schedule(schedule.get_ref())
+            .map(|()| schedule.get_ref().clone())
+            .map_err(|reason| self.error(schedule.span(), reason))
+    }
+
+    fn check_pos(&self, name: &Spanned<String>, raw: &RawPos) -> Result<PosEndpoint, ConfigError> {
+        check_name(name.get_ref()).map_err(|why| self.error(name.span(), why))?;
+        let kind = match raw.kind.get_ref().as_str() {
+            "http" => {
+                self.forbid(&raw.path, "path", "http")?;
+                let base = self.require(&raw.base_url, &raw.kind, "base_url", "http")?;
+                let base_url = url::Url::parse(base.get_ref())
+                    .ok()
+                    .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+                    .ok_or_else(|| {
+                        self.error(base.span(), "`base_url` must be an http:// or https:// URL")
+                    })?;
+                let key_env = self.require(&raw.api_key_env, &raw.kind, "api_key_env", "http")?;
+                let valid_env = !key_env.get_ref().is_empty()
+                    && key_env
+                        .get_ref()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid_env {
+                    return Err(self.error(
+                        key_env.span(),
+                        "`api_key_env` names an environment variable (letters, digits, `_`), \
+                         not the key itself",
+                    ));
+                }
+                PosKind::Http {
+                    base_url,
+                    api_key_env: key_env.get_ref().clone(),
+                }
+            }
+            "fixture" => {
+                self.forbid(&raw.base_url, "base_url", "fixture")?;
+                self.forbid(&raw.api_key_env, "api_key_env", "fixture")?;
+                let path = self.require(&raw.path, &raw.kind, "path", "fixture")?;
+                PosKind::Fixture {
+                    dir: self.resolve(path.get_ref()),
+                }
+            }
+            other => {
+                return Err(self.error(
+                    raw.kind.span(),
+                    format!("unknown pos kind `{other}`, expected `http` or `fixture`"),
+                ));
+            }
+        };
+        Ok(PosEndpoint {
+            name: name.get_ref().clone(),
+            kind,
+        })
+    }
+
+    fn require<'v>(
+        &self,
+        value: &'v Option<Spanned<String>>,
+        kind: &Spanned<String>,
+        field: &str,
+        kind_name: &str,
+    ) -> Result<&'v Spanned<String>, ConfigError> {
+        value.as_ref().ok_or_else(|| {
+            self.error(
+                kind.span(),
+                format!("a pos of kind `{kind_name}` needs `{field}`"),
+            )
+        })
+    }
+
+    fn forbid(
+        &self,
+        value: &Option<Spanned<String>>,
+        field: &str,
+        kind_name: &str,
+    ) -> Result<(), ConfigError> {
+        match value {
+            Some(value) => Err(self.error(
+                value.span(),
+                format!("`{field}` does not apply to a pos of kind `{kind_name}`"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn check_target(&self, name: &Spanned<String>, raw: &RawTarget) -> Result<Target, ConfigError> {
+        check_name(name.get_ref()).map_err(|why| self.error(name.span(), why))?;
+        if raw.kind.get_ref() != "rsync" {
+            return Err(self.error(
+                raw.kind.span(),
+                format!(
+                    "unknown target kind `{}`, expected `rsync`",
+                    raw.kind.get_ref()
+                ),
+            ));
+        }
+        let dest = parse_rsync_dest(raw.dest.get_ref(), |local| self.resolve(local))
+            .map_err(|why| self.error(raw.dest.span(), why))?;
+        Ok(Target {
+            name: name.get_ref().clone(),
+            kind: TargetKind::Rsync { dest },
+        })
+    }
+
+    fn check_store(
+        &self,
+        raw: &RawStore,
+        daemon: &DaemonSettings,
+        pos: &BTreeMap<String, Arc<PosEndpoint>>,
+        targets: &BTreeMap<String, Arc<Target>>,
+    ) -> Result<Store, ConfigError> {
+        validate_store_id(raw.id.get_ref()).map_err(|why| self.error(raw.id.span(), why))?;
+        if raw.name.get_ref().trim().is_empty() {
+            return Err(self.error(raw.name.span(), "store `name` must not be empty"));
+        }
+        if !pos.contains_key(raw.pos.get_ref()) {
+            return Err(self.error(
+                raw.pos.span(),
+                format!(
+                    "store refers to pos `{}`, which no [pos.*] section defines",
+                    raw.pos.get_ref()
+                ),
+            ));
+        }
+        if raw.pos_store_id.get_ref().trim().is_empty() {
+            return Err(self.error(raw.pos_store_id.span(), "`pos_store_id` must not be empty"));
+        }
+        let schedule = match &raw.schedule {
+            Some(schedule) => self.check_schedule(schedule)?,
+            None => daemon.schedule.clone(),
+        };
+        let mut target_names = Vec::new();
+        for target in &raw.targets {
+            if !targets.contains_key(target.get_ref()) {
+                return Err(self.error(
+                    target.span(),
+                    format!(
+                        "store refers to target `{}`, which no [target.*] section defines",
+                        target.get_ref()
+                    ),
+                ));
+            }
+            if target_names.contains(target.get_ref()) {
+                return Err(self.error(
+                    target.span(),
+                    format!("target `{}` is listed twice", target.get_ref()),
+                ));
+            }
+            target_names.push(target.get_ref().clone());
+        }
+        let mut price_overrides = BTreeMap::new();
+        for (item, price) in &raw.price_overrides {
+            if *price.get_ref() < 0 {
+                return Err(self.error(
+                    price.span(),
+                    format!("price override for `{item}` must not be negative"),
+                ));
+            }
+            price_overrides.insert(item.clone(), *price.get_ref());
+        }
+        Ok(Store {
+            id: raw.id.get_ref().clone(),
+            pos: raw.pos.get_ref().clone(),
+            pos_store_id: raw.pos_store_id.get_ref().clone(),
+            schedule,
+            targets: target_names,
+            settings: StoreSettings {
+                display_name: raw.name.get_ref().clone(),
+                hidden_categories: raw.hidden_categories.iter().cloned().collect(),
+                hidden_items: raw.hidden_items.iter().cloned().collect(),
+                price_overrides,
+            },
+        })
+    }
+}
+
+/// 1-based line and column of a byte offset, counting columns in characters.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Store ids become directory names and rsync paths, so they are kept boring.
+pub fn validate_store_id(id: &str) -> Result<(), String> {
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "store id `{id}` must be 1 to 64 lower-case letters, digits or `-`, not starting with `-`"
+        ))
+    }
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("name `{name}` must be letters, digits, `-` or `_`"))
+    }
+}
+
+/// Parses a 6-field cron string (seconds first) the way the scheduler will.
+pub fn validate_schedule(schedule: &str) -> Result<(), String> {
+    let fields = schedule.split_whitespace().count();
+    if fields != 6 {
+        return Err(format!(
+            "schedule `{schedule}` has {fields} fields; it needs 6, seconds first (e.g. \"{DEFAULT_SCHEDULE}\")"
+        ));
+    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(schedule)
+        .map(|_| ())
+        .map_err(|err| format!("schedule `{schedule}` does not parse: {err}"))
+}
+
+/// Splits an rsync destination into a local path or an ssh `[user@]host:/path`.
+///
+/// Values that rsync could read as an option, or that carry shell or ssh
+/// metacharacters, are refused: they reach rsync as arguments, never via a shell.
+fn parse_rsync_dest(
+    dest: &str,
+    resolve_local: impl Fn(&str) -> PathBuf,
+) -> Result<RsyncDest, String> {
+    if dest.is_empty() || dest.starts_with('-') {
+        return Err(format!(
+            "target `dest` `{dest}` must be a path or user@host:/path"
+        ));
+    }
+    if dest
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || "'\"`$;|&<>\\".contains(c))
+    {
+        return Err(format!(
+            "target `dest` `{dest}` contains whitespace or shell metacharacters"
+        ));
+    }
+    match dest.split_once(':') {
+        Some((host, path)) if !host.contains('/') => {
+            let host_ok = !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_@[]".contains(c));
+            if !host_ok || !path.starts_with('/') {
+                return Err(format!(
+                    "remote target `dest` `{dest}` must look like user@host:/absolute/path"
+                ));
+            }
+            Ok(RsyncDest::Remote(dest.to_string()))
+        }
+        _ => Ok(RsyncDest::Local(resolve_local(dest))),
+    }
+}
+
+#[cfg(test)]
+mod tests;

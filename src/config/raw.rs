@@ -1,0 +1,78 @@
+//! The `stores.toml` file exactly as written, before any check.
+//!
+//! Every struct denies unknown fields so that a typo is an error with a line
+//! number instead of a silently ignored key. Fields whose later checks need a
+//! line number are kept as [`Spanned`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub daemon: RawDaemon,
+    #[serde(default)]
+    pub pos: BTreeMap<Spanned<String>, RawPos>,
+    #[serde(default)]
+    pub target: BTreeMap<Spanned<String>, RawTarget>,
+    #[serde(default)]
+    pub store: Vec<RawStore>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    pub state_dir: Option<Spanned<String>>,
+    pub schedule: Option<Spanned<String>>,
+    pub io_concurrency: Option<Spanned<i64>>,
+    pub deploy_concurrency: Option<Spanned<i64>>,
+    pub connect_timeout_secs: Option<Spanned<i64>>,
+    pub read_timeout_secs: Option<Spanned<i64>>,
+    pub pass_timeout_secs: Option<Spanned<i64>>,
+    pub deploy_timeout_secs: Option<Spanned<i64>>,
+    pub keep_releases: Option<Spanned<i64>>,
+    pub max_image_bytes: Option<Spanned<i64>>,
+    pub max_menu_bytes: Option<Spanned<i64>>,
+    pub max_shrink_percent: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPos {
+    pub kind: Spanned<String>,
+    /// `http`: where the POS API lives.
+    pub base_url: Option<Spanned<String>>,
+    /// `http`: the environment variable that holds the API key.
+    pub api_key_env: Option<Spanned<String>>,
+    /// `fixture`: the folder holding one sub-folder per POS store id.
+    pub path: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub kind: Spanned<String>,
+    /// `rsync`: a local path or `user@host:/path`.
+    pub dest: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub id: Spanned<String>,
+    pub name: Spanned<String>,
+    pub pos: Spanned<String>,
+    pub pos_store_id: Spanned<String>,
+    pub schedule: Option<Spanned<String>>,
+    #[serde(default)]
+    pub targets: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub hidden_categories: Vec<String>,
+    #[serde(default)]
+    pub hidden_items: Vec<String>,
+    #[serde(default)]
+    pub price_overrides: BTreeMap<String, Spanned<i64>>,
+}

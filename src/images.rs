@@ -1,0 +1,408 @@
+//! The images stage: bring every image the menu needs into the new release.
+//!
+//! Images already held in the published release are hard-linked, not fetched
+//! again. New ones are streamed to disk under a size cap, checked to be real
+//! images by their magic bytes, verified against the POS's sha256 when given,
+//! and stored under a name derived from their content, so a changed photo gets
+//! a new name and a page cached with the old menu never shows the wrong one.
+//!
+//! A bad image is a problem of the items that use it, never of the store: the
+//! items are published without an image. Only our own disk failing (a
+//! `storage` error) fails the pass.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+
+use crate::error::{Category, StoreError};
+use crate::pos::Provider;
+use crate::pos::doc::{ImageDoc, ImagesDoc};
+use crate::transform::Problem;
+
+/// Hex digits of the content hash kept in an image's file name (64 bits).
+const NAME_HASH_LEN: usize = 16;
+
+/// Image formats we publish, by their magic numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Jpeg,
+    Png,
+    Webp,
+    Gif,
+}
+
+impl ImageFormat {
+    /// Recognises a format from the first bytes of a file, whatever its content type claims.
+    pub fn sniff(head: &[u8]) -> Option<ImageFormat> {
+        if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(ImageFormat::Jpeg)
+        } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(ImageFormat::Png)
+        } else if head.len() >= 12 && &head[0..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+            Some(ImageFormat::Webp)
+        } else if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
+            Some(ImageFormat::Gif)
+        } else {
+            None
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "jpg",
+            ImageFormat::Png => "png",
+            ImageFormat::Webp => "webp",
+            ImageFormat::Gif => "gif",
+        }
+    }
+}
+
+/// Whether `name` is one of our content-derived image names, such as `0123456789abcdef.jpg`.
+///
+/// Names read back from the state file pass through this before they touch a path.
+pub fn is_image_name(name: &str) -> bool {
+    let Some((stem, extension)) = name.split_once('.') else {
+        return false;
+    };
+    stem.len() == NAME_HASH_LEN
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && matches!(extension, "jpg" | "png" | "webp" | "gif")
+}
+
+/// Where a provider streams one image's bytes: a temp file, hashed and capped as it grows.
+pub struct ImageSink {
+    file: tokio::fs::File,
+    path: PathBuf,
+    hasher: Sha256,
+    written: u64,
+    max_bytes: u64,
+    head: Vec<u8>,
+}
+
+impl ImageSink {
+    async fn create(path: PathBuf, max_bytes: u64) -> Result<ImageSink, StoreError> {
+        let file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|err| StoreError::storage(format!("creating {}", path.display()), err))?;
+        Ok(ImageSink {
+            file,
+            path,
+            hasher: Sha256::new(),
+            written: 0,
+            max_bytes,
+            head: Vec::with_capacity(16),
+        })
+    }
+
+    /// Appends a chunk; refuses to grow past the cap, so a huge body is never stored.
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        self.written += chunk.len() as u64;
+        if self.written > self.max_bytes {
+            return Err(StoreError::new(
+                Category::Data,
+                format!("image is larger than the {} byte cap", self.max_bytes),
+            ));
+        }
+        if self.head.len() < 16 {
+            let take = (16 - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.hasher.update(chunk);
+        self.file
+            .write_all(chunk)
+            .await
+            .map_err(|err| StoreError::storage(format!("writing {}", self.path.display()), err))
+    }
+
+    /// The byte count a `Content-Length` or file size announces, checked before streaming.
+    pub fn check_announced_size(&self, size: u64) -> Result<(), StoreError> {
+        if size > self.max_bytes {
+            return Err(StoreError::new(
+                Category::Data,
+                format!(
+                    "image announces {size} bytes, over the {} byte cap",
+                    self.max_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks what arrived and makes it durable; returns the format and the full sha256.
+    async fn finish(
+        self,
+        expected_sha256: Option<&str>,
+    ) -> Result<(ImageFormat, String), StoreError> {
+        let format = ImageFormat::sniff(&self.head).ok_or_else(|| {
+            StoreError::new(
+                Category::Data,
+                "bytes are not a JPEG, PNG, WebP or GIF image",
+            )
+        })?;
+        let sha256 = hex::encode(self.hasher.finalize());
+        if let Some(expected) = expected_sha256
+            && !expected.eq_ignore_ascii_case(&sha256)
+        {
+            return Err(StoreError::new(
+                Category::Data,
+                format!("bytes hash to {sha256}, but the POS says {expected}"),
+            ));
+        }
+        self.file
+            .sync_all()
+            .await
+            .map_err(|err| StoreError::storage(format!("syncing {}", self.path.display()), err))?;
+        Ok((format, sha256))
+    }
+}
+
+/// What the images stage produced for one release.
+#[derive(Debug, Default)]
+pub struct GatheredImages {
+    /// POS image id → file name under the release's `images/`.
+    pub files: BTreeMap<String, String>,
+    pub problems: Vec<Problem>,
+    /// Fingerprint of an image's POS entry → file name, for the next pass.
+    pub index: BTreeMap<String, String>,
+    pub downloaded: usize,
+    pub downloaded_bytes: u64,
+    pub linked: usize,
+    /// Images that failed for a reason that may pass (network), worth another try.
+    pub transient_failures: usize,
+}
+
+/// What the images stage needs from the pass around it.
+pub struct ImageRequest<'a> {
+    pub provider: &'a Provider,
+    pub pos_store_id: &'a str,
+    /// Shared limit on requests in flight across all stores.
+    pub io: &'a Semaphore,
+    pub concurrency: usize,
+    pub max_bytes: u64,
+    /// The published release's `images/`, whose files may be linked.
+    pub held_dir: Option<&'a Path>,
+    /// The index saved by the last pass: fingerprint → file name.
+    pub held_index: &'a BTreeMap<String, String>,
+    /// The staging release's `images/`, which this stage fills.
+    pub staging_dir: &'a Path,
+}
+
+/// Identifies an image entry by what the POS says of it, not by its id.
+fn fingerprint(image: &ImageDoc) -> String {
+    let identity = serde_json::json!([image.url, image.sha256, image.size, image.updated_at]);
+    hex::encode(Sha256::digest(identity.to_string().as_bytes()))
+}
+
+/// Brings the images named by `wanted` (POS image ids) into the staging release.
+pub async fn gather(
+    request: &ImageRequest<'_>,
+    images: &ImagesDoc,
+    wanted: &BTreeSet<String>,
+) -> Result<GatheredImages, StoreError> {
+    let mut result = GatheredImages::default();
+    let mut by_id: BTreeMap<&str, &ImageDoc> = BTreeMap::new();
+    for image in &images.images {
+        if by_id.contains_key(image.image_id.as_str()) {
+            result.problems.push(Problem::data(
+                format!("image {}", image.image_id),
+                "image id appears twice in the image list; the first entry is used",
+            ));
+            continue;
+        }
+        by_id.insert(&image.image_id, image);
+    }
+
+    let mut to_download = Vec::new();
+    for image_id in wanted {
+        let Some(image) = by_id.get(image_id.as_str()) else {
+            result.problems.push(Problem::data(
+                format!("image {image_id}"),
+                "an item uses this image, but the image list does not have it",
+            ));
+            continue;
+        };
+        let print = fingerprint(image);
+        match link_held(request, &print).await? {
+            Some(name) => {
+                result.linked += 1;
+                result.index.insert(print, name.clone());
+                result.files.insert(image_id.clone(), name);
+            }
+            None => to_download.push((image_id.clone(), (*image).clone(), print)),
+        }
+    }
+
+    let sequence = AtomicU64::new(0);
+    let mut downloads = futures_util::stream::iter(to_download)
+        .map(|(image_id, image, print)| {
+            let part = request.staging_dir.join(format!(
+                ".part-{}",
+                sequence.fetch_add(1, Ordering::Relaxed)
+            ));
+            async move {
+                let outcome = download(request, &image, part).await;
+                (image_id, print, outcome)
+            }
+        })
+        .buffer_unordered(request.concurrency.max(1));
+    while let Some((image_id, print, outcome)) = downloads.next().await {
+        match outcome {
+            Ok((name, bytes)) => {
+                result.downloaded += 1;
+                result.downloaded_bytes += bytes;
+                result.index.insert(print, name.clone());
+                result.files.insert(image_id, name);
+            }
+            Err(err) if err.category == Category::Storage => return Err(err),
+            Err(err) => {
+                if err.category == Category::Network {
+                    result.transient_failures += 1;
+                }
+                result.problems.push(Problem {
+                    category: err.category,
+                    subject: format!("image {image_id}"),
+                    message: err.chain(),
+                });
+            }
+        }
+    }
+    Ok(result)
+}
+
+/// Links an image the published release already holds into staging, if it does.
+async fn link_held(request: &ImageRequest<'_>, print: &str) -> Result<Option<String>, StoreError> {
+    let (Some(held_dir), Some(name)) = (request.held_dir, request.held_index.get(print)) else {
+        return Ok(None);
+    };
+    if !is_image_name(name) {
+        return Ok(None);
+    }
+    let source = held_dir.join(name);
+    let target = request.staging_dir.join(name);
+    match tokio::fs::hard_link(&source, &target).await {
+        Ok(()) => Ok(Some(name.clone())),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(Some(name.clone())),
+        // The published release lost the file (rolled back, pruned): fetch it again.
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(StoreError::storage(
+            format!("linking {} to {}", source.display(), target.display()),
+            err,
+        )),
+    }
+}
+
+/// Fetches one image into `part`, checks it and renames it to its content name.
+async fn download(
+    request: &ImageRequest<'_>,
+    image: &ImageDoc,
+    part: PathBuf,
+) -> Result<(String, u64), StoreError> {
+    let _permit = request
+        .io
+        .acquire()
+        .await
+        .expect("the I/O semaphore is never closed");
+    let mut sink = ImageSink::create(part.clone(), request.max_bytes).await?;
+    let outcome = async {
+        if let Some(size) = image.size {
+            sink.check_announced_size(size)?;
+        }
+        request
+            .provider
+            .fetch_image(request.pos_store_id, &image.url, &mut sink)
+            .await?;
+        let bytes = sink.written;
+        let (format, sha256) = sink.finish(image.sha256.as_deref()).await?;
+        let name = format!("{}.{}", &sha256[..NAME_HASH_LEN], format.extension());
+        let target = request.staging_dir.join(&name);
+        tokio::fs::rename(&part, &target)
+            .await
+            .map_err(|err| StoreError::storage(format!("renaming to {}", target.display()), err))?;
+        Ok((name, bytes))
+    }
+    .await;
+    if outcome.is_err() {
+        // The part file may be half-written; it never becomes part of a release.
+        let _ = tokio::fs::remove_file(&part).await;
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniff_recognises_each_format_and_nothing_else() {
+        let cases: [(&[u8], Option<ImageFormat>); 8] = [
+            (b"\xFF\xD8\xFF\xE0\x00\x10JFIF", Some(ImageFormat::Jpeg)),
+            (b"\x89PNG\r\n\x1a\n\x00\x00", Some(ImageFormat::Png)),
+            (b"RIFF\x24\x00\x00\x00WEBPVP8 ", Some(ImageFormat::Webp)),
+            (b"GIF89a\x01\x00", Some(ImageFormat::Gif)),
+            (b"GIF87a\x01\x00", Some(ImageFormat::Gif)),
+            (b"<!DOCTYPE html><html>", None),
+            (b"RIFF\x24\x00\x00\x00WAVEfmt ", None),
+            (b"", None),
+        ];
+        for (head, expected) in cases {
+            assert_eq!(ImageFormat::sniff(head), expected, "head {head:?}");
+        }
+    }
+
+    #[test]
+    fn only_content_names_are_image_names() {
+        assert!(is_image_name("0123456789abcdef.jpg"));
+        assert!(is_image_name("0123456789abcdef.webp"));
+        for bad in [
+            "../../etc/passwd",
+            "0123456789abcdef.exe",
+            "0123456789ABCDEF.jpg",
+            "0123456789abcde.jpg",
+            "0123456789abcdef",
+            "/abs/0123456789abcdef.jpg",
+            "0123456789abcdef.jpg/..",
+        ] {
+            assert!(!is_image_name(bad), "{bad} must be refused");
+        }
+    }
+
+    #[tokio::test]
+    async fn sink_refuses_past_the_cap_and_checks_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = ImageSink::create(dir.path().join("a"), 8).await.unwrap();
+        sink.write(b"\x89PNG").await.unwrap();
+        let err = sink.write(b"\r\n\x1a\n\x00").await.unwrap_err();
+        assert_eq!(err.category, Category::Data);
+        assert!(err.message.contains("cap"), "{}", err.message);
+
+        let png = b"\x89PNG\r\n\x1a\nrest";
+        let mut sink = ImageSink::create(dir.path().join("b"), 1024).await.unwrap();
+        sink.write(png).await.unwrap();
+        let err = sink.finish(Some(&"0".repeat(64))).await.unwrap_err();
+        assert_eq!(err.category, Category::Data);
+
+        let mut sink = ImageSink::create(dir.path().join("c"), 1024).await.unwrap();
+        sink.write(png).await.unwrap();
+        let good = hex::encode(Sha256::digest(png));
+        let (format, sha) = sink.finish(Some(&good.to_uppercase())).await.unwrap();
+        assert_eq!((format, sha), (ImageFormat::Png, good));
+    }
+
+    #[tokio::test]
+    async fn sink_refuses_html_posing_as_an_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = ImageSink::create(dir.path().join("a"), 1024).await.unwrap();
+        sink.write(b"<html><body>502 Bad Gateway</body></html>")
+            .await
+            .unwrap();
+        let err = sink.finish(None).await.unwrap_err();
+        assert_eq!(err.category, Category::Data);
+    }
+}

@@ -1,0 +1,34 @@
+//! menusync: keeps a restaurant chain's ordering site in step with each store's POS.
+//!
+//! The pipeline, one module per stage:
+//! - [`config`]: `stores.toml`, parsed and checked;
+//! - [`schedule`]: the daemon loop, cron ticks fanned out to stores;
+//! - [`pipeline`]: one pass for one store, tying the stages together;
+//! - [`pos`]: the fetch stage, one provider per POS kind;
+//! - [`detect`]: change detection by content hash;
+//! - [`transform`]: POS menu → the standard [`menu`] schema (pure);
+//! - [`images`]: image download, checks and content-derived names;
+//! - [`publish`]: releases built in staging and swapped in atomically;
+//! - [`deploy`]: rsync to the web hosts.
+//!
+//! Cross-cutting: [`error`] (failure categories), [`state`] (per-store status
+//! files), [`lock`] (one pass per store across processes), [`shutdown`]
+//! (signals), [`telemetry`] (logging), [`cli`] and [`commands`].
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod deploy;
+pub mod detect;
+pub mod error;
+pub mod images;
+pub mod lock;
+pub mod menu;
+pub mod pipeline;
+pub mod pos;
+pub mod publish;
+pub mod schedule;
+pub mod shutdown;
+pub mod state;
+pub mod telemetry;
+pub mod transform;

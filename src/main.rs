@@ -1,0 +1,48 @@
+//! The `menusync` binary: parse the command line, set up logging, hand over to the library.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use menusync::cli::{Cli, Command};
+use menusync::commands::{self, EXIT_CONFIG};
+use menusync::config::Config;
+use menusync::pipeline::PassOptions;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(config) => Arc::new(config),
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match cli.command {
+        Command::Check => commands::check(&config),
+        Command::Status { json } => commands::status(&config, json),
+        Command::Once {
+            stores,
+            allow_shrink,
+        } => {
+            menusync::telemetry::init();
+            runtime().block_on(commands::once(
+                config,
+                &stores,
+                PassOptions { allow_shrink },
+            ))
+        }
+        Command::Run => {
+            menusync::telemetry::init();
+            runtime().block_on(commands::run(config))
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts")
+}

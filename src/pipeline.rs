@@ -1,0 +1,435 @@
+//! One pass for one store: fetch → detect → transform → images → publish → deploy.
+//!
+//! Every line logged inside a pass is inside a `pass` span carrying `store`,
+//! `pos` and `run`, and a `stage` span naming the stage. A pass never panics
+//! or returns early on a store's failure: it records the failure with its
+//! category in the store's state and reports an [`Outcome`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use chrono::Utc;
+use tokio::sync::Semaphore;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::config::{Config, Store, TargetKind};
+use crate::deploy;
+use crate::detect;
+use crate::error::{Category, StoreError};
+use crate::images::{self, ImageRequest};
+use crate::lock::StoreLock;
+use crate::pos::Provider;
+use crate::publish::{IMAGES_DIR, MENU_PATH, StoreTree};
+use crate::state::{LastError, StoreState, TargetState};
+use crate::transform::{self, Problem};
+
+/// Item-level problems logged one by one per pass; the rest are counted.
+const MAX_PROBLEM_LINES: usize = 20;
+
+/// Everything passes share: the config, the POS clients and the limits.
+pub struct Context {
+    pub config: Arc<Config>,
+    pub providers: BTreeMap<String, Arc<Provider>>,
+    /// Store passes in flight at once, so a tick over many stores cannot start them all.
+    pub passes: Arc<Semaphore>,
+    /// Requests to POS systems (documents and images) in flight at once, across all stores.
+    pub io: Arc<Semaphore>,
+    /// rsync processes at once: blocking work kept apart so it never delays a poll.
+    pub deploy: Arc<Semaphore>,
+}
+
+impl Context {
+    pub fn new(config: Arc<Config>) -> Result<Context, StoreError> {
+        let mut providers = BTreeMap::new();
+        for (name, endpoint) in &config.pos {
+            providers.insert(
+                name.clone(),
+                Arc::new(Provider::new(endpoint, &config.daemon)?),
+            );
+        }
+        let daemon = &config.daemon;
+        Ok(Context {
+            passes: Arc::new(Semaphore::new(daemon.io_concurrency.get())),
+            io: Arc::new(Semaphore::new(daemon.io_concurrency.get())),
+            deploy: Arc::new(Semaphore::new(daemon.deploy_concurrency.get())),
+            providers,
+            config,
+        })
+    }
+}
+
+/// Choices an operator makes for one run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PassOptions {
+    /// Publish even a menu that shrank past the guard.
+    pub allow_shrink: bool,
+}
+
+/// How a store's pass ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Unchanged,
+    Published {
+        release: String,
+    },
+    Failed {
+        category: Category,
+        message: String,
+    },
+    /// Another pass (in this or another process) holds the store.
+    Busy,
+}
+
+impl Outcome {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Unchanged | Outcome::Published { .. })
+    }
+}
+
+/// A short id that tells passes apart in the journal.
+fn new_run_id() -> String {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+    let mixed = nanos
+        ^ u64::from(std::process::id()).rotate_left(32)
+        ^ SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    format!("{:08x}", (mixed ^ (mixed >> 32)) as u32)
+}
+
+/// Runs `future` inside a `stage` span and logs its duration at debug.
+async fn stage<T>(name: &'static str, future: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let span = info_span!("stage", stage = %name);
+    let output = future.instrument(span.clone()).await;
+    span.in_scope(|| {
+        debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "stage finished"
+        )
+    });
+    output
+}
+
+/// One full pass over one store. Never fails: the outcome says how it went.
+pub async fn run_pass(ctx: &Context, store: &Store, options: PassOptions) -> Outcome {
+    let span = info_span!("pass", store = %store.id, pos = %store.pos, run = %new_run_id());
+    async {
+        let started = Instant::now();
+        let outcome = locked_pass(ctx, store, options).await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let span = info_span!("stage", stage = "result");
+        let _entered = span.enter();
+        match &outcome {
+            Outcome::Unchanged => info!(elapsed_ms, "unchanged"),
+            Outcome::Published { release } => {
+                info!(elapsed_ms, release = %release, "published {release}")
+            }
+            Outcome::Failed { category, message } => {
+                warn!(elapsed_ms, category = %category, "failed {category}: {message}")
+            }
+            Outcome::Busy => info!("skipped: another pass of this store is still running"),
+        }
+        outcome
+    }
+    .instrument(span)
+    .await
+}
+
+async fn locked_pass(ctx: &Context, store: &Store, options: PassOptions) -> Outcome {
+    let tree = StoreTree::new(&ctx.config.daemon.state_dir, &store.id);
+    let lock = stage("lock", async {
+        tree.ensure()?;
+        let lock = StoreLock::try_acquire(&tree.lock_file())?;
+        if lock.is_some() {
+            let removed = tree.clean_staging()?;
+            if removed > 0 {
+                info!(removed, "removed leftover staging directories");
+            }
+        }
+        Ok::<_, StoreError>(lock)
+    })
+    .await;
+    let _lock = match lock {
+        Ok(Some(lock)) => lock,
+        Ok(None) => return Outcome::Busy,
+        Err(err) => return failed(&err),
+    };
+
+    let state_file = tree.state_file();
+    let mut state = StoreState::load(&state_file).unwrap_or_else(|err| {
+        warn!(category = %err.category, "starting from a fresh state: {}", err.chain());
+        StoreState::default()
+    });
+    let now = Utc::now();
+    let result = sync(ctx, store, &tree, &mut state, options).await;
+    let mut outcome = match result {
+        Ok(outcome) => {
+            state.record_success(now);
+            outcome
+        }
+        Err(err) => {
+            state.record_failure(err.category, err.chain(), now);
+            failed(&err)
+        }
+    };
+    if let Err(err) = state.save(&state_file) {
+        outcome = failed(&err);
+    }
+    outcome
+}
+
+fn failed(err: &StoreError) -> Outcome {
+    Outcome::Failed {
+        category: err.category,
+        message: err.chain(),
+    }
+}
+
+/// The pass proper; `state` is updated in place as stages succeed.
+async fn sync(
+    ctx: &Context,
+    store: &Store,
+    tree: &StoreTree,
+    state: &mut StoreState,
+    options: PassOptions,
+) -> Result<Outcome, StoreError> {
+    let daemon = &ctx.config.daemon;
+    let provider = ctx
+        .providers
+        .get(&store.pos)
+        .expect("config validation resolves every store's pos");
+
+    let build = build_release(ctx, store, provider, tree, state, options);
+    let built = tokio::time::timeout(daemon.pass_timeout, build)
+        .await
+        .map_err(|_| {
+            StoreError::new(
+                Category::Network,
+                format!("the pass did not finish within {:?}", daemon.pass_timeout),
+            )
+        })??;
+
+    let outcome = match built {
+        Some(release) => Outcome::Published { release },
+        None => Outcome::Unchanged,
+    };
+    stage("deploy", deploy_pending(ctx, store, tree, state)).await?;
+    Ok(outcome)
+}
+
+/// Fetch to publish. `Some(release)` when a new release went live.
+async fn build_release(
+    ctx: &Context,
+    store: &Store,
+    provider: &Provider,
+    tree: &StoreTree,
+    state: &mut StoreState,
+    options: PassOptions,
+) -> Result<Option<String>, StoreError> {
+    let daemon = &ctx.config.daemon;
+    let documents = stage("fetch", async {
+        let _permit = ctx
+            .io
+            .acquire()
+            .await
+            .expect("the I/O semaphore is never closed");
+        provider
+            .fetch_documents(&store.pos_store_id, daemon.max_menu_bytes)
+            .await
+    })
+    .await?;
+
+    let current = tree.current_release()?;
+    let content_hash = detect::content_hash(
+        &store.id,
+        &documents.menu_value,
+        &documents.images_value,
+        &store.settings,
+    );
+    let unchanged = stage("detect", async {
+        let unchanged = current.is_some()
+            && state.release == current
+            && state.content_hash.as_deref() == Some(content_hash.as_str())
+            && !state.retry_images;
+        debug!(unchanged, hash = %&content_hash[..16], "compared with the published release");
+        unchanged
+    })
+    .await;
+    if unchanged {
+        return Ok(None);
+    }
+
+    let mut menu = stage("transform", async {
+        let transformed = transform::transform(&store.id, &documents.menu, &store.settings);
+        log_problems(&transformed.problems);
+        let published_items = state.item_count.filter(|_| current.is_some());
+        transform::check_publishable(
+            &transformed.menu,
+            published_items,
+            daemon.max_shrink_percent,
+            options.allow_shrink,
+        )?;
+        Ok::<_, StoreError>(transformed.menu)
+    })
+    .await?;
+
+    let staging = tree.begin(&content_hash, Utc::now())?;
+    let held_dir = current
+        .as_ref()
+        .map(|release| tree.release_dir(release).join(IMAGES_DIR));
+    let staging_images = staging.images_dir();
+    let gathered = stage("images", async {
+        let request = ImageRequest {
+            provider,
+            pos_store_id: &store.pos_store_id,
+            io: &ctx.io,
+            concurrency: daemon.io_concurrency.get(),
+            max_bytes: daemon.max_image_bytes,
+            held_dir: held_dir.as_deref(),
+            held_index: &state.images,
+            staging_dir: &staging_images,
+        };
+        let gathered = images::gather(
+            &request,
+            &documents.images,
+            &transform::wanted_images(&menu),
+        )
+        .await?;
+        log_problems(&gathered.problems);
+        debug!(
+            downloaded = gathered.downloaded,
+            downloaded_bytes = gathered.downloaded_bytes,
+            linked = gathered.linked,
+            "images ready"
+        );
+        Ok::<_, StoreError>(gathered)
+    })
+    .await?;
+    transform::attach_images(&mut menu, &gathered.files);
+
+    stage("publish", async {
+        let bytes = menu.to_bytes();
+        let same_as_current = match &current {
+            Some(release) => {
+                std::fs::read(tree.release_dir(release).join(MENU_PATH)).ok() == Some(bytes.clone())
+            }
+            None => false,
+        };
+        let release = if same_as_current {
+            // New inputs, same output (say, a POS version bump): keep the live release.
+            debug!("the new menu is byte-equal to the published one; nothing to publish");
+            drop(staging);
+            None
+        } else {
+            staging.write_menu(&bytes)?;
+            let release = staging.publish()?;
+            let pruned = tree.prune(daemon.keep_releases.get())?;
+            debug!(pruned = pruned.len(), "old releases pruned");
+            state.last_change = Some(Utc::now());
+            Some(release)
+        };
+        state.release = tree.current_release()?;
+        state.content_hash = Some(content_hash.clone());
+        state.item_count = Some(menu.item_count());
+        state.images = gathered.index;
+        state.retry_images = gathered.transient_failures > 0;
+        Ok(release)
+    })
+    .await
+}
+
+/// Pushes the current release to every target that does not have it yet.
+///
+/// Runs after a publish and also after an unchanged pass, so a target that
+/// missed a release (it was down) catches up without waiting for a POS change.
+async fn deploy_pending(
+    ctx: &Context,
+    store: &Store,
+    tree: &StoreTree,
+    state: &mut StoreState,
+) -> Result<(), StoreError> {
+    let Some(current) = tree.current_release()? else {
+        return Ok(());
+    };
+    let daemon = &ctx.config.daemon;
+    let mut failures = Vec::new();
+    for target_name in &store.targets {
+        let target_state = state.targets.entry(target_name.clone()).or_default();
+        if target_state.release.as_deref() == Some(current.as_str()) {
+            continue;
+        }
+        let target = ctx
+            .config
+            .targets
+            .get(target_name)
+            .expect("config validation resolves every store's targets");
+        let TargetKind::Rsync { dest } = &target.kind;
+        let release_dir = tree.release_dir(&current);
+        let started = Instant::now();
+        let result = {
+            let _permit = ctx
+                .deploy
+                .acquire()
+                .await
+                .expect("the deploy semaphore is never closed");
+            deploy::rsync(
+                &release_dir,
+                dest,
+                &store.id,
+                daemon.read_timeout.max(daemon.connect_timeout),
+                daemon.deploy_timeout,
+            )
+            .await
+        };
+        let now = Utc::now();
+        match result {
+            Ok(()) => {
+                info!(target = %target_name, release = %current, elapsed_ms = started.elapsed().as_millis() as u64, "deployed");
+                *target_state = TargetState {
+                    release: Some(current.clone()),
+                    deployed_at: Some(now),
+                    last_error: None,
+                };
+            }
+            Err(err) => {
+                warn!(target = %target_name, category = %err.category, "{}", err.chain());
+                target_state.last_error = Some(LastError {
+                    category: err.category,
+                    message: err.chain(),
+                    at: now,
+                });
+                failures.push(format!("{target_name}: {}", err.chain()));
+            }
+        }
+    }
+    // Targets removed from the config are forgotten.
+    state.targets.retain(|name, _| store.targets.contains(name));
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::new(
+            Category::Deploy,
+            format!(
+                "{} of {} targets failed: {}",
+                failures.len(),
+                store.targets.len(),
+                failures.join("; ")
+            ),
+        ))
+    }
+}
+
+fn log_problems(problems: &[Problem]) {
+    for problem in problems.iter().take(MAX_PROBLEM_LINES) {
+        warn!(category = %problem.category, subject = %problem.subject, "skipped {}: {}", problem.subject, problem.message);
+    }
+    if problems.len() > MAX_PROBLEM_LINES {
+        warn!(
+            category = %Category::Data,
+            "{} more problems not logged one by one",
+            problems.len() - MAX_PROBLEM_LINES
+        );
+    }
+}

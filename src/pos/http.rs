@@ -1,0 +1,314 @@
+//! The `http` provider: the reference POS protocol of `pos-api.md` over reqwest.
+//!
+//! Every call has a connect and a per-read timeout (the pass deadline caps the
+//! total), every body is streamed under a byte cap, and the API key is only
+//! ever sent to the POS's own origin.
+
+use std::fmt;
+
+use reqwest::redirect::Policy;
+use reqwest::{Client, Response, StatusCode};
+use url::Url;
+
+use crate::config::DaemonSettings;
+use crate::error::{Category, StoreError};
+use crate::images::ImageSink;
+
+/// Redirects followed for one request before giving up (a redirect loop ends here).
+const MAX_REDIRECTS: usize = 5;
+const API_KEY_HEADER: &str = "X-POS-API-KEY";
+
+/// A POS API key; prints as `MASKED` so it never reaches a log by accident.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: String) -> ApiKey {
+        ApiKey(key)
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MASKED")
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MASKED")
+    }
+}
+
+#[derive(Debug)]
+pub struct HttpPos {
+    base_url: Url,
+    api_key_env: String,
+    /// Carries the key; follows redirects only within the POS origin.
+    api_client: Client,
+    /// Never carries the key; for images on another origin (a CDN).
+    public_client: Client,
+}
+
+/// The category of a non-success HTTP status, decided in this one place.
+pub fn status_category(status: StatusCode) -> Category {
+    match status.as_u16() {
+        401 | 403 => Category::Auth,
+        400 | 404 | 405 | 410 => Category::Config,
+        408 | 429 | 500..=599 => Category::Network,
+        _ => Category::Data,
+    }
+}
+
+impl HttpPos {
+    pub fn new(
+        base_url: &Url,
+        api_key_env: &str,
+        daemon: &DaemonSettings,
+    ) -> Result<HttpPos, StoreError> {
+        let mut base_url = base_url.clone();
+        if !base_url.path().ends_with('/') {
+            // `Url::join` replaces the last segment unless the base ends with a slash.
+            let path = format!("{}/", base_url.path());
+            base_url.set_path(&path);
+        }
+        let origin = base_url.origin();
+        let same_origin_only = Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else if attempt.url().origin() != origin {
+                // Stop here: the caller sees the 3xx and never sends the key elsewhere.
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        let build = |policy: Policy| {
+            Client::builder()
+                .connect_timeout(daemon.connect_timeout)
+                .read_timeout(daemon.read_timeout)
+                .redirect(policy)
+                .user_agent(concat!("menusync/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|err| {
+                    StoreError::with_source(Category::Config, "building the HTTP client", err)
+                })
+        };
+        Ok(HttpPos {
+            base_url,
+            api_key_env: api_key_env.to_string(),
+            api_client: build(same_origin_only)?,
+            public_client: build(Policy::limited(MAX_REDIRECTS))?,
+        })
+    }
+
+    fn api_key(&self) -> Result<ApiKey, StoreError> {
+        match std::env::var(&self.api_key_env) {
+            Ok(key) if !key.is_empty() => Ok(ApiKey::new(key)),
+            _ => Err(StoreError::new(
+                Category::Config,
+                format!("the POS API key variable {} is not set", self.api_key_env),
+            )),
+        }
+    }
+
+    pub async fn fetch_documents(
+        &self,
+        pos_store_id: &str,
+        max_bytes: u64,
+    ) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+        let key = self.api_key()?;
+        let menu = self
+            .post_document("api/menu", pos_store_id, &key, max_bytes)
+            .await?;
+        let images = self
+            .post_document("api/images", pos_store_id, &key, max_bytes)
+            .await?;
+        Ok((menu, images))
+    }
+
+    async fn post_document(
+        &self,
+        path: &str,
+        pos_store_id: &str,
+        key: &ApiKey,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        let url = self
+            .base_url
+            .join(path)
+            .expect("a fixed relative path always joins");
+        let response = self
+            .api_client
+            .post(url.clone())
+            .header(API_KEY_HEADER, key.expose())
+            .json(&serde_json::json!({ "storeId": pos_store_id }))
+            .send()
+            .await
+            .map_err(|err| request_error(&url, err))?;
+        let response = check_status(&url, response)?;
+        let is_html = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.to_ascii_lowercase().contains("html"));
+        let body = read_capped(&url, response, max_bytes).await?;
+        if is_html {
+            return Err(StoreError::new(
+                Category::Data,
+                format!(
+                    "POST {url} answered HTML, not JSON; it starts with {}",
+                    super::quote(&body)
+                ),
+            ));
+        }
+        Ok(body)
+    }
+
+    pub async fn fetch_image(&self, url: &str, sink: &mut ImageSink) -> Result<(), StoreError> {
+        let resolved = self.base_url.join(url).map_err(|err| {
+            StoreError::with_source(
+                Category::Data,
+                format!("image url {url:?} does not parse"),
+                err,
+            )
+        })?;
+        if !matches!(resolved.scheme(), "http" | "https") {
+            return Err(StoreError::new(
+                Category::Data,
+                format!("image url {resolved} is not http or https"),
+            ));
+        }
+        let mut response = if resolved.origin() == self.base_url.origin() {
+            let key = self.api_key()?;
+            self.api_client
+                .get(resolved.clone())
+                .header(API_KEY_HEADER, key.expose())
+                .send()
+                .await
+        } else {
+            self.public_client.get(resolved.clone()).send().await
+        }
+        .map_err(|err| request_error(&resolved, err))?;
+
+        // A same-origin URL that redirects off-origin is fetched again without the key.
+        if response.status().is_redirection()
+            && let Some(location) = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| response.url().join(value).ok())
+        {
+            response = self
+                .public_client
+                .get(location.clone())
+                .send()
+                .await
+                .map_err(|err| request_error(&location, err))?;
+        }
+        let mut response = check_status(&resolved, response)?;
+        if let Some(length) = response.content_length() {
+            sink.check_announced_size(length)?;
+        }
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|err| request_error(&resolved, err))?
+        {
+            sink.write(&chunk).await?;
+        }
+        Ok(())
+    }
+}
+
+fn request_error(url: &Url, err: reqwest::Error) -> StoreError {
+    let what = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else if err.is_redirect() {
+        "redirected too often"
+    } else {
+        "failed"
+    };
+    StoreError::with_source(Category::Network, format!("request to {url} {what}"), err)
+}
+
+fn check_status(url: &Url, response: Response) -> Result<Response, StoreError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    Err(StoreError::new(
+        status_category(status),
+        format!("{url} answered {status}"),
+    ))
+}
+
+/// Reads a whole body, refusing it as soon as it passes `max_bytes`.
+async fn read_capped(
+    url: &Url,
+    mut response: Response,
+    max_bytes: u64,
+) -> Result<Vec<u8>, StoreError> {
+    let too_big = || {
+        StoreError::new(
+            Category::Data,
+            format!("{url} sent a body over the {max_bytes} byte cap"),
+        )
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > max_bytes)
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| request_error(url, err))?
+    {
+        if (body.len() + chunk.len()) as u64 > max_bytes {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_categories_follow_the_protocol_table() {
+        let table = [
+            (400, Category::Config),
+            (404, Category::Config),
+            (401, Category::Auth),
+            (403, Category::Auth),
+            (429, Category::Network),
+            (500, Category::Network),
+            (502, Category::Network),
+            (503, Category::Network),
+            (302, Category::Data),
+            (418, Category::Data),
+        ];
+        for (code, expected) in table {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert_eq!(status_category(status), expected, "status {code}");
+        }
+    }
+
+    #[test]
+    fn api_key_never_prints() {
+        let key = ApiKey::new("s3cr3t-key".into());
+        assert_eq!(format!("{key}"), "MASKED");
+        assert_eq!(format!("{key:?}"), "MASKED");
+    }
+}

@@ -1,0 +1,158 @@
+//! The fetch stage: asks a store's POS for its menu, its image list and its images.
+//!
+//! [`Provider`] is the seam between the POS side and the rest of the
+//! pipeline, which never knows which kind ran. `http` speaks the reference
+//! protocol of `pos-api.md`; `fixture` reads the same documents from a folder
+//! (the offline demo) and goes through the same later stages.
+
+pub mod doc;
+mod fixture;
+mod http;
+
+use serde::de::DeserializeOwned;
+
+use crate::config::{DaemonSettings, PosEndpoint, PosKind};
+use crate::error::{Category, StoreError};
+use crate::images::ImageSink;
+use doc::{ImagesDoc, MenuDoc};
+
+pub use http::{ApiKey, status_category};
+
+/// How much of an unexpected body a log line quotes.
+const QUOTE_BYTES: usize = 200;
+
+/// Both POS documents: parsed, and as JSON values for the content hash.
+#[derive(Debug)]
+pub struct Documents {
+    pub menu: MenuDoc,
+    pub images: ImagesDoc,
+    pub menu_value: serde_json::Value,
+    pub images_value: serde_json::Value,
+}
+
+/// One configured POS endpoint, ready to be asked.
+#[derive(Debug)]
+pub enum Provider {
+    Http(http::HttpPos),
+    Fixture(fixture::FixturePos),
+}
+
+impl Provider {
+    pub fn new(endpoint: &PosEndpoint, daemon: &DaemonSettings) -> Result<Provider, StoreError> {
+        Ok(match &endpoint.kind {
+            PosKind::Http {
+                base_url,
+                api_key_env,
+            } => Provider::Http(http::HttpPos::new(base_url, api_key_env, daemon)?),
+            PosKind::Fixture { dir } => Provider::Fixture(fixture::FixturePos::new(dir.clone())),
+        })
+    }
+
+    /// The provider kind, as logged in the `pos` field's companion and in status.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Provider::Http(_) => "http",
+            Provider::Fixture(_) => "fixture",
+        }
+    }
+
+    /// Fetches the menu and the image list of one store; each body is capped at `max_bytes`.
+    pub async fn fetch_documents(
+        &self,
+        pos_store_id: &str,
+        max_bytes: u64,
+    ) -> Result<Documents, StoreError> {
+        let (menu_bytes, images_bytes) = match self {
+            Provider::Http(pos) => pos.fetch_documents(pos_store_id, max_bytes).await?,
+            Provider::Fixture(pos) => pos.fetch_documents(pos_store_id, max_bytes).await?,
+        };
+        let (menu_value, menu) = parse_document::<MenuDoc>("menu", &menu_bytes)?;
+        let (images_value, images) = parse_document::<ImagesDoc>("image list", &images_bytes)?;
+        Ok(Documents {
+            menu,
+            images,
+            menu_value,
+            images_value,
+        })
+    }
+
+    /// Streams one image, named by the image list's `url`, into `sink`.
+    pub async fn fetch_image(
+        &self,
+        pos_store_id: &str,
+        url: &str,
+        sink: &mut ImageSink,
+    ) -> Result<(), StoreError> {
+        match self {
+            Provider::Http(pos) => pos.fetch_image(url, sink).await,
+            Provider::Fixture(pos) => pos.fetch_image(pos_store_id, url, sink).await,
+        }
+    }
+}
+
+/// Parses a POS document, quoting the start of the body when it is not what we expect.
+fn parse_document<T: DeserializeOwned>(
+    what: &str,
+    bytes: &[u8],
+) -> Result<(serde_json::Value, T), StoreError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
+        StoreError::new(
+            Category::Data,
+            format!(
+                "the POS {what} is not JSON ({err}); it starts with {}",
+                quote(bytes)
+            ),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(StoreError::new(
+            Category::Data,
+            format!(
+                "the POS {what} is not a JSON object; it starts with {}",
+                quote(bytes)
+            ),
+        ));
+    }
+    let parsed = T::deserialize(&value).map_err(|err| {
+        StoreError::new(
+            Category::Data,
+            format!("the POS {what} does not fit the protocol: {err}"),
+        )
+    })?;
+    Ok((value, parsed))
+}
+
+/// At most [`QUOTE_BYTES`] of a body, as a quoted, escaped string safe for one log line.
+pub fn quote(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(QUOTE_BYTES)]);
+    format!("{:?}", text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_and_truncated_bodies_are_data_failures_that_quote_the_body() {
+        let html = b"<!DOCTYPE html><html><body>Maintenance</body></html>";
+        let err = parse_document::<MenuDoc>("menu", html).unwrap_err();
+        assert_eq!(err.category, Category::Data);
+        assert!(err.message.contains("Maintenance"), "{}", err.message);
+
+        let truncated = br#"{"storeId":"S1","items":[{"itemId":"I1""#;
+        let err = parse_document::<MenuDoc>("menu", truncated).unwrap_err();
+        assert_eq!(err.category, Category::Data);
+
+        let wrong_shape = br#"{"items":[{"itemId":5}]}"#;
+        let err = parse_document::<MenuDoc>("menu", wrong_shape).unwrap_err();
+        assert_eq!(err.category, Category::Data);
+    }
+
+    #[test]
+    fn quote_is_capped_and_stays_on_one_line() {
+        let body = "가".repeat(500);
+        let quoted = quote(body.as_bytes());
+        assert!(quoted.len() < QUOTE_BYTES + 40, "{}", quoted.len());
+        assert!(!quote(b"line1\nline2").contains('\n'));
+    }
+}

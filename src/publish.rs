@@ -1,0 +1,297 @@
+//! The publish stage: build a complete release beside the live one, then swap.
+//!
+//! Layout of one store under the state directory:
+//!
+//! ```text
+//! stores/<id>/releases/<release>/data/menu.json
+//! stores/<id>/releases/<release>/images/<hash>.<ext>
+//! stores/<id>/current -> releases/<release>
+//! stores/<id>/staging/<release>/      (being built; removed at start-up)
+//! stores/<id>/state.json              (see `state`)
+//! stores/<id>/.lock                   (held while a pass runs)
+//! ```
+//!
+//! A release is written once in `staging/`, fsynced, renamed into
+//! `releases/`, and only then does a new `current` link get renamed over the
+//! old one. Nothing under `releases/` is ever written in place, so a crash at
+//! any instant leaves `current` pointing at a complete release.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::error::StoreError;
+
+const RELEASES: &str = "releases";
+const STAGING: &str = "staging";
+const CURRENT: &str = "current";
+pub const MENU_PATH: &str = "data/menu.json";
+pub const IMAGES_DIR: &str = "images";
+
+/// One store's folder under the state directory.
+#[derive(Debug, Clone)]
+pub struct StoreTree {
+    root: PathBuf,
+}
+
+impl StoreTree {
+    pub fn new(state_dir: &Path, store_id: &str) -> StoreTree {
+        StoreTree {
+            root: state_dir.join("stores").join(store_id),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join(".lock")
+    }
+
+    pub fn current_link(&self) -> PathBuf {
+        self.root.join(CURRENT)
+    }
+
+    pub fn release_dir(&self, release: &str) -> PathBuf {
+        self.root.join(RELEASES).join(release)
+    }
+
+    /// Creates the store's folders if they are missing.
+    pub fn ensure(&self) -> Result<(), StoreError> {
+        for dir in [self.root.join(RELEASES), self.root.join(STAGING)] {
+            fs::create_dir_all(&dir)
+                .map_err(|err| StoreError::storage(format!("creating {}", dir.display()), err))?;
+        }
+        Ok(())
+    }
+
+    /// The release `current` points at, if any; read from the link itself.
+    pub fn current_release(&self) -> Result<Option<String>, StoreError> {
+        let link = self.current_link();
+        match fs::read_link(&link) {
+            Ok(target) => {
+                let release = target
+                    .strip_prefix(RELEASES)
+                    .ok()
+                    .and_then(|rest| rest.to_str())
+                    .filter(|name| is_release_id(name))
+                    .map(str::to_string);
+                Ok(release.filter(|name| self.release_dir(name).is_dir()))
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(StoreError::storage(
+                format!("reading {}", link.display()),
+                err,
+            )),
+        }
+    }
+
+    /// Every kept release, oldest first (release ids sort by time).
+    pub fn releases(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.root.join(RELEASES);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => {
+                return Err(StoreError::storage(
+                    format!("listing {}", dir.display()),
+                    err,
+                ));
+            }
+        };
+        let mut releases = Vec::new();
+        for entry in entries {
+            let entry = entry
+                .map_err(|err| StoreError::storage(format!("listing {}", dir.display()), err))?;
+            if let Some(name) = entry
+                .file_name()
+                .to_str()
+                .filter(|name| is_release_id(name))
+            {
+                releases.push(name.to_string());
+            }
+        }
+        releases.sort();
+        Ok(releases)
+    }
+
+    /// Removes half-built releases that a crash or a kill left in `staging/`.
+    ///
+    /// Call only while holding the store's lock, so no live pass is building there.
+    pub fn clean_staging(&self) -> Result<usize, StoreError> {
+        let dir = self.root.join(STAGING);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(err) => {
+                return Err(StoreError::storage(
+                    format!("listing {}", dir.display()),
+                    err,
+                ));
+            }
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let path = entry
+                .map_err(|err| StoreError::storage(format!("listing {}", dir.display()), err))?
+                .path();
+            remove_any(&path)
+                .map_err(|err| StoreError::storage(format!("removing {}", path.display()), err))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Starts a new release in `staging/`, named after the time and the content hash.
+    pub fn begin(&self, content_hash: &str, now: DateTime<Utc>) -> Result<Staging, StoreError> {
+        self.ensure()?;
+        let stamp = now.format("%Y%m%dT%H%M%SZ");
+        let short = &content_hash[..16.min(content_hash.len())];
+        let mut release = format!("{stamp}-{short}");
+        let mut attempt = 1;
+        // The same inputs published twice in one second (after a rollback) get a suffix.
+        while self.release_dir(&release).exists() || self.root.join(STAGING).join(&release).exists()
+        {
+            attempt += 1;
+            release = format!("{stamp}-{short}-{attempt}");
+        }
+        let dir = self.root.join(STAGING).join(&release);
+        for sub in [dir.join("data"), dir.join(IMAGES_DIR)] {
+            fs::create_dir_all(&sub)
+                .map_err(|err| StoreError::storage(format!("creating {}", sub.display()), err))?;
+        }
+        Ok(Staging {
+            tree: self.clone(),
+            release,
+            dir,
+        })
+    }
+
+    /// Points `current` at `release` atomically: a new link renamed over the old one.
+    pub fn swap_current(&self, release: &str) -> Result<(), StoreError> {
+        let link = self.current_link();
+        let temp = self
+            .root
+            .join(format!(".current-{}-{release}", std::process::id()));
+        let _ = fs::remove_file(&temp);
+        let target = Path::new(RELEASES).join(release);
+        let result = (|| {
+            std::os::unix::fs::symlink(&target, &temp)?;
+            fs::rename(&temp, &link)?;
+            sync_dir(&self.root)
+        })();
+        result.map_err(|err| {
+            let _ = fs::remove_file(&temp);
+            StoreError::storage(format!("pointing {} at {release}", link.display()), err)
+        })
+    }
+
+    /// Deletes all but the newest `keep` releases, never the one `current` points at.
+    pub fn prune(&self, keep: usize) -> Result<Vec<String>, StoreError> {
+        let current = self.current_release()?;
+        let releases = self.releases()?;
+        let excess = releases.len().saturating_sub(keep);
+        let mut removed = Vec::new();
+        for release in releases.into_iter().take(excess) {
+            if current.as_deref() == Some(release.as_str()) {
+                continue;
+            }
+            let dir = self.release_dir(&release);
+            fs::remove_dir_all(&dir)
+                .map_err(|err| StoreError::storage(format!("removing {}", dir.display()), err))?;
+            removed.push(release);
+        }
+        Ok(removed)
+    }
+}
+
+/// A release being built in `staging/`; dropped unfinished, it removes itself.
+#[derive(Debug)]
+pub struct Staging {
+    tree: StoreTree,
+    release: String,
+    dir: PathBuf,
+}
+
+impl Staging {
+    pub fn release(&self) -> &str {
+        &self.release
+    }
+
+    pub fn images_dir(&self) -> PathBuf {
+        self.dir.join(IMAGES_DIR)
+    }
+
+    /// Writes `data/menu.json` and fsyncs it.
+    pub fn write_menu(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.dir.join(MENU_PATH);
+        (|| {
+            let mut file = File::create(&path)?;
+            file.write_all(bytes)?;
+            file.sync_all()
+        })()
+        .map_err(|err| StoreError::storage(format!("writing {}", path.display()), err))
+    }
+
+    /// Makes the release durable, moves it into `releases/` and points `current` at it.
+    pub fn publish(self) -> Result<String, StoreError> {
+        let target = self.tree.release_dir(&self.release);
+        (|| {
+            // Files were fsynced as they were written; now their folders.
+            sync_dir(&self.dir.join("data"))?;
+            sync_dir(&self.dir.join(IMAGES_DIR))?;
+            sync_dir(&self.dir)?;
+            fs::rename(&self.dir, &target)?;
+            sync_dir(&self.tree.root.join(STAGING))?;
+            sync_dir(&self.tree.root.join(RELEASES))
+        })()
+        .map_err(|err| {
+            StoreError::storage(format!("moving release into {}", target.display()), err)
+        })?;
+        self.tree.swap_current(&self.release)?;
+        let release = self.release.clone();
+        // Already renamed away: nothing for Drop to clean.
+        std::mem::forget(self);
+        Ok(release)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Release ids look like `20261124T183000Z-0123456789abcdef` with an optional `-N`.
+pub fn is_release_id(name: &str) -> bool {
+    name.len() >= 18
+        && name.is_ascii()
+        && name.as_bytes()[..8].iter().all(u8::is_ascii_digit)
+        && name.as_bytes()[8] == b'T'
+        && name.bytes().all(|b| {
+            b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'T' || b == b'Z' || b == b'-'
+        })
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn remove_any(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,161 @@
+//! Per-store state on disk: what was published, when, and what went wrong.
+//!
+//! `stores/<id>/state.json` sits beside the releases, outside any published
+//! tree. It is replaced atomically (temp file, fsync, rename) after every
+//! pass, so `menusync status` can read it while the daemon runs.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Category, StoreError};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoreState {
+    /// The release this state describes; the `current` link is the truth, this a cache.
+    pub release: Option<String>,
+    /// Content hash of the inputs that built `release`.
+    pub content_hash: Option<String>,
+    /// Visible items in `release`, for the shrink guard.
+    pub item_count: Option<usize>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_change: Option<DateTime<Utc>>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_error: Option<LastError>,
+    pub consecutive_failures: u32,
+    /// When the current run of failures began; cleared by a success.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Some images of `release` failed for a reason that may pass; try again next pass.
+    pub retry_images: bool,
+    /// Fingerprint of a POS image entry → file name in `release/images/`.
+    pub images: BTreeMap<String, String>,
+    /// What each target last received.
+    pub targets: BTreeMap<String, TargetState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastError {
+    pub category: Category,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TargetState {
+    /// The release this target holds, if its last push succeeded.
+    pub release: Option<String>,
+    pub deployed_at: Option<DateTime<Utc>>,
+    pub last_error: Option<LastError>,
+}
+
+impl StoreState {
+    /// Reads the state file; a missing file is a fresh store.
+    pub fn load(path: &Path) -> Result<StoreState, StoreError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|err| {
+                StoreError::with_source(
+                    Category::Storage,
+                    format!("{} is not a valid state file", path.display()),
+                    err,
+                )
+            }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(StoreState::default()),
+            Err(err) => Err(StoreError::storage(
+                format!("reading {}", path.display()),
+                err,
+            )),
+        }
+    }
+
+    /// Replaces the state file atomically.
+    pub fn save(&self, path: &Path) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec_pretty(self).expect("state always serialises");
+        write_atomically(path, &bytes)
+            .map_err(|err| StoreError::storage(format!("writing {}", path.display()), err))
+    }
+
+    pub fn record_failure(&mut self, category: Category, message: String, now: DateTime<Utc>) {
+        self.last_attempt = Some(now);
+        self.consecutive_failures += 1;
+        self.failing_since.get_or_insert(now);
+        self.last_error = Some(LastError {
+            category,
+            message,
+            at: now,
+        });
+    }
+
+    pub fn record_success(&mut self, now: DateTime<Utc>) {
+        self.last_attempt = Some(now);
+        self.last_success = Some(now);
+        self.consecutive_failures = 0;
+        self.failing_since = None;
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file in the same folder, fsyncing both.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("state files always live in a folder");
+    let file_name = path
+        .file_name()
+        .expect("state files always have a name")
+        .to_string_lossy();
+    let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_missing_file_is_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        assert_eq!(StoreState::load(&path).unwrap(), StoreState::default());
+
+        let mut state = StoreState {
+            release: Some("20261124T000000Z-0123456789abcdef".into()),
+            ..StoreState::default()
+        };
+        state.record_failure(Category::Network, "POS down".into(), Utc::now());
+        state.save(&path).unwrap();
+        let loaded = StoreState::load(&path).unwrap();
+        assert_eq!(loaded, state);
+        assert_eq!(loaded.consecutive_failures, 1);
+        assert!(loaded.failing_since.is_some());
+
+        let mut recovered = loaded;
+        recovered.record_success(Utc::now());
+        assert_eq!(recovered.consecutive_failures, 0);
+        assert!(recovered.failing_since.is_none());
+        // The last error stays visible after recovery, for the operator's record.
+        assert!(recovered.last_error.is_some());
+    }
+
+    #[test]
+    fn a_corrupt_state_file_is_a_storage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, b"{not json").unwrap();
+        assert_eq!(
+            StoreState::load(&path).unwrap_err().category,
+            Category::Storage
+        );
+    }
+}

@@ -1,0 +1,274 @@
+//! POS menu document → the store's standard [`Menu`], with the store's settings applied.
+//!
+//! Pure: no I/O, no clock. It returns the menu together with the item-level
+//! problems it skipped, so one bad item never fails a whole store. Checks on
+//! the whole result (nothing left to show, a suspicious shrink) live in
+//! [`check_publishable`].
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::config::StoreSettings;
+use crate::error::{Category, StoreError};
+use crate::menu::{self, Menu, OptionChoice, OptionGroup, StoreInfo};
+use crate::pos::doc::{ItemDoc, MenuDoc, OptionGroupDoc};
+
+/// The currency when the POS names none (`pos-api.md`).
+pub const DEFAULT_CURRENCY: &str = "KRW";
+
+/// Something in the POS data that was left out of the menu, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub category: Category,
+    /// What was left out, e.g. `item I105` or `image IMG100`.
+    pub subject: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn data(subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            category: Category::Data,
+            subject: subject.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The transformed menu, and what was skipped on the way.
+#[derive(Debug)]
+pub struct Transformed {
+    pub menu: Menu,
+    pub problems: Vec<Problem>,
+}
+
+/// Maps a reference-protocol menu into the standard schema for one store.
+pub fn transform(store_id: &str, doc: &MenuDoc, settings: &StoreSettings) -> Transformed {
+    let mut problems = Vec::new();
+    let currency = doc
+        .currency
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CURRENCY.into());
+
+    // Categories in display order; document order breaks ties and fills gaps.
+    let mut categories: Vec<(i64, usize, menu::Category)> = Vec::new();
+    let mut shown_categories = HashSet::new();
+    let mut known_categories = HashSet::new();
+    for (index, category) in doc.categories.iter().enumerate() {
+        if !known_categories.insert(category.category_id.as_str()) {
+            problems.push(Problem::data(
+                format!("category {}", category.category_id),
+                "category id appears twice; the later one is left out",
+            ));
+            continue;
+        }
+        let hidden = category.visible == Some(false)
+            || settings.hidden_categories.contains(&category.category_id);
+        if hidden {
+            continue;
+        }
+        shown_categories.insert(category.category_id.as_str());
+        let order = category.display_order.unwrap_or(index as i64);
+        categories.push((
+            order,
+            index,
+            menu::Category {
+                id: category.category_id.clone(),
+                name: category.name.clone(),
+                items: Vec::new(),
+            },
+        ));
+    }
+    categories.sort_by_key(|(order, index, _)| (*order, *index));
+
+    let mut items_by_category: BTreeMap<&str, Vec<(i64, usize, menu::Item)>> = BTreeMap::new();
+    let mut seen_items = HashSet::new();
+    for (index, item) in doc.items.iter().enumerate() {
+        let subject = format!("item {}", item.item_id);
+        if !seen_items.insert(item.item_id.as_str()) {
+            problems.push(Problem::data(
+                subject,
+                "item id appears twice; the later one is left out",
+            ));
+            continue;
+        }
+        if !known_categories.contains(item.category_id.as_str()) {
+            problems.push(Problem::data(
+                subject,
+                format!(
+                    "names category {}, which the menu does not have",
+                    item.category_id
+                ),
+            ));
+            continue;
+        }
+        let hidden = item.visible == Some(false) || settings.hidden_items.contains(&item.item_id);
+        if hidden || !shown_categories.contains(item.category_id.as_str()) {
+            continue;
+        }
+        match transform_item(item, settings) {
+            Ok(converted) => {
+                let order = item.display_order.unwrap_or(index as i64);
+                items_by_category
+                    .entry(item.category_id.as_str())
+                    .or_default()
+                    .push((order, index, converted));
+            }
+            Err(message) => problems.push(Problem::data(subject, message)),
+        }
+    }
+
+    let categories = categories
+        .into_iter()
+        .map(|(_, _, mut category)| {
+            let mut items = items_by_category
+                .remove(category.id.as_str())
+                .unwrap_or_default();
+            items.sort_by_key(|(order, index, _)| (*order, *index));
+            category.items = items.into_iter().map(|(_, _, item)| item).collect();
+            category
+        })
+        .collect();
+
+    Transformed {
+        menu: Menu {
+            schema_version: menu::SCHEMA_VERSION,
+            store: StoreInfo {
+                id: store_id.to_string(),
+                name: settings.display_name.clone(),
+            },
+            currency,
+            categories,
+        },
+        problems,
+    }
+}
+
+fn transform_item(item: &ItemDoc, settings: &StoreSettings) -> Result<menu::Item, String> {
+    let price = settings
+        .price_overrides
+        .get(&item.item_id)
+        .copied()
+        .unwrap_or(item.price);
+    if price < 0 {
+        return Err(format!("negative price {price}"));
+    }
+    let option_groups = item
+        .option_groups
+        .iter()
+        .map(transform_option_group)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(menu::Item {
+        id: item.item_id.clone(),
+        name: item.name.clone(),
+        name_en: item.name_en.clone(),
+        description: item.description.clone(),
+        tags: item.tags.clone(),
+        price,
+        sold_out: item.sold_out.unwrap_or(false),
+        image: None,
+        variants: Vec::new(),
+        option_groups,
+        image_id: item.image_id.clone(),
+    })
+}
+
+fn transform_option_group(group: &OptionGroupDoc) -> Result<OptionGroup, String> {
+    let min_select = group.min_select.unwrap_or(0);
+    if let Some(max_select) = group.max_select
+        && max_select < min_select
+    {
+        return Err(format!(
+            "option group {} asks for at least {min_select} but at most {max_select}",
+            group.group_id
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut options = Vec::with_capacity(group.options.len());
+    for option in &group.options {
+        if !seen.insert(option.option_id.as_str()) {
+            return Err(format!(
+                "option group {} lists option {} twice",
+                group.group_id, option.option_id
+            ));
+        }
+        options.push(OptionChoice {
+            id: option.option_id.clone(),
+            name: option.name.clone(),
+            price_delta: option.price,
+            sold_out: option.sold_out.unwrap_or(false),
+        });
+    }
+    if (options.len() as u64) < u64::from(min_select) {
+        return Err(format!(
+            "option group {} needs {min_select} choices but offers {}",
+            group.group_id,
+            options.len()
+        ));
+    }
+    Ok(OptionGroup {
+        id: group.group_id.clone(),
+        name: group.name.clone(),
+        min_select,
+        max_select: group.max_select,
+        options,
+    })
+}
+
+/// The POS image ids the menu's items ask for.
+pub fn wanted_images(menu: &Menu) -> std::collections::BTreeSet<String> {
+    menu.items()
+        .filter_map(|item| item.image_id.clone())
+        .collect()
+}
+
+/// Points each item at its image file; items whose image did not arrive keep none.
+pub fn attach_images(menu: &mut Menu, files: &BTreeMap<String, String>) {
+    for item in menu.items_mut() {
+        item.image = item
+            .image_id
+            .as_ref()
+            .and_then(|image_id| files.get(image_id))
+            .map(|name| format!("/images/{name}"));
+    }
+}
+
+/// Refuses a menu that must not replace the published one.
+///
+/// A menu with nothing to show is never published. A menu that lost more than
+/// `max_shrink_percent` of the published items is held back (POS systems send
+/// near-empty menus during their own maintenance) unless `allow_shrink` is set.
+pub fn check_publishable(
+    menu: &Menu,
+    published_items: Option<usize>,
+    max_shrink_percent: u8,
+    allow_shrink: bool,
+) -> Result<(), StoreError> {
+    let new_items = menu.item_count();
+    if new_items == 0 && !allow_shrink {
+        return Err(StoreError::new(
+            Category::Data,
+            "the POS menu has no visible items; keeping the published menu \
+             (run `menusync once --allow-shrink` to publish it anyway)",
+        ));
+    }
+    if let Some(old_items) = published_items.filter(|&old| old > 0)
+        && !allow_shrink
+        && new_items < old_items
+    {
+        let dropped_percent = (old_items - new_items) * 100 / old_items;
+        if dropped_percent > usize::from(max_shrink_percent) {
+            return Err(StoreError::new(
+                Category::Data,
+                format!(
+                    "the menu shrank from {old_items} to {new_items} items ({dropped_percent}% fewer, \
+                     more than {max_shrink_percent}%); keeping the published menu \
+                     (run `menusync once --allow-shrink` to publish it anyway)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
