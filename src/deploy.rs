@@ -30,6 +30,9 @@ pub fn rsync_args(
         "--links".to_string(),
         "--times".to_string(),
         "--delete".to_string(),
+        // Compare content, not size and mtime: two menus of equal size written in the
+        // same second would otherwise look unchanged and the target keep the old one.
+        "--checksum".to_string(),
         // Move files into place only once all have arrived, to shorten the torn window.
         "--delay-updates".to_string(),
         "--mkpath".to_string(),
@@ -153,5 +156,34 @@ mod tests {
         assert_eq!(err.category, Category::Deploy);
         assert!(err.message.contains("exit code 23"), "{}", err.message);
         assert!(err.message.contains("missing"), "{}", err.message);
+    }
+
+    /// Regression: a price change that keeps menu.json's size, pushed within the same
+    /// second, was skipped by rsync's size-and-mtime check and the target kept the old menu.
+    #[tokio::test]
+    async fn a_same_size_change_in_the_same_second_reaches_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = RsyncDest::Local(dir.path().join("web"));
+        let push = |release: &'static str, menu: &'static str| {
+            let release_dir = dir.path().join(release);
+            let dest = dest.clone();
+            async move {
+                std::fs::create_dir_all(release_dir.join("data")).unwrap();
+                std::fs::write(release_dir.join("data/menu.json"), menu).unwrap();
+                rsync(
+                    &release_dir,
+                    &dest,
+                    "s",
+                    Duration::from_secs(5),
+                    Duration::from_secs(30),
+                )
+                .await
+                .unwrap();
+            }
+        };
+        push("r1", "{\"price\":4500}").await;
+        push("r2", "{\"price\":4800}").await;
+        let pushed = std::fs::read_to_string(dir.path().join("web/s/data/menu.json")).unwrap();
+        assert_eq!(pushed, "{\"price\":4800}");
     }
 }

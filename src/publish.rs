@@ -29,6 +29,11 @@ const STAGING: &str = "staging";
 const CURRENT: &str = "current";
 pub const MENU_PATH: &str = "data/menu.json";
 pub const IMAGES_DIR: &str = "images";
+/// Release ids start with the UTC time to the millisecond: `20261124T183000123Z`.
+const STAMP_FORMAT: &str = "%Y%m%dT%H%M%S%3fZ";
+const STAMP_LEN: usize = 19;
+/// Hex digits of the content hash that end a release id.
+const RELEASE_HASH_LEN: usize = 16;
 
 /// One store's folder under the state directory.
 #[derive(Debug, Clone)]
@@ -150,18 +155,20 @@ impl StoreTree {
     }
 
     /// Starts a new release in `staging/`, named after the time and the content hash.
+    ///
+    /// Release ids sort in publish order, which pruning relies on: a stamp not
+    /// after the newest kept release (same millisecond, or a clock stepped
+    /// back) is moved to just after it.
     pub fn begin(&self, content_hash: &str, now: DateTime<Utc>) -> Result<Staging, StoreError> {
         self.ensure()?;
-        let stamp = now.format("%Y%m%dT%H%M%SZ");
-        let short = &content_hash[..16.min(content_hash.len())];
-        let mut release = format!("{stamp}-{short}");
-        let mut attempt = 1;
-        // The same inputs published twice in one second (after a rollback) get a suffix.
-        while self.release_dir(&release).exists() || self.root.join(STAGING).join(&release).exists()
+        let mut stamp = now.naive_utc();
+        if let Some(newest) = self.releases()?.last().and_then(|id| release_time(id))
+            && stamp <= newest
         {
-            attempt += 1;
-            release = format!("{stamp}-{short}-{attempt}");
+            stamp = newest + chrono::TimeDelta::milliseconds(1);
         }
+        let short = &content_hash[..RELEASE_HASH_LEN.min(content_hash.len())];
+        let release = format!("{}-{short}", stamp.format(STAMP_FORMAT));
         let dir = self.root.join(STAGING).join(&release);
         for sub in [dir.join("data"), dir.join(IMAGES_DIR)] {
             fs::create_dir_all(&sub)
@@ -269,15 +276,23 @@ impl Drop for Staging {
     }
 }
 
-/// Release ids look like `20261124T183000Z-0123456789abcdef` with an optional `-N`.
+/// Release ids look like `20261124T183000123Z-0123456789abcdef`.
 pub fn is_release_id(name: &str) -> bool {
-    name.len() >= 18
-        && name.is_ascii()
-        && name.as_bytes()[..8].iter().all(u8::is_ascii_digit)
-        && name.as_bytes()[8] == b'T'
-        && name.bytes().all(|b| {
-            b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'T' || b == b'Z' || b == b'-'
-        })
+    let Some((stamp, hash)) = name.split_once('-') else {
+        return false;
+    };
+    release_time(name).is_some()
+        && stamp.len() == STAMP_LEN
+        && hash.len() == RELEASE_HASH_LEN
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The publish time a release id starts with.
+fn release_time(name: &str) -> Option<chrono::NaiveDateTime> {
+    let stamp = name.get(..STAMP_LEN)?;
+    chrono::NaiveDateTime::parse_from_str(stamp, STAMP_FORMAT).ok()
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {

@@ -157,6 +157,13 @@ fn transform_item(item: &ItemDoc, settings: &StoreSettings) -> Result<menu::Item
         .iter()
         .map(transform_option_group)
         .collect::<Result<Vec<_>, _>>()?;
+    let mut group_ids = HashSet::new();
+    if let Some(group) = option_groups
+        .iter()
+        .find(|group| !group_ids.insert(group.id.as_str()))
+    {
+        return Err(format!("option group {} appears twice", group.id));
+    }
     Ok(menu::Item {
         id: item.item_id.clone(),
         name: item.name.clone(),
@@ -243,6 +250,17 @@ pub fn check_publishable(
     max_shrink_percent: u8,
     allow_shrink: bool,
 ) -> Result<(), StoreError> {
+    let currency_ok =
+        menu.currency.len() == 3 && menu.currency.bytes().all(|b| b.is_ascii_uppercase());
+    if !currency_ok {
+        return Err(StoreError::new(
+            Category::Data,
+            format!(
+                "the POS currency {:?} is not an ISO 4217 code such as KRW",
+                menu.currency
+            ),
+        ));
+    }
     let new_items = menu.item_count();
     if new_items == 0 && !allow_shrink {
         return Err(StoreError::new(

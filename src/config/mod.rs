@@ -394,6 +394,9 @@ impl Checker<'_> {
                 self.forbid(&raw.base_url, "base_url", "fixture")?;
                 self.forbid(&raw.api_key_env, "api_key_env", "fixture")?;
                 let path = self.require(&raw.path, &raw.kind, "path", "fixture")?;
+                if path.get_ref().trim().is_empty() {
+                    return Err(self.error(path.span(), "`path` must not be empty"));
+                }
                 PosKind::Fixture {
                     dir: self.resolve(path.get_ref()),
                 }
@@ -609,12 +612,20 @@ fn parse_rsync_dest(
             "target `dest` `{dest}` contains whitespace or shell metacharacters"
         ));
     }
-    match dest.split_once(':') {
+    // An IPv6 host is bracketed (`user@[2001:db8::1]:/path`), so split after the bracket.
+    let split = match dest.find("]:") {
+        Some(close) => Some((&dest[..=close], &dest[close + 2..])),
+        None => dest.split_once(':'),
+    };
+    match split {
         Some((host, path)) if !host.contains('/') => {
             let host_ok = !host.is_empty()
                 && host
+                    .split('@')
+                    .all(|part| !part.is_empty() && !part.starts_with('-'))
+                && host
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-_@[]".contains(c));
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_@[]:".contains(c));
             if !host_ok || !path.starts_with('/') {
                 return Err(format!(
                     "remote target `dest` `{dest}` must look like user@host:/absolute/path"

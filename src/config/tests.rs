@@ -1,1 +1,251 @@
+//! Tests for the config loader: the shipped file, defaults, path resolution and every invalid-config fixture.
 
+use super::*;
+
+/// A valid config with one fixture pos, one rsync target and one store, minus `[daemon]`.
+const MINIMAL: &str = r#"
+[pos.demo]
+kind = "fixture"
+path = "fixtures/pos"
+
+[target.web]
+kind = "rsync"
+dest = "var/web"
+
+[[store]]
+id = "gangnam"
+name = "블리스월드 강남점"
+pos = "demo"
+pos_store_id = "S001"
+targets = ["web"]
+"#;
+
+fn parse(text: &str) -> Config {
+    Config::parse(Path::new("/etc/menusync/stores.toml"), text).expect("config should be valid")
+}
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn shipped_config_is_valid() {
+    let config = Config::load(&manifest_dir().join("stores.toml")).unwrap();
+
+    let ids: Vec<&str> = config.stores.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["gangnam", "hongdae", "jamsil"]);
+    assert!(matches!(config.pos["demo"].kind, PosKind::Fixture { .. }));
+    assert!(config.daemon.state_dir.ends_with("var/state"));
+    assert!(config.daemon.state_dir.starts_with(manifest_dir()));
+    // Keys the file leaves out.
+    let daemon = &config.daemon;
+    assert_eq!(daemon.pass_timeout.as_secs(), DEFAULT_PASS_TIMEOUT_SECS);
+    assert_eq!(daemon.deploy_timeout.as_secs(), DEFAULT_DEPLOY_TIMEOUT_SECS);
+    assert_eq!(daemon.max_shrink_percent, DEFAULT_MAX_SHRINK_PERCENT);
+    assert_eq!(config.store("gangnam").unwrap().schedule, DEFAULT_SCHEDULE);
+    assert_eq!(config.store("jamsil").unwrap().schedule, "30 * * * * *");
+}
+
+/// Parses a fixture's first line, `# expect: <line>: <substring>`.
+fn expectation(text: &str) -> Option<(usize, &str)> {
+    let rest = text.lines().next()?.strip_prefix("# expect: ")?;
+    let (line, substring) = rest.split_once(": ")?;
+    Some((line.parse().ok()?, substring))
+}
+
+#[test]
+fn every_invalid_config_gives_its_error() {
+    let dir = manifest_dir().join("fixtures/invalid-config");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 15,
+        "only {} fixtures in {}",
+        files.len(),
+        dir.display()
+    );
+
+    let mut mismatches = Vec::new();
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy();
+        let text = std::fs::read_to_string(file).unwrap();
+        let Some((want_line, want_message)) = expectation(&text) else {
+            mismatches.push(format!(
+                "{name}: first line is not `# expect: <line>: <message>`"
+            ));
+            continue;
+        };
+        match Config::parse(file, &text) {
+            Err(ConfigError::Invalid {
+                path,
+                line,
+                message,
+                ..
+            }) if line == want_line && message.contains(want_message) && path.contains(&*name) => {}
+            Err(err) => mismatches.push(format!(
+                "{name}: want line {want_line} with `{want_message}`, got: {err}"
+            )),
+            Ok(_) => mismatches.push(format!("{name}: loaded without error")),
+        }
+    }
+    assert!(mismatches.is_empty(), "\n{}", mismatches.join("\n"));
+}
+
+#[test]
+fn defaults_apply_when_the_daemon_section_is_absent() {
+    let config = parse(MINIMAL);
+    let daemon = &config.daemon;
+    assert_eq!(
+        daemon.state_dir,
+        Path::new("/etc/menusync").join(DEFAULT_STATE_DIR)
+    );
+    assert_eq!(daemon.schedule, DEFAULT_SCHEDULE);
+    assert_eq!(daemon.io_concurrency.get(), DEFAULT_IO_CONCURRENCY);
+    assert_eq!(daemon.deploy_concurrency.get(), DEFAULT_DEPLOY_CONCURRENCY);
+    assert_eq!(
+        daemon.connect_timeout.as_secs(),
+        DEFAULT_CONNECT_TIMEOUT_SECS
+    );
+    assert_eq!(daemon.read_timeout.as_secs(), DEFAULT_READ_TIMEOUT_SECS);
+    assert_eq!(daemon.pass_timeout.as_secs(), DEFAULT_PASS_TIMEOUT_SECS);
+    assert_eq!(daemon.deploy_timeout.as_secs(), DEFAULT_DEPLOY_TIMEOUT_SECS);
+    assert_eq!(daemon.keep_releases.get(), DEFAULT_KEEP_RELEASES);
+    assert_eq!(daemon.max_image_bytes, DEFAULT_MAX_IMAGE_BYTES);
+    assert_eq!(daemon.max_menu_bytes, DEFAULT_MAX_MENU_BYTES);
+    assert_eq!(daemon.max_shrink_percent, DEFAULT_MAX_SHRINK_PERCENT);
+    assert_eq!(config.stores[0].schedule, DEFAULT_SCHEDULE);
+}
+
+#[test]
+fn a_store_schedule_overrides_the_default() {
+    let text =
+        format!("[daemon]\nschedule = \"0 0 * * * *\"\n{MINIMAL}schedule = \"30 * * * * *\"\n");
+    let config = parse(&text);
+    assert_eq!(config.daemon.schedule, "0 0 * * * *");
+    assert_eq!(config.stores[0].schedule, "30 * * * * *");
+}
+
+#[test]
+fn a_store_without_a_schedule_takes_the_daemon_one() {
+    let config = parse(&format!("[daemon]\nschedule = \"0 0 * * * *\"\n{MINIMAL}"));
+    assert_eq!(config.stores[0].schedule, "0 0 * * * *");
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_folder() {
+    let text = MINIMAL.replace("var/web", "/srv/www")
+        + r#"
+[target.web1]
+kind = "rsync"
+dest = "deploy@web1:/srv/www"
+"#;
+    let config = parse(&text);
+    assert_eq!(config.daemon.state_dir, Path::new("/etc/menusync/var"));
+    let PosKind::Fixture { dir } = &config.pos["demo"].kind else {
+        panic!("demo should be a fixture pos");
+    };
+    assert_eq!(dir, Path::new("/etc/menusync/fixtures/pos"));
+    let dest = |name: &str| match &config.targets[name].kind {
+        TargetKind::Rsync { dest } => dest.clone(),
+    };
+    assert_eq!(dest("web"), RsyncDest::Local("/srv/www".into()));
+    assert_eq!(
+        dest("web1"),
+        RsyncDest::Remote("deploy@web1:/srv/www".into())
+    );
+}
+
+#[test]
+fn a_relative_local_dest_resolves_against_the_config_folder() {
+    let config = parse(MINIMAL);
+    let TargetKind::Rsync { dest } = &config.targets["web"].kind;
+    assert_eq!(*dest, RsyncDest::Local("/etc/menusync/var/web".into()));
+}
+
+#[test]
+fn line_column_counts_lines_from_1_and_columns_in_characters() {
+    let text = "a = 1\nname = \"강남점\" x\n";
+    assert_eq!(line_column(text, 0), (1, 1));
+    assert_eq!(line_column(text, 4), (1, 5));
+    assert_eq!(line_column(text, 6), (2, 1));
+    // `x` comes after 3 three-byte Korean characters: byte 25, character 14.
+    let x = text.find('x').unwrap();
+    assert_eq!(line_column(text, x), (2, 14));
+    // An offset inside a character points at that character; past the end clamps.
+    assert_eq!(line_column(text, text.find('남').unwrap() + 1), (2, 10));
+    assert_eq!(line_column(text, 1000), (3, 1));
+}
+
+#[test]
+fn store_ids_are_checked() {
+    let cases = [
+        ("gangnam", true),
+        ("store-01", true),
+        ("7", true),
+        (&*"a".repeat(64), true),
+        (&*"a".repeat(65), false),
+        ("", false),
+        ("Gangnam", false),
+        ("-gangnam", false),
+        ("seoul/gangnam", false),
+        ("..", false),
+        ("gang nam", false),
+        ("gang_nam", false),
+        ("강남", false),
+    ];
+    for (id, valid) in cases {
+        assert_eq!(validate_store_id(id).is_ok(), valid, "store id {id:?}");
+    }
+}
+
+#[test]
+fn schedules_are_checked() {
+    let cases = [
+        (DEFAULT_SCHEDULE, Ok(())),
+        ("30 * * * * *", Ok(())),
+        ("0 0 9-18 * * Mon-Fri", Ok(())),
+        ("*/5 * * * *", Err("has 5 fields")),
+        ("0 0 0 * * * 2030", Err("has 7 fields")),
+        ("", Err("has 0 fields")),
+        ("0 61 * * * *", Err("does not parse")),
+        ("0 0 25 * * *", Err("does not parse")),
+        ("every minute of the day please", Err("does not parse")),
+    ];
+    for (schedule, want) in cases {
+        match (validate_schedule(schedule), want) {
+            (Ok(()), Ok(())) => {}
+            (Err(got), Err(want)) => assert!(got.contains(want), "{schedule:?}: {got}"),
+            (got, want) => panic!("{schedule:?}: got {got:?}, want {want:?}"),
+        }
+    }
+}
+
+#[test]
+fn remote_dests_are_checked() {
+    let resolve = |local: &str| PathBuf::from("/base").join(local);
+    let cases = [
+        ("deploy@web1:/srv/www", true),
+        ("web1.example.com:/srv/www", true),
+        ("deploy@[2001:db8::1]:/srv/www", true),
+        ("deploy@-oProxyCommand=x:/srv", false),
+        ("-deploy@web1:/srv", false),
+        ("deploy@web1:relative", false),
+        ("deploy@:/srv", false),
+    ];
+    for (dest, valid) in cases {
+        let parsed = parse_rsync_dest(dest, resolve);
+        assert_eq!(
+            matches!(parsed, Ok(RsyncDest::Remote(_))),
+            valid,
+            "{dest}: {parsed:?}"
+        );
+    }
+    assert_eq!(
+        parse_rsync_dest("var/web", resolve),
+        Ok(RsyncDest::Local("/base/var/web".into()))
+    );
+}

@@ -1,0 +1,294 @@
+//! Shared helpers for the integration tests: a mock POS on 127.0.0.1:0, a
+//! temp state directory with its own `stores.toml`, and the real binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub const API_KEY: &str = "test-key-7f3a9c";
+pub const KEY_ENV: &str = "MENUSYNC_TEST_POS_KEY";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A real image from the shipped fixtures.
+pub fn fixture_image(name: &str) -> Vec<u8> {
+    std::fs::read(repo().join("fixtures/pos/S001/img").join(name)).expect("fixture image exists")
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A small menu in the reference protocol; `price` is the Americano's price.
+pub fn menu_doc(price: i64) -> Value {
+    json!({
+        "storeId": "S001",
+        "version": 1,
+        "currency": "KRW",
+        "categories": [
+            {"categoryId": "C10", "name": "커피", "displayOrder": 1},
+            {"categoryId": "C90", "name": "직원", "visible": false}
+        ],
+        "items": [
+            {"itemId": "I100", "categoryId": "C10", "name": "아메리카노", "price": price,
+             "imageId": "IMG100", "displayOrder": 1},
+            {"itemId": "I101", "categoryId": "C10", "name": "카페라떼", "price": 5000,
+             "imageId": "IMG101", "displayOrder": 2, "soldOut": true},
+            {"itemId": "I102", "categoryId": "C10", "name": "바닐라 라떼", "price": 5500,
+             "imageId": "IMG102", "displayOrder": 3},
+            {"itemId": "I900", "categoryId": "C90", "name": "직원 커피", "price": 1000}
+        ]
+    })
+}
+
+/// One image the mock POS serves at `/img/<id>`.
+pub struct PosImage {
+    pub id: &'static str,
+    pub bytes: Vec<u8>,
+    /// What the image list claims as sha256 (None: field absent).
+    pub claimed_sha256: Option<String>,
+}
+
+impl PosImage {
+    pub fn honest(id: &'static str, bytes: Vec<u8>) -> PosImage {
+        let claimed_sha256 = Some(sha256_hex(&bytes));
+        PosImage {
+            id,
+            bytes,
+            claimed_sha256,
+        }
+    }
+}
+
+pub fn default_images() -> Vec<PosImage> {
+    vec![
+        PosImage::honest("IMG100", fixture_image("IMG100.jpg")),
+        PosImage::honest("IMG101", fixture_image("IMG101.jpg")),
+        PosImage::honest("IMG102", fixture_image("IMG102.png")),
+    ]
+}
+
+/// Serves `menu` and `images` the way `pos-api.md` says, replacing any earlier mocks.
+pub async fn serve_pos(server: &MockServer, menu: &Value, images: &[PosImage]) {
+    server.reset().await;
+    let list: Vec<Value> = images
+        .iter()
+        .map(|image| {
+            let mut entry = json!({
+                "imageId": image.id,
+                "url": format!("/img/{}", image.id),
+                "size": image.bytes.len(),
+            });
+            if let Some(sha) = &image.claimed_sha256 {
+                entry["sha256"] = json!(sha);
+            }
+            entry
+        })
+        .collect();
+    Mock::given(method("POST"))
+        .and(path("/api/menu"))
+        .and(header("X-POS-API-KEY", API_KEY))
+        .and(body_json(json!({"storeId": "S001"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(menu))
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/images"))
+        .and(header("X-POS-API-KEY", API_KEY))
+        .and(body_json(json!({"storeId": "S001"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"images": list})))
+        .mount(server)
+        .await;
+    for image in images {
+        Mock::given(method("GET"))
+            .and(path(format!("/img/{}", image.id)))
+            .and(header("X-POS-API-KEY", API_KEY))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(image.bytes.clone()))
+            .mount(server)
+            .await;
+    }
+}
+
+/// How many requests of `verb` the mock POS received since its last reset.
+pub async fn count_requests(server: &MockServer, verb: &str) -> usize {
+    server
+        .received_requests()
+        .await
+        .expect("request recording is on")
+        .iter()
+        .filter(|request| request.method.as_str() == verb)
+        .count()
+}
+
+/// A temp folder holding a `stores.toml` for one store `gangnam` on an http POS.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new(pos_url: &str) -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let env = Env { dir };
+        env.write_config(&format!(
+            r#"
+[daemon]
+state_dir = "state"
+schedule = "*/1 * * * * *"
+connect_timeout_secs = 2
+read_timeout_secs = 5
+pass_timeout_secs = 30
+
+[pos.hq]
+kind = "http"
+base_url = "{pos_url}"
+api_key_env = "{KEY_ENV}"
+
+[target.web]
+kind = "rsync"
+dest = "web"
+
+[[store]]
+id = "gangnam"
+name = "블리스월드 강남점"
+pos = "hq"
+pos_store_id = "S001"
+targets = ["web"]
+"#
+        ));
+        env
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path().join("stores.toml")
+    }
+
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.config(), text).expect("write stores.toml");
+    }
+
+    pub fn store_root(&self) -> PathBuf {
+        self.path().join("state/stores/gangnam")
+    }
+
+    pub fn current(&self) -> PathBuf {
+        self.store_root().join("current")
+    }
+
+    pub fn releases(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.store_root().join("releases"))
+            .map(|entries| {
+                entries
+                    .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    pub fn current_release(&self) -> Option<String> {
+        std::fs::read_link(self.current())
+            .ok()
+            .map(|target| target.file_name().unwrap().to_string_lossy().into_owned())
+    }
+
+    pub fn menu(&self) -> Value {
+        let bytes =
+            std::fs::read(self.current().join("data/menu.json")).expect("published menu.json");
+        serde_json::from_slice(&bytes).expect("menu.json is JSON")
+    }
+
+    /// Runs the real binary with `args` against this env's config.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        let mut command = assert_cmd::Command::cargo_bin("menusync").expect("binary builds");
+        command
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .env(KEY_ENV, API_KEY)
+            .env("MENUSYNC_LOG", "debug")
+            .timeout(std::time::Duration::from_secs(60));
+        tokio::task::spawn_blocking(move || command.output().expect("binary runs"))
+            .await
+            .expect("the command thread does not panic")
+    }
+
+    pub async fn status(&self) -> Value {
+        let output = self.run(&["status", "--json"]).await;
+        assert!(output.status.success(), "status failed: {}", text(&output));
+        serde_json::from_slice(&output.stdout).expect("status --json prints JSON")
+    }
+}
+
+/// Stdout and stderr of a run, for assertion messages.
+pub fn text(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Every file under `root` with its bytes, keyed by relative path (symlinks followed at the root only).
+pub fn tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).expect("readable dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let relative = path
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(relative, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    let root = std::fs::canonicalize(root).expect("tree root exists");
+    walk(&root, &root, &mut out);
+    out
+}
+
+/// Every `image` path in a menu.json.
+pub fn image_paths(menu: &Value) -> Vec<String> {
+    menu["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|category| category["items"].as_array().unwrap().iter())
+        .filter_map(|item| item["image"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The item with `id` in a menu.json.
+pub fn item<'a>(menu: &'a Value, id: &str) -> &'a Value {
+    menu["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|category| category["items"].as_array().unwrap().iter())
+        .find(|item| item["id"] == id)
+        .unwrap_or_else(|| panic!("item {id} in menu"))
+}
+
+/// The menu.json under a pushed store folder.
+pub fn tree_menu(store_dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(store_dir.join("data/menu.json")).expect("menu.json"))
+        .expect("JSON")
+}

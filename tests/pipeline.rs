@@ -1,0 +1,216 @@
+//! End-to-end passes of the real binary against a mock POS on 127.0.0.1:0,
+//! with real files and a real rsync to a local target.
+
+mod common;
+
+use common::{
+    Env, PosImage, count_requests, default_images, image_paths, item, menu_doc, serve_pos, text,
+};
+use wiremock::MockServer;
+
+#[tokio::test]
+async fn first_pass_publishes_and_rsyncs_an_identical_tree() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+
+    let output = env.run(&["once"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+
+    let menu = env.menu();
+    assert_eq!(menu["schemaVersion"], 1);
+    assert_eq!(item(&menu, "I100")["price"], 4500);
+    assert_eq!(item(&menu, "I101")["soldOut"], true);
+    assert!(
+        !serde_json::to_string(&menu).unwrap().contains("I900"),
+        "hidden category left out"
+    );
+    let images = image_paths(&menu);
+    assert_eq!(images.len(), 3);
+    for image in &images {
+        let file = env.current().join(image.trim_start_matches('/'));
+        assert!(file.is_file(), "{image} resolves inside the release");
+    }
+
+    // The target got exactly the published tree.
+    let published = common::tree(&env.current());
+    let pushed = common::tree(&env.path().join("web/gangnam"));
+    assert_eq!(published, pushed);
+
+    let status = env.status().await;
+    let store = &status[0];
+    assert_eq!(store["store"], "gangnam");
+    assert_eq!(store["release"].as_str(), env.current_release().as_deref());
+    let published_dir = store["published_dir"].as_str().unwrap();
+    assert!(
+        std::path::Path::new(published_dir)
+            .join("data/menu.json")
+            .is_file()
+    );
+    assert!(store["last_success"].is_string());
+    assert!(store["last_error"].is_null());
+}
+
+#[tokio::test]
+async fn an_unchanged_pass_fetches_no_image_and_runs_no_rsync() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    assert!(env.run(&["once"]).await.status.success());
+    let first_release = env.current_release().unwrap();
+    let deployed_at = env.status().await[0]["targets"]["web"]["deployed_at"].clone();
+    assert!(deployed_at.is_string());
+
+    // Same documents again, with keys reordered: still no change.
+    pos.reset().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let output = env.run(&["once"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("unchanged"));
+
+    assert_eq!(env.releases(), std::slice::from_ref(&first_release));
+    assert_eq!(env.current_release().unwrap(), first_release);
+    assert_eq!(count_requests(&pos, "GET").await, 0, "no image request");
+    assert_eq!(
+        count_requests(&pos, "POST").await,
+        2,
+        "just the two documents"
+    );
+    let status = env.status().await;
+    assert_eq!(
+        status[0]["targets"]["web"]["deployed_at"], deployed_at,
+        "no rsync ran"
+    );
+}
+
+#[tokio::test]
+async fn a_changed_price_publishes_a_new_release_reusing_held_images() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    assert!(env.run(&["once"]).await.status.success());
+    let first = env.current_release().unwrap();
+    let first_images = image_paths(&env.menu());
+
+    serve_pos(&pos, &menu_doc(4800), &default_images()).await;
+    let output = env.run(&["once"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+
+    let second = env.current_release().unwrap();
+    assert_ne!(first, second);
+    assert_eq!(env.releases(), [first.clone(), second]);
+    assert_eq!(item(&env.menu(), "I100")["price"], 4800);
+    assert_eq!(image_paths(&env.menu()), first_images);
+    assert_eq!(
+        count_requests(&pos, "GET").await,
+        0,
+        "held images are linked, not fetched"
+    );
+    assert_eq!(
+        item(&common::tree_menu(&env.path().join("web/gangnam")), "I100")["price"],
+        4800
+    );
+
+    // The old release is still complete for rollback.
+    let old = env
+        .store_root()
+        .join("releases")
+        .join(&first)
+        .join("data/menu.json");
+    let old_menu: serde_json::Value = serde_json::from_slice(&std::fs::read(old).unwrap()).unwrap();
+    assert_eq!(item(&old_menu, "I100")["price"], 4500);
+}
+
+#[tokio::test]
+async fn a_changed_image_gets_a_new_name() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    assert!(env.run(&["once"]).await.status.success());
+    let old_image = item(&env.menu(), "I100")["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut images = default_images();
+    images[0] = PosImage::honest("IMG100", common::fixture_image("IMG105.png"));
+    serve_pos(&pos, &menu_doc(4500), &images).await;
+    let output = env.run(&["once"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+
+    let menu = env.menu();
+    let new_image = item(&menu, "I100")["image"].as_str().unwrap().to_string();
+    assert_ne!(old_image, new_image);
+    assert!(
+        new_image.ends_with(".png"),
+        "named by its real format: {new_image}"
+    );
+    assert!(
+        env.current()
+            .join(new_image.trim_start_matches('/'))
+            .is_file()
+    );
+    assert!(
+        !env.current()
+            .join(old_image.trim_start_matches('/'))
+            .exists(),
+        "the release holds only what its menu uses"
+    );
+    assert_eq!(
+        count_requests(&pos, "GET").await,
+        1,
+        "only the changed image is fetched"
+    );
+}
+
+#[tokio::test]
+async fn an_item_with_a_broken_image_is_published_without_it() {
+    let pos = MockServer::start().await;
+    let mut images = default_images();
+    // An HTML error page where a JPEG should be, and a PNG whose bytes do not match the claimed hash.
+    images[0] = PosImage {
+        id: "IMG100",
+        bytes: b"<html><body>502 Bad Gateway</body></html>".to_vec(),
+        claimed_sha256: None,
+    };
+    images[2].claimed_sha256 = Some("0".repeat(64));
+    serve_pos(&pos, &menu_doc(4500), &images).await;
+    let env = Env::new(&pos.uri());
+
+    let output = env.run(&["once"]).await;
+    assert!(
+        output.status.success(),
+        "a bad image never fails the store: {}",
+        text(&output)
+    );
+    let menu = env.menu();
+    assert!(item(&menu, "I100").get("image").is_none());
+    assert!(item(&menu, "I102").get("image").is_none());
+    assert!(item(&menu, "I101")["image"].is_string());
+    let log = String::from_utf8_lossy(&output.stdout);
+    assert!(log.contains("image IMG100"), "{log}");
+    assert!(log.contains("category=data"), "{log}");
+}
+
+#[tokio::test]
+async fn a_refused_key_is_an_auth_failure_that_keeps_the_last_good_menu() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    assert!(env.run(&["once"]).await.status.success());
+    let good = env.current_release().unwrap();
+
+    pos.reset().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(401))
+        .mount(&pos)
+        .await;
+    let output = env.run(&["once"]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("failed auth"));
+    assert_eq!(env.current_release().unwrap(), good);
+    let status = env.status().await;
+    assert_eq!(status[0]["last_error"]["category"], "auth");
+    assert_eq!(status[0]["consecutive_failures"], 1);
+    assert_eq!(status[0]["release"], good.as_str());
+}
