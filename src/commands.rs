@@ -45,7 +45,7 @@ pub async fn once(config: Arc<Config>, store_ids: &[String], options: PassOption
     if store_ids.is_empty() {
         stores = config.stores.clone();
     }
-    let ctx = match Context::new(Arc::clone(&config)) {
+    let ctx = match Context::new(Arc::clone(&config), CancellationToken::new()) {
         Ok(ctx) => ctx,
         Err(err) => {
             eprintln!("menusync: {}", err.chain());
@@ -56,7 +56,10 @@ pub async fn once(config: Arc<Config>, store_ids: &[String], options: PassOption
     let outcomes: Vec<Outcome> = futures_util::stream::iter(stores)
         .map(|store| {
             let ctx = &ctx;
-            async move { pipeline::run_pass(ctx, &store, options).await }
+            async move {
+                crate::schedule::run_guarded(&store.id, pipeline::run_pass(ctx, &store, options))
+                    .await
+            }
         })
         .buffer_unordered(concurrency)
         .collect()
@@ -71,11 +74,14 @@ pub async fn once(config: Arc<Config>, store_ids: &[String], options: PassOption
 /// `menusync run`: the daemon.
 pub async fn run(config: Arc<Config>) -> ExitCode {
     let shutdown = CancellationToken::new();
-    if let Err(err) = crate::shutdown::listen(shutdown.clone()) {
-        eprintln!("menusync: cannot listen for signals: {err}");
-        return ExitCode::FAILURE;
-    }
-    match crate::schedule::run(config, shutdown).await {
+    let controls = match crate::shutdown::listen(shutdown.clone()) {
+        Ok((_task, controls)) => controls,
+        Err(err) => {
+            eprintln!("menusync: cannot listen for signals: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match crate::schedule::run(config.path.clone(), config, shutdown, controls).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");

@@ -7,6 +7,7 @@
 //! POS, fix the data at the POS, free the disk, check the web hosts).
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +70,8 @@ pub struct StoreError {
     pub message: String,
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    /// How long the POS asked us to wait (`Retry-After`), already capped.
+    pub retry_after: Option<Duration>,
 }
 
 impl StoreError {
@@ -77,6 +80,7 @@ impl StoreError {
             category,
             message: message.into(),
             source: None,
+            retry_after: None,
         }
     }
 
@@ -89,11 +93,21 @@ impl StoreError {
             category,
             message: message.into(),
             source: Some(Box::new(source)),
+            retry_after: None,
         }
     }
 
     pub fn storage(message: impl Into<String>, source: std::io::Error) -> Self {
         Self::with_source(Category::Storage, message, source)
+    }
+
+    /// Whether trying the same request again may succeed; the one place that decides.
+    ///
+    /// Only `network` failures are worth another try: timeouts, refused or reset
+    /// connections, 429 and 5xx. A POS that refused our key, does not know the
+    /// store, or sent something unpublishable will say the same again.
+    pub fn is_retryable(&self) -> bool {
+        self.category == Category::Network
     }
 
     /// The message followed by every cause, as one line for logs and status.
@@ -119,6 +133,18 @@ mod tests {
         let err = StoreError::storage("writing /x/menu.json", io);
         assert_eq!(err.category, Category::Storage);
         assert_eq!(err.chain(), "writing /x/menu.json: denied");
+    }
+
+    #[test]
+    fn only_network_failures_are_retried() {
+        for category in Category::ALL {
+            let err = StoreError::new(category, "x");
+            assert_eq!(
+                err.is_retryable(),
+                category == Category::Network,
+                "{category}"
+            );
+        }
     }
 
     #[test]

@@ -101,6 +101,28 @@ impl ImageSink {
         })
     }
 
+    /// Empties the file so a retried download starts from its first byte.
+    pub async fn restart(&mut self) -> Result<(), StoreError> {
+        use tokio::io::AsyncSeekExt;
+        if self.written == 0 {
+            return Ok(());
+        }
+        let reset = async {
+            self.file.set_len(0).await?;
+            self.file
+                .seek(std::io::SeekFrom::Start(0))
+                .await
+                .map(|_| ())
+        };
+        reset.await.map_err(|err| {
+            StoreError::storage(format!("truncating {}", self.path.display()), err)
+        })?;
+        self.hasher = Sha256::new();
+        self.written = 0;
+        self.head.clear();
+        Ok(())
+    }
+
     /// Appends a chunk; refuses to grow past the cap, so a huge body is never stored.
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
         self.written += chunk.len() as u64;

@@ -13,7 +13,7 @@
 //!
 //! Cross-cutting: [`error`] (failure categories), [`state`] (per-store status
 //! files), [`lock`] (one pass per store across processes), [`shutdown`]
-//! (signals), [`telemetry`] (logging), [`cli`] and [`commands`].
+//! (signals), [`notify`] (systemd notifications), [`telemetry`] (logging), [`cli`] and [`commands`].
 
 pub mod cli;
 pub mod commands;
@@ -24,6 +24,7 @@ pub mod error;
 pub mod images;
 pub mod lock;
 pub mod menu;
+pub mod notify;
 pub mod pipeline;
 pub mod pos;
 pub mod publish;

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::{Config, Store, TargetKind};
@@ -38,10 +39,12 @@ pub struct Context {
     pub io: Arc<Semaphore>,
     /// rsync processes at once: blocking work kept apart so it never delays a poll.
     pub deploy: Arc<Semaphore>,
+    /// Cancelled when a stop's grace period runs out: passes give up at the next safe point.
+    pub abort: CancellationToken,
 }
 
 impl Context {
-    pub fn new(config: Arc<Config>) -> Result<Context, StoreError> {
+    pub fn new(config: Arc<Config>, abort: CancellationToken) -> Result<Context, StoreError> {
         let mut providers = BTreeMap::new();
         for (name, endpoint) in &config.pos {
             providers.insert(
@@ -56,6 +59,7 @@ impl Context {
             deploy: Arc::new(Semaphore::new(daemon.deploy_concurrency.get())),
             providers,
             config,
+            abort,
         })
     }
 }
@@ -80,6 +84,8 @@ pub enum Outcome {
     },
     /// Another pass (in this or another process) holds the store.
     Busy,
+    /// The daemon stopped and the grace period ran out; nothing was published.
+    Aborted,
 }
 
 impl Outcome {
@@ -119,7 +125,7 @@ pub async fn run_pass(ctx: &Context, store: &Store, options: PassOptions) -> Out
         let started = Instant::now();
         let outcome = locked_pass(ctx, store, options).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        let span = info_span!("stage", stage = "result");
+        let span = info_span!("stage", stage = %"result");
         let _entered = span.enter();
         match &outcome {
             Outcome::Unchanged => info!(elapsed_ms, "unchanged"),
@@ -130,6 +136,10 @@ pub async fn run_pass(ctx: &Context, store: &Store, options: PassOptions) -> Out
                 warn!(elapsed_ms, category = %category, "failed {category}: {message}")
             }
             Outcome::Busy => info!("skipped: another pass of this store is still running"),
+            Outcome::Aborted => warn!(
+                elapsed_ms,
+                "aborted by the stop; the published release stays"
+            ),
         }
         outcome
     }
@@ -163,7 +173,12 @@ async fn locked_pass(ctx: &Context, store: &Store, options: PassOptions) -> Outc
         StoreState::default()
     });
     let now = Utc::now();
-    let result = sync(ctx, store, &tree, &mut state, options).await;
+    // Aborting drops the pass at an `.await`; publishing has none between a
+    // rename and its fsync, so a release is either fully in place or not at all.
+    let result = tokio::select! {
+        result = sync(ctx, store, &tree, &mut state, options) => result,
+        () = ctx.abort.cancelled() => return Outcome::Aborted,
+    };
     let mut outcome = match result {
         Ok(outcome) => {
             state.record_success(now);

@@ -2,86 +2,132 @@
 //!
 //! tokio-cron-scheduler drops runs when it holds thousands of jobs, so there
 //! is one job per distinct schedule, not per store. A job's only work is to
-//! put a tick on a small bounded queue (light work); the dispatcher here turns
-//! a tick into one pass per store of that schedule, skipping any store whose
-//! previous pass is still running, so no store is ever synced twice at once.
+//! put its schedule on a small bounded queue (light work); the dispatcher here
+//! turns a tick into one pass per store on that schedule in the *current*
+//! config, skipping any store whose previous pass is still running, so no
+//! store is ever synced twice at once. Signals reload the config or ask for a
+//! pass over every store; a stop lets passes finish up to a deadline, then
+//! aborts them at a safe point.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
+use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, info_span, warn};
+use tracing::{error, info, info_span, warn};
 
 use crate::config::{Config, Store};
-use crate::pipeline::{self, Context, PassOptions};
+use crate::notify;
+use crate::pipeline::{self, Context, Outcome, PassOptions};
+use crate::shutdown::Control;
 
 /// Ticks waiting for the dispatcher; a full queue drops the tick with a log line.
 const TICK_QUEUE: usize = 64;
 
-/// Stores with a pass in flight in this process.
+/// Stores with a pass in flight in this process, and how each store's last pass ended.
 #[derive(Default)]
-struct RunningStores {
+struct Passes {
     /// Held only for an insert or a remove, never across `.await`.
-    ids: Mutex<HashSet<String>>,
+    running: Mutex<HashSet<String>>,
+    /// Store id → whether its last pass succeeded; for the systemd status line.
+    last_ok: Mutex<HashMap<String, bool>>,
 }
 
 /// Marks a store as running until dropped.
 struct RunningGuard {
-    running: Arc<RunningStores>,
+    passes: Arc<Passes>,
     store_id: String,
 }
 
-impl RunningStores {
+impl Passes {
     fn claim(self: &Arc<Self>, store_id: &str) -> Option<RunningGuard> {
-        let mut ids = self
-            .ids
+        let mut running = self
+            .running
             .lock()
             .expect("the running-stores lock is never poisoned");
-        ids.insert(store_id.to_string()).then(|| RunningGuard {
-            running: Arc::clone(self),
+        running.insert(store_id.to_string()).then(|| RunningGuard {
+            passes: Arc::clone(self),
             store_id: store_id.to_string(),
         })
+    }
+
+    fn summary(&self) -> String {
+        let last_ok = self
+            .last_ok
+            .lock()
+            .expect("the outcome lock is never poisoned");
+        let failing = last_ok.values().filter(|ok| !**ok).count();
+        format!(
+            "{} stores ok, {failing} failing, last pass {}",
+            last_ok.len() - failing,
+            chrono::Utc::now().format("%H:%M:%SZ")
+        )
     }
 }
 
 impl Drop for RunningGuard {
     fn drop(&mut self) {
-        self.running
-            .ids
+        self.passes
+            .running
             .lock()
             .expect("the running-stores lock is never poisoned")
             .remove(&self.store_id);
     }
 }
 
+/// Runs one pass, turning a panic into a failed outcome so the daemon lives on.
+pub async fn run_guarded<F: Future<Output = Outcome>>(store_id: &str, pass: F) -> Outcome {
+    match AssertUnwindSafe(pass).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| text.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            error!(
+                store = store_id,
+                "internal error: the pass panicked: {message}"
+            );
+            Outcome::Failed {
+                category: crate::error::Category::Storage,
+                message: format!("internal error: the pass panicked: {message}"),
+            }
+        }
+    }
+}
+
 /// Spawns passes and remembers which stores are busy.
 struct Dispatcher {
+    /// Replaced on reload; passes in flight keep the context they started with.
     ctx: Arc<Context>,
-    running: Arc<RunningStores>,
+    passes: Arc<Passes>,
     /// Every spawned pass, so shutdown can wait for them.
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
 
 impl Dispatcher {
-    fn dispatch(&self, stores: &[Arc<Store>]) {
+    fn dispatch<'a>(&self, stores: impl IntoIterator<Item = &'a Arc<Store>>) {
         for store in stores {
-            let Some(guard) = self.running.claim(&store.id) else {
+            let Some(guard) = self.passes.claim(&store.id) else {
                 let span = info_span!("pass", store = %store.id, pos = %store.pos, run = "-");
-                span.in_scope(|| {
-                    info_span!("stage", stage = "schedule").in_scope(|| {
-                        info!("tick skipped: the previous pass of this store is still running")
-                    })
+                let _pass = span.enter();
+                info_span!("stage", stage = %"schedule").in_scope(|| {
+                    info!("tick skipped: the previous pass of this store is still running")
                 });
                 continue;
             };
             let ctx = Arc::clone(&self.ctx);
             let store = Arc::clone(store);
             let shutdown = self.shutdown.clone();
+            let passes = Arc::clone(&self.passes);
             self.tracker.spawn(async move {
                 let _guard = guard;
                 // Wait for a pass slot, unless the daemon is stopping meanwhile.
@@ -91,50 +137,56 @@ impl Dispatcher {
                     }
                     () = shutdown.cancelled() => return,
                 };
-                pipeline::run_pass(&ctx, &store, PassOptions::default()).await;
+                let outcome = run_guarded(
+                    &store.id,
+                    pipeline::run_pass(&ctx, &store, PassOptions::default()),
+                )
+                .await;
+                if outcome != Outcome::Busy && outcome != Outcome::Aborted {
+                    passes
+                        .last_ok
+                        .lock()
+                        .expect("the outcome lock is never poisoned")
+                        .insert(store.id.clone(), outcome.is_ok());
+                }
+                notify::status(&passes.summary());
             });
         }
     }
-}
 
-/// Groups stores by their cron schedule, one group per scheduler job.
-fn schedule_groups(config: &Config) -> BTreeMap<String, Vec<Arc<Store>>> {
-    let mut groups: BTreeMap<String, Vec<Arc<Store>>> = BTreeMap::new();
-    for store in &config.stores {
-        groups
-            .entry(store.schedule.clone())
-            .or_default()
-            .push(Arc::clone(store));
+    fn stores_on(&self, schedule: &str) -> Vec<Arc<Store>> {
+        let config = &self.ctx.config;
+        config
+            .stores
+            .iter()
+            .filter(|store| store.schedule == schedule)
+            .cloned()
+            .collect()
     }
-    groups
 }
 
-/// Runs the daemon until `shutdown` is cancelled, then waits for passes in flight.
-pub async fn run(config: Arc<Config>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let ctx =
-        Arc::new(Context::new(Arc::clone(&config)).map_err(|err| anyhow::anyhow!(err.chain()))?);
-    let dispatcher = Dispatcher {
-        ctx,
-        running: Arc::new(RunningStores::default()),
-        tracker: TaskTracker::new(),
-        shutdown: shutdown.clone(),
-    };
-    let (tick_sender, mut ticks) = mpsc::channel::<Arc<Vec<Arc<Store>>>>(TICK_QUEUE);
-    let mut scheduler = JobScheduler::new()
+/// One scheduler job per distinct schedule; each puts its schedule on the tick queue.
+async fn start_scheduler(
+    config: &Config,
+    ticks: &mpsc::Sender<Arc<str>>,
+) -> anyhow::Result<JobScheduler> {
+    let scheduler = JobScheduler::new()
         .await
         .context("starting the scheduler")?;
-    let groups = schedule_groups(&config);
-    for (schedule, stores) in &groups {
-        let sender = tick_sender.clone();
-        let stores = Arc::new(stores.clone());
-        let schedule_name = schedule.clone();
-        let job = Job::new_async(schedule.as_str(), move |_id, _scheduler| {
+    let schedules: BTreeSet<&str> = config
+        .stores
+        .iter()
+        .map(|store| store.schedule.as_str())
+        .collect();
+    for schedule in schedules {
+        let sender = ticks.clone();
+        let name: Arc<str> = Arc::from(schedule);
+        let job = Job::new_async(schedule, move |_id, _scheduler| {
             let sender = sender.clone();
-            let stores = Arc::clone(&stores);
-            let schedule_name = schedule_name.clone();
+            let name = Arc::clone(&name);
             Box::pin(async move {
-                if sender.try_send(stores).is_err() {
-                    warn!(schedule = %schedule_name, "tick dropped: the dispatcher is behind");
+                if sender.try_send(Arc::clone(&name)).is_err() {
+                    warn!(schedule = %name, "tick dropped: the dispatcher is behind");
                 }
             })
         })
@@ -145,27 +197,159 @@ pub async fn run(config: Arc<Config>, shutdown: CancellationToken) -> anyhow::Re
             .with_context(|| format!("scheduling `{schedule}`"))?;
     }
     scheduler.start().await.context("starting the scheduler")?;
+    Ok(scheduler)
+}
+
+/// Stores that are new in `new`, or whose settings, POS or targets changed.
+fn changed_stores(old: &Config, new: &Config) -> Vec<Arc<Store>> {
+    let describe = |config: &Config, store: &Store| {
+        let pos = config.pos.get(&store.pos).map(|pos| format!("{pos:?}"));
+        let targets: Vec<String> = store
+            .targets
+            .iter()
+            .map(|name| format!("{:?}", config.targets.get(name)))
+            .collect();
+        format!("{store:?} {pos:?} {targets:?}")
+    };
+    let before: BTreeMap<&str, String> = old
+        .stores
+        .iter()
+        .map(|store| (store.id.as_str(), describe(old, store)))
+        .collect();
+    new.stores
+        .iter()
+        .filter(|store| before.get(store.id.as_str()) != Some(&describe(new, store)))
+        .cloned()
+        .collect()
+}
+
+/// Runs the daemon until `shutdown` is cancelled, then waits for passes in flight.
+pub async fn run(
+    config_path: PathBuf,
+    config: Arc<Config>,
+    shutdown: CancellationToken,
+    mut controls: mpsc::Receiver<Control>,
+) -> anyhow::Result<()> {
+    let abort = CancellationToken::new();
+    let ctx = Context::new(Arc::clone(&config), abort.clone())
+        .map_err(|err| anyhow::anyhow!(err.chain()))?;
+    let mut dispatcher = Dispatcher {
+        ctx: Arc::new(ctx),
+        passes: Arc::new(Passes::default()),
+        tracker: TaskTracker::new(),
+        shutdown: shutdown.clone(),
+    };
+    let (tick_sender, mut ticks) = mpsc::channel::<Arc<str>>(TICK_QUEUE);
+    let mut scheduler = start_scheduler(&config, &tick_sender).await?;
     info!(
         stores = config.stores.len(),
-        schedules = groups.len(),
         "menusync running; first pass over every store now"
     );
+    notify::ready(&format!(
+        "{} stores, first pass running",
+        config.stores.len()
+    ));
     dispatcher.dispatch(&config.stores);
 
+    let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            Some(stores) = ticks.recv() => dispatcher.dispatch(&stores),
+            Some(schedule) = ticks.recv() => dispatcher.dispatch(&dispatcher.stores_on(&schedule)),
+            Some(control) = controls.recv() => match control {
+                Control::SyncAll => {
+                    info!("SIGUSR1: a pass over every store now");
+                    dispatcher.dispatch(&dispatcher.ctx.config.stores.clone());
+                }
+                Control::Reload => {
+                    notify::reloading();
+                    if let Some(new_scheduler) = reload(&config_path, &mut dispatcher, &tick_sender, &abort).await {
+                        let mut old = std::mem::replace(&mut scheduler, new_scheduler);
+                        if let Err(err) = old.shutdown().await {
+                            warn!("stopping the old scheduler: {err}");
+                        }
+                    }
+                    notify::ready(&dispatcher.passes.summary());
+                }
+            },
+            _ = async { watchdog.as_mut().expect("guarded by the if").tick().await }, if watchdog.is_some() => {
+                notify::watchdog();
+            }
         }
     }
+    notify::stopping();
     scheduler
         .shutdown()
         .await
         .context("stopping the scheduler")?;
     dispatcher.tracker.close();
-    dispatcher.tracker.wait().await;
-    info!("stopped; every pass in flight finished");
+    let deadline = dispatcher.ctx.config.daemon.shutdown_timeout;
+    if tokio::time::timeout(deadline, dispatcher.tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!("passes still running {deadline:?} after the stop; aborting them at a safe point");
+        abort.cancel();
+        dispatcher.tracker.wait().await;
+    }
+    info!("stopped");
     Ok(())
+}
+
+/// Applies a re-read config; on any error keeps the running one and says why.
+async fn reload(
+    config_path: &std::path::Path,
+    dispatcher: &mut Dispatcher,
+    ticks: &mpsc::Sender<Arc<str>>,
+    abort: &CancellationToken,
+) -> Option<JobScheduler> {
+    let new = match Config::load(config_path) {
+        Ok(config) => Arc::new(config),
+        Err(err) => {
+            error!("reload refused, the running config stays: {err}");
+            return None;
+        }
+    };
+    let ctx = match Context::new(Arc::clone(&new), abort.clone()) {
+        Ok(ctx) => ctx,
+        Err(err) => {
+            error!("reload refused, the running config stays: {}", err.chain());
+            return None;
+        }
+    };
+    let scheduler = match start_scheduler(&new, ticks).await {
+        Ok(scheduler) => scheduler,
+        Err(err) => {
+            error!("reload refused, the running config stays: {err:#}");
+            return None;
+        }
+    };
+    let changed = changed_stores(&dispatcher.ctx.config, &new);
+    let removed: Vec<&str> = dispatcher
+        .ctx
+        .config
+        .stores
+        .iter()
+        .filter(|old| new.store(&old.id).is_none())
+        .map(|old| old.id.as_str())
+        .collect();
+    info!(
+        stores = new.stores.len(),
+        changed = changed.len(),
+        removed = removed.len(),
+        "config reloaded; syncing new and changed stores now"
+    );
+    {
+        let mut last_ok = dispatcher
+            .passes
+            .last_ok
+            .lock()
+            .expect("the outcome lock is never poisoned");
+        last_ok.retain(|id, _| new.store(id).is_some());
+    }
+    dispatcher.ctx = Arc::new(ctx);
+    dispatcher.dispatch(&changed);
+    Some(scheduler)
 }
 
 #[cfg(test)]
@@ -174,17 +358,57 @@ mod tests {
 
     #[test]
     fn a_store_can_be_claimed_once_until_its_guard_drops() {
-        let running = Arc::new(RunningStores::default());
-        let guard = running.claim("gangnam").expect("first claim succeeds");
+        let passes = Arc::new(Passes::default());
+        let guard = passes.claim("gangnam").expect("first claim succeeds");
         assert!(
-            running.claim("gangnam").is_none(),
+            passes.claim("gangnam").is_none(),
             "a running store is not claimed twice"
         );
         assert!(
-            running.claim("yeoksam").is_some(),
+            passes.claim("yeoksam").is_some(),
             "other stores are independent"
         );
         drop(guard);
-        assert!(running.claim("gangnam").is_some());
+        assert!(passes.claim("gangnam").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_pass_becomes_a_failed_outcome() {
+        let outcome = run_guarded("gangnam", async { panic!("index out of bounds") }).await;
+        match outcome {
+            Outcome::Failed { message, .. } => {
+                assert!(message.contains("index out of bounds"), "{message}")
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        let fine = run_guarded("gangnam", async { Outcome::Unchanged }).await;
+        assert_eq!(fine, Outcome::Unchanged);
+    }
+
+    #[test]
+    fn reload_resyncs_new_and_changed_stores_only() {
+        let base = r#"
+[pos.demo]
+kind = "fixture"
+path = "fixtures/pos"
+[[store]]
+id = "a"
+name = "A"
+pos = "demo"
+pos_store_id = "S001"
+[[store]]
+id = "b"
+name = "B"
+pos = "demo"
+pos_store_id = "S002"
+"#;
+        let old = Config::parse(std::path::Path::new("/x/stores.toml"), base).unwrap();
+        let edited = base.replace("name = \"B\"", "name = \"B2\"")
+            + "[[store]]\nid = \"c\"\nname = \"C\"\npos = \"demo\"\npos_store_id = \"S003\"\n";
+        let new = Config::parse(std::path::Path::new("/x/stores.toml"), &edited).unwrap();
+        let changed = changed_stores(&old, &new);
+        let ids: Vec<&str> = changed.iter().map(|store| store.id.as_str()).collect();
+        assert_eq!(ids, ["b", "c"]);
+        assert!(changed_stores(&new, &new).is_empty());
     }
 }

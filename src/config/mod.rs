@@ -5,6 +5,7 @@
 //! parsed schedules, safe store ids). Every error names the file, line and
 //! column, the way `menusync check` prints it.
 
+mod pos;
 mod raw;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -17,7 +18,8 @@ use std::time::Duration;
 use serde::Serialize;
 use toml::Spanned;
 
-use raw::{RawConfig, RawDaemon, RawPos, RawStore, RawTarget};
+pub use pos::{ApiKeySource, PosEndpoint, PosKind};
+use raw::{RawConfig, RawDaemon, RawStore, RawTarget};
 
 pub const DEFAULT_STATE_DIR: &str = "var";
 /// Every five minutes, at second 0 (6 fields, seconds first).
@@ -32,6 +34,7 @@ pub const DEFAULT_KEEP_RELEASES: usize = 5;
 pub const DEFAULT_MAX_IMAGE_BYTES: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_MAX_MENU_BYTES: u64 = 5 * 1024 * 1024;
 pub const DEFAULT_MAX_SHRINK_PERCENT: u8 = 50;
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
 /// A config file that cannot be used, with where in it the problem is.
 #[derive(Debug, thiserror::Error)]
@@ -82,32 +85,8 @@ pub struct DaemonSettings {
     pub max_menu_bytes: u64,
     /// A new menu losing more than this share of the published items is held back.
     pub max_shrink_percent: u8,
-}
-
-#[derive(Debug)]
-pub struct PosEndpoint {
-    pub name: String,
-    pub kind: PosKind,
-}
-
-#[derive(Debug)]
-pub enum PosKind {
-    /// The reference protocol of `pos-api.md` over HTTP(S).
-    Http {
-        base_url: url::Url,
-        api_key_env: String,
-    },
-    /// The same documents read from a folder: `<dir>/<pos_store_id>/menu.json`, `images.json`.
-    Fixture { dir: PathBuf },
-}
-
-impl PosKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            PosKind::Http { .. } => "http",
-            PosKind::Fixture { .. } => "fixture",
-        }
-    }
+    /// How long a stop waits for passes in flight before aborting them.
+    pub shutdown_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -307,6 +286,11 @@ impl Checker<'_> {
                 "max_menu_bytes",
                 DEFAULT_MAX_MENU_BYTES,
             )?,
+            shutdown_timeout: secs(
+                &raw.shutdown_timeout_secs,
+                "shutdown_timeout_secs",
+                DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+            )?,
             max_shrink_percent: self.percent(
                 &raw.max_shrink_percent,
                 "max_shrink_percent",
@@ -358,90 +342,6 @@ impl Checker<'_> {
         validate_schedule(schedule.get_ref())
             .map(|()| schedule.get_ref().clone())
             .map_err(|reason| self.error(schedule.span(), reason))
-    }
-
-    fn check_pos(&self, name: &Spanned<String>, raw: &RawPos) -> Result<PosEndpoint, ConfigError> {
-        check_name(name.get_ref()).map_err(|why| self.error(name.span(), why))?;
-        let kind = match raw.kind.get_ref().as_str() {
-            "http" => {
-                self.forbid(&raw.path, "path", "http")?;
-                let base = self.require(&raw.base_url, &raw.kind, "base_url", "http")?;
-                let base_url = url::Url::parse(base.get_ref())
-                    .ok()
-                    .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-                    .ok_or_else(|| {
-                        self.error(base.span(), "`base_url` must be an http:// or https:// URL")
-                    })?;
-                let key_env = self.require(&raw.api_key_env, &raw.kind, "api_key_env", "http")?;
-                let valid_env = !key_env.get_ref().is_empty()
-                    && key_env
-                        .get_ref()
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !valid_env {
-                    return Err(self.error(
-                        key_env.span(),
-                        "`api_key_env` names an environment variable (letters, digits, `_`), \
-                         not the key itself",
-                    ));
-                }
-                PosKind::Http {
-                    base_url,
-                    api_key_env: key_env.get_ref().clone(),
-                }
-            }
-            "fixture" => {
-                self.forbid(&raw.base_url, "base_url", "fixture")?;
-                self.forbid(&raw.api_key_env, "api_key_env", "fixture")?;
-                let path = self.require(&raw.path, &raw.kind, "path", "fixture")?;
-                if path.get_ref().trim().is_empty() {
-                    return Err(self.error(path.span(), "`path` must not be empty"));
-                }
-                PosKind::Fixture {
-                    dir: self.resolve(path.get_ref()),
-                }
-            }
-            other => {
-                return Err(self.error(
-                    raw.kind.span(),
-                    format!("unknown pos kind `{other}`, expected `http` or `fixture`"),
-                ));
-            }
-        };
-        Ok(PosEndpoint {
-            name: name.get_ref().clone(),
-            kind,
-        })
-    }
-
-    fn require<'v>(
-        &self,
-        value: &'v Option<Spanned<String>>,
-        kind: &Spanned<String>,
-        field: &str,
-        kind_name: &str,
-    ) -> Result<&'v Spanned<String>, ConfigError> {
-        value.as_ref().ok_or_else(|| {
-            self.error(
-                kind.span(),
-                format!("a pos of kind `{kind_name}` needs `{field}`"),
-            )
-        })
-    }
-
-    fn forbid(
-        &self,
-        value: &Option<Spanned<String>>,
-        field: &str,
-        kind_name: &str,
-    ) -> Result<(), ConfigError> {
-        match value {
-            Some(value) => Err(self.error(
-                value.span(),
-                format!("`{field}` does not apply to a pos of kind `{kind_name}`"),
-            )),
-            None => Ok(()),
-        }
     }
 
     fn check_target(&self, name: &Spanned<String>, raw: &RawTarget) -> Result<Target, ConfigError> {

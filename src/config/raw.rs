@@ -37,6 +37,7 @@ pub struct RawDaemon {
     pub max_image_bytes: Option<Spanned<i64>>,
     pub max_menu_bytes: Option<Spanned<i64>>,
     pub max_shrink_percent: Option<Spanned<i64>>,
+    pub shutdown_timeout_secs: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,6 +48,18 @@ pub struct RawPos {
     pub base_url: Option<Spanned<String>>,
     /// `http`: the environment variable that holds the API key.
     pub api_key_env: Option<Spanned<String>>,
+    /// `http`: a systemd credential (`LoadCredential=`) holding the key.
+    pub api_key_credential: Option<Spanned<String>>,
+    /// `http`: a file holding the key.
+    pub api_key_file: Option<Spanned<String>>,
+    /// `http`: retries of a failed request (network failures only).
+    pub retries: Option<Spanned<i64>>,
+    /// `http`: consecutive network failures that open the breaker.
+    pub breaker_failures: Option<Spanned<i64>>,
+    /// `http`: how long an open breaker fails calls fast.
+    pub breaker_cooldown_secs: Option<Spanned<i64>>,
+    /// `http`: requests per second to this POS, across all its stores.
+    pub requests_per_second: Option<Spanned<i64>>,
     /// `fixture`: the folder holding one sub-folder per POS store id.
     pub path: Option<Spanned<String>>,
 }

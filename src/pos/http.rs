@@ -10,7 +10,8 @@ use reqwest::redirect::Policy;
 use reqwest::{Client, Response, StatusCode};
 use url::Url;
 
-use crate::config::DaemonSettings;
+use super::resilience::{MAX_RETRY_AFTER, Resilience, ResilienceSettings};
+use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Category, StoreError};
 use crate::images::ImageSink;
 
@@ -47,7 +48,9 @@ impl fmt::Display for ApiKey {
 #[derive(Debug)]
 pub struct HttpPos {
     base_url: Url,
-    api_key_env: String,
+    key: ApiKeySource,
+    /// Retries, breaker and rate limit shared by every store on this endpoint.
+    resilience: Resilience,
     /// Carries the key; follows redirects only within the POS origin.
     api_client: Client,
     /// Never carries the key; for images on another origin (a CDN).
@@ -66,8 +69,10 @@ pub fn status_category(status: StatusCode) -> Category {
 
 impl HttpPos {
     pub fn new(
+        name: &str,
         base_url: &Url,
-        api_key_env: &str,
+        key: ApiKeySource,
+        resilience: ResilienceSettings,
         daemon: &DaemonSettings,
     ) -> Result<HttpPos, StoreError> {
         let mut base_url = base_url.clone();
@@ -100,20 +105,40 @@ impl HttpPos {
         };
         Ok(HttpPos {
             base_url,
-            api_key_env: api_key_env.to_string(),
+            key,
+            resilience: Resilience::new(name, resilience),
             api_client: build(same_origin_only)?,
             public_client: build(Policy::limited(MAX_REDIRECTS))?,
         })
     }
 
+    /// Reads the key afresh, so a rotated key or credential applies at the next pass.
     fn api_key(&self) -> Result<ApiKey, StoreError> {
-        match std::env::var(&self.api_key_env) {
-            Ok(key) if !key.is_empty() => Ok(ApiKey::new(key)),
-            _ => Err(StoreError::new(
-                Category::Config,
-                format!("the POS API key variable {} is not set", self.api_key_env),
-            )),
+        let missing =
+            |what: String| StoreError::new(Category::Config, format!("the POS API key {what}"));
+        let read_file = |path: &std::path::Path| {
+            std::fs::read_to_string(path)
+                .map(|text| text.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|err| missing(format!("file {} cannot be read: {err}", path.display())))
+        };
+        let key = match &self.key {
+            ApiKeySource::Env(name) => {
+                std::env::var(name).map_err(|_| missing(format!("variable {name} is not set")))?
+            }
+            ApiKeySource::Credential(name) => {
+                let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+                    missing(format!(
+                        "credential {name} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)"
+                    ))
+                })?;
+                read_file(&std::path::Path::new(&dir).join(name))?
+            }
+            ApiKeySource::File(path) => read_file(path)?,
+        };
+        if key.is_empty() {
+            return Err(missing("is empty".to_string()));
         }
+        Ok(ApiKey::new(key))
     }
 
     pub async fn fetch_documents(
@@ -142,6 +167,20 @@ impl HttpPos {
             .base_url
             .join(path)
             .expect("a fixed relative path always joins");
+        self.resilience
+            .call(true, || {
+                self.post_document_once(&url, pos_store_id, key, max_bytes)
+            })
+            .await
+    }
+
+    async fn post_document_once(
+        &self,
+        url: &Url,
+        pos_store_id: &str,
+        key: &ApiKey,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, StoreError> {
         let response = self
             .api_client
             .post(url.clone())
@@ -149,14 +188,14 @@ impl HttpPos {
             .json(&serde_json::json!({ "storeId": pos_store_id }))
             .send()
             .await
-            .map_err(|err| request_error(&url, err))?;
-        let response = check_status(&url, response)?;
+            .map_err(|err| request_error(url, err))?;
+        let response = check_status(url, response)?;
         let is_html = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.to_ascii_lowercase().contains("html"));
-        let body = read_capped(&url, response, max_bytes).await?;
+        let body = read_capped(url, response, max_bytes).await?;
         if is_html {
             return Err(StoreError::new(
                 Category::Data,
@@ -183,8 +222,32 @@ impl HttpPos {
                 format!("image url {resolved} is not http or https"),
             ));
         }
-        let mut response = if resolved.origin() == self.base_url.origin() {
-            let key = self.api_key()?;
+        let same_origin = resolved.origin() == self.base_url.origin();
+        let key = if same_origin {
+            Some(self.api_key()?)
+        } else {
+            None
+        };
+        // A retry restarts the image from its first byte.
+        // The sink is borrowed by one attempt at a time; the lock only satisfies the borrow checker.
+        let sink = tokio::sync::Mutex::new(sink);
+        self.resilience
+            .call(same_origin, || async {
+                let mut sink = sink.lock().await;
+                sink.restart().await?;
+                self.fetch_image_once(&resolved, key.as_ref(), &mut sink)
+                    .await
+            })
+            .await
+    }
+
+    async fn fetch_image_once(
+        &self,
+        resolved: &Url,
+        key: Option<&ApiKey>,
+        sink: &mut ImageSink,
+    ) -> Result<(), StoreError> {
+        let mut response = if let Some(key) = key {
             self.api_client
                 .get(resolved.clone())
                 .header(API_KEY_HEADER, key.expose())
@@ -193,7 +256,7 @@ impl HttpPos {
         } else {
             self.public_client.get(resolved.clone()).send().await
         }
-        .map_err(|err| request_error(&resolved, err))?;
+        .map_err(|err| request_error(resolved, err))?;
 
         // A same-origin URL that redirects off-origin is fetched again without the key.
         if response.status().is_redirection()
@@ -210,14 +273,14 @@ impl HttpPos {
                 .await
                 .map_err(|err| request_error(&location, err))?;
         }
-        let mut response = check_status(&resolved, response)?;
+        let mut response = check_status(resolved, response)?;
         if let Some(length) = response.content_length() {
             sink.check_announced_size(length)?;
         }
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|err| request_error(&resolved, err))?
+            .map_err(|err| request_error(resolved, err))?
         {
             sink.write(&chunk).await?;
         }
@@ -226,12 +289,18 @@ impl HttpPos {
 }
 
 fn request_error(url: &Url, err: reqwest::Error) -> StoreError {
+    if err.is_redirect() {
+        // A redirect loop is what the POS data says, not a passing outage: never retried.
+        return StoreError::with_source(
+            Category::Data,
+            format!("request to {url} redirected too often"),
+            err,
+        );
+    }
     let what = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {
         "could not connect"
-    } else if err.is_redirect() {
-        "redirected too often"
     } else {
         "failed"
     };
@@ -243,10 +312,23 @@ fn check_status(url: &Url, response: Response) -> Result<Response, StoreError> {
     if status.is_success() {
         return Ok(response);
     }
-    Err(StoreError::new(
-        status_category(status),
-        format!("{url} answered {status}"),
-    ))
+    let mut err = StoreError::new(status_category(status), format!("{url} answered {status}"));
+    if matches!(status.as_u16(), 429 | 503) {
+        err.retry_after = retry_after(response.headers());
+    }
+    Err(err)
+}
+
+/// A `Retry-After` in seconds, capped at [`MAX_RETRY_AFTER`]; HTTP dates are ignored.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    let seconds: u64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(std::time::Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
 /// Reads a whole body, refusing it as soon as it passes `max_bytes`.

@@ -8,6 +8,7 @@
 pub mod doc;
 mod fixture;
 mod http;
+mod resilience;
 
 use serde::de::DeserializeOwned;
 
@@ -17,6 +18,7 @@ use crate::images::ImageSink;
 use doc::{ImagesDoc, MenuDoc};
 
 pub use http::{ApiKey, status_category};
+pub use resilience::{Breaker, MAX_RETRY_AFTER, ResilienceSettings};
 
 /// How much of an unexpected body a log line quotes.
 const QUOTE_BYTES: usize = 200;
@@ -33,7 +35,7 @@ pub struct Documents {
 /// One configured POS endpoint, ready to be asked.
 #[derive(Debug)]
 pub enum Provider {
-    Http(http::HttpPos),
+    Http(Box<http::HttpPos>),
     Fixture(fixture::FixturePos),
 }
 
@@ -42,8 +44,15 @@ impl Provider {
         Ok(match &endpoint.kind {
             PosKind::Http {
                 base_url,
-                api_key_env,
-            } => Provider::Http(http::HttpPos::new(base_url, api_key_env, daemon)?),
+                key,
+                resilience,
+            } => Provider::Http(Box::new(http::HttpPos::new(
+                &endpoint.name,
+                base_url,
+                key.clone(),
+                resilience.clone(),
+                daemon,
+            )?)),
             PosKind::Fixture { dir } => Provider::Fixture(fixture::FixturePos::new(dir.clone())),
         })
     }
