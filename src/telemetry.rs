@@ -8,7 +8,8 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// The filter when `MENUSYNC_LOG` is unset.
-pub const DEFAULT_LOG_FILTER: &str = "info";
+/// The scheduler crate announces its own start at info; that is noise in the journal.
+pub const DEFAULT_LOG_FILTER: &str = "info,tokio_cron_scheduler=warn";
 
 pub fn init() {
     let filter = EnvFilter::try_from_env("MENUSYNC_LOG")

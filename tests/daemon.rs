@@ -1,0 +1,268 @@
+//! The daemon under real signals: reload, sync-now, a stop with a deadline,
+//! and one hanging POS that must not delay a healthy store.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, default_images, menu_doc, serve_pos};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A running `menusync run` whose log goes to a file we can read while it runs.
+struct Daemon {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Daemon {
+    fn start(env: &Env) -> Daemon {
+        let log = env.path().join("daemon.log");
+        let child = Command::new(assert_cmd::cargo::cargo_bin("menusync"))
+            .arg("--config")
+            .arg(env.config())
+            .arg("run")
+            .env(common::KEY_ENV, common::API_KEY)
+            .env("MENUSYNC_LOG", "info")
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        Daemon { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Passes that have ended, by their closing `result` line.
+    fn passes_done(&self) -> usize {
+        self.log().matches("stage=result").count()
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits until `condition` holds, failing with the log after `limit`.
+    async fn wait_for(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut condition: impl FnMut(&Daemon) -> bool,
+    ) {
+        let deadline = Instant::now() + limit;
+        while !condition(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status and how long the stop took.
+    async fn stop(mut self) -> (std::process::ExitStatus, Duration, String) {
+        let started = Instant::now();
+        self.signal("TERM");
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed(), self.log());
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                self.child.kill().unwrap();
+                panic!("the daemon ignored SIGTERM for 20 s\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A config whose schedule never fires during a test (once a year), so only
+/// the start-up pass and signals trigger passes.
+fn quiet_config(env: &Env, pos_url: &str, extra_stores: &str) {
+    env.write_config(&format!(
+        r#"
+[daemon]
+state_dir = "state"
+schedule = "0 0 0 1 1 *"
+read_timeout_secs = 30
+pass_timeout_secs = 60
+shutdown_timeout_secs = 1
+
+[pos.hq]
+kind = "http"
+base_url = "{pos_url}"
+api_key_env = "{key}"
+retries = 0
+
+[pos.demo]
+kind = "fixture"
+path = "{fixtures}"
+
+[target.web]
+kind = "rsync"
+dest = "web"
+
+[[store]]
+id = "gangnam"
+name = "강남점"
+pos = "hq"
+pos_store_id = "S001"
+targets = ["web"]
+{extra_stores}
+"#,
+        key = common::KEY_ENV,
+        fixtures = common::repo().join("fixtures/pos").display(),
+    ));
+}
+
+const HONGDAE: &str = r#"
+[[store]]
+id = "hongdae"
+name = "홍대점"
+pos = "demo"
+pos_store_id = "S002"
+targets = ["web"]
+"#;
+
+fn published(env: &Env, store: &str) -> bool {
+    env.path()
+        .join("state/stores")
+        .join(store)
+        .join("current/data/menu.json")
+        .is_file()
+}
+
+#[tokio::test]
+async fn sigusr1_syncs_now_and_sighup_reloads_or_refuses() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    quiet_config(&env, &pos.uri(), "");
+    let daemon = Daemon::start(&env);
+    daemon
+        .wait_for("the start-up pass", Duration::from_secs(20), |d| {
+            d.passes_done() == 1
+        })
+        .await;
+    let first = env.current_release().unwrap();
+
+    // SIGUSR1: the changed price is picked up without waiting for the schedule.
+    serve_pos(&pos, &menu_doc(4700), &default_images()).await;
+    daemon.signal("USR1");
+    daemon
+        .wait_for("a pass after SIGUSR1", Duration::from_secs(20), |d| {
+            d.passes_done() == 2
+        })
+        .await;
+    assert_ne!(env.current_release().unwrap(), first);
+    assert_eq!(common::item(&env.menu(), "I100")["price"], 4700);
+
+    // SIGHUP with a broken file: refused with check's error, the daemon keeps going.
+    let good_config = std::fs::read_to_string(env.config()).unwrap();
+    env.write_config(&good_config.replace("pos_store_id", "pos_stor_id"));
+    daemon.signal("HUP");
+    daemon
+        .wait_for("the refused reload", Duration::from_secs(20), |d| {
+            d.log().contains("reload refused")
+        })
+        .await;
+    let refusal = daemon.log();
+    assert!(
+        refusal.contains("stores.toml:") && refusal.contains("pos_stor_id"),
+        "{refusal}"
+    );
+
+    // SIGHUP with a new store: it is scheduled and synced at once.
+    quiet_config(&env, &pos.uri(), HONGDAE);
+    daemon.signal("HUP");
+    daemon
+        .wait_for("the new store to publish", Duration::from_secs(20), |_| {
+            published(&env, "hongdae")
+        })
+        .await;
+
+    let (status, _, log) = daemon.stop().await;
+    assert!(status.success(), "{log}");
+    assert!(log.contains("config reloaded"), "{log}");
+}
+
+#[tokio::test]
+async fn a_stop_waits_then_aborts_a_hanging_pass_and_keeps_the_release() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    quiet_config(&env, &pos.uri(), "");
+    let daemon = Daemon::start(&env);
+    daemon
+        .wait_for("the start-up pass", Duration::from_secs(20), |d| {
+            d.passes_done() == 1
+        })
+        .await;
+    let good = env.current_release().unwrap();
+
+    // The POS now takes 60 s to answer; a pass started by SIGUSR1 hangs in fetch.
+    pos.reset().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+        .mount(&pos)
+        .await;
+    daemon.signal("USR1");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (status, took, log) = daemon.stop().await;
+    assert!(
+        status.success(),
+        "a stop exits 0 even when it aborts\n{log}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "shutdown_timeout_secs = 1, took {took:?}\n{log}"
+    );
+    assert!(log.contains("aborting them at a safe point"), "{log}");
+    assert_eq!(env.current_release().unwrap(), good);
+    let staging = env.store_root().join("staging");
+    assert_eq!(
+        std::fs::read_dir(staging).unwrap().count(),
+        0,
+        "no half-built release left"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_pos_does_not_delay_a_healthy_store() {
+    let pos = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+        .mount(&pos)
+        .await;
+    let env = Env::new(&pos.uri());
+    quiet_config(&env, &pos.uri(), HONGDAE);
+    let started = Instant::now();
+    let daemon = Daemon::start(&env);
+    daemon
+        .wait_for("the healthy store", Duration::from_secs(10), |_| {
+            published(&env, "hongdae")
+        })
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        !published(&env, "gangnam"),
+        "the hanging store has nothing yet"
+    );
+    let (status, _, log) = daemon.stop().await;
+    assert!(status.success(), "{log}");
+}
