@@ -33,10 +33,32 @@ pub enum Command {
     },
     /// Check the configuration and exit; errors give file, line and column.
     Check,
-    /// Show each store's published release, last success, last change and last error.
+    /// Show each store's release, last success and change, staleness and last error.
+    /// Exits 1 when a store has been failing for longer than stale_after_secs.
     Status {
         /// Print JSON for scripts instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Fetch and transform a store's POS menu and show what would change; publish nothing.
+    Diff {
+        /// The store id.
+        store: String,
+    },
+    /// List a store's kept releases, newest last.
+    Releases {
+        /// The store id.
+        store: String,
+        /// Print JSON for scripts instead of a list.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Point a store's current release back at an earlier one and push it to the targets.
+    Rollback {
+        /// The store id.
+        store: String,
+        /// The release to go back to; default the one before the current.
+        #[arg(long, value_name = "RELEASE")]
+        to: Option<String>,
     },
 }

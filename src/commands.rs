@@ -9,7 +9,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::pipeline::{self, Context, Outcome, PassOptions};
+use crate::config::Store;
+use crate::pipeline::{self, Context, PassOptions};
 use crate::publish::StoreTree;
 use crate::state::{LastError, StoreState, TargetState};
 
@@ -45,7 +46,12 @@ pub async fn once(config: Arc<Config>, store_ids: &[String], options: PassOption
     if store_ids.is_empty() {
         stores = config.stores.clone();
     }
-    let ctx = match Context::new(Arc::clone(&config), CancellationToken::new()) {
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let ctx = match Context::new(
+        Arc::clone(&config),
+        CancellationToken::new(),
+        Arc::clone(&metrics),
+    ) {
         Ok(ctx) => ctx,
         Err(err) => {
             eprintln!("menusync: {}", err.chain());
@@ -53,7 +59,7 @@ pub async fn once(config: Arc<Config>, store_ids: &[String], options: PassOption
         }
     };
     let concurrency = config.daemon.io_concurrency.get();
-    let outcomes: Vec<Outcome> = futures_util::stream::iter(stores)
+    let reports: Vec<crate::pipeline::PassReport> = futures_util::stream::iter(stores)
         .map(|store| {
             let ctx = &ctx;
             async move {
@@ -64,7 +70,19 @@ pub async fn once(config: Arc<Config>, store_ids: &[String], options: PassOption
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    if outcomes.iter().all(Outcome::is_ok) {
+    for report in &reports {
+        metrics.record(report);
+    }
+    if let Some(dir) = &config.daemon.metrics_dir
+        && let Err(err) = metrics.write(dir, chrono::Utc::now(), config.daemon.stale_after)
+    {
+        tracing::warn!(
+            category = "storage",
+            "cannot write metrics to {}: {err}",
+            dir.display()
+        );
+    }
+    if reports.iter().all(|report| report.outcome.is_ok()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_STORE_FAILED)
@@ -100,13 +118,18 @@ pub struct StoreStatus {
     pub published_dir: Option<String>,
     pub last_success: Option<DateTime<Utc>>,
     pub last_change: Option<DateTime<Utc>>,
-    pub last_error: Option<LastError>,
+    /// When the current run of failures began; `None` while the store is healthy.
+    pub stale_since: Option<DateTime<Utc>>,
+    /// Whether it has been failing for longer than `stale_after_secs`.
+    pub stale: bool,
     pub consecutive_failures: u32,
-    pub failing_since: Option<DateTime<Utc>>,
+    pub last_error: Option<LastError>,
+    /// Set while a rollback holds the store at an earlier release.
+    pub pinned: bool,
     pub targets: std::collections::BTreeMap<String, TargetState>,
 }
 
-pub fn collect_status(config: &Config) -> Vec<StoreStatus> {
+pub fn collect_status(config: &Config, now: DateTime<Utc>) -> Vec<StoreStatus> {
     config
         .stores
         .iter()
@@ -121,6 +144,9 @@ pub fn collect_status(config: &Config) -> Vec<StoreStatus> {
                     .display()
                     .to_string()
             });
+            let stale = state.failing_since.is_some_and(|since| {
+                (now - since).to_std().unwrap_or_default() > config.daemon.stale_after
+            });
             StoreStatus {
                 store: store.id.clone(),
                 name: store.settings.display_name.clone(),
@@ -128,35 +154,53 @@ pub fn collect_status(config: &Config) -> Vec<StoreStatus> {
                 published_dir,
                 last_success: state.last_success,
                 last_change: state.last_change,
-                last_error: state.last_error,
+                stale_since: state.failing_since,
+                stale,
                 consecutive_failures: state.consecutive_failures,
-                failing_since: state.failing_since,
+                last_error: state.last_error,
+                pinned: state.pinned.is_some(),
                 targets: state.targets,
             }
         })
         .collect()
 }
 
-/// `menusync status`: a table, or JSON for scripts.
+/// `menusync status`: a table, or JSON for scripts; exit 1 when a store is stale.
 pub fn status(config: &Config, json: bool) -> ExitCode {
-    let statuses = collect_status(config);
+    let statuses = collect_status(config, Utc::now());
     if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&statuses).expect("status always serialises")
         );
-        return ExitCode::SUCCESS;
+    } else {
+        print!(
+            "{}",
+            status_table(
+                &statuses,
+                std::io::IsTerminal::is_terminal(&std::io::stdout())
+            )
+        );
     }
+    if statuses.iter().any(|status| status.stale) {
+        ExitCode::from(EXIT_STORE_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The human table; red for stale stores and yellow for failing ones, only on a terminal.
+pub fn status_table(statuses: &[StoreStatus], colour: bool) -> String {
     let time = |at: &Option<DateTime<Utc>>| {
         at.map_or("-".to_string(), |at| {
             at.format("%Y-%m-%d %H:%M:%SZ").to_string()
         })
     };
-    println!(
-        "{:<16} {:<36} {:<21} {:<21} LAST ERROR",
-        "STORE", "RELEASE", "LAST SUCCESS", "LAST CHANGE"
+    let mut out = format!(
+        "{:<14} {:<38} {:<21} {:<21} {:<21} {:>5}  LAST ERROR\n",
+        "STORE", "RELEASE", "LAST SUCCESS", "LAST CHANGE", "STALE SINCE", "FAILS"
     );
-    for status in &statuses {
+    for status in statuses {
         let error = status.last_error.as_ref().map_or("-".to_string(), |err| {
             format!(
                 "[{}] {} ({})",
@@ -165,14 +209,118 @@ pub fn status(config: &Config, json: bool) -> ExitCode {
                 err.at.format("%Y-%m-%d %H:%M:%SZ")
             )
         });
-        println!(
-            "{:<16} {:<36} {:<21} {:<21} {}",
+        let release = match (&status.release, status.pinned) {
+            (Some(release), true) => format!("{release} (rollback)"),
+            (Some(release), false) => release.clone(),
+            (None, _) => "-".to_string(),
+        };
+        let line = format!(
+            "{:<14} {:<38} {:<21} {:<21} {:<21} {:>5}  {}",
             status.store,
-            status.release.as_deref().unwrap_or("-"),
+            release,
             time(&status.last_success),
             time(&status.last_change),
+            time(&status.stale_since),
+            status.consecutive_failures,
             error
         );
+        let paint = match (colour, status.stale, status.consecutive_failures > 0) {
+            (false, _, _) => None,
+            (true, true, _) => Some("31"),
+            (true, false, true) => Some("33"),
+            (true, false, false) => None,
+        };
+        match paint {
+            Some(code) => out.push_str(&format!("\x1b[{code}m{line}\x1b[0m\n")),
+            None => out.push_str(&format!("{line}\n")),
+        }
     }
-    ExitCode::SUCCESS
+    out
+}
+
+fn find_store(config: &Config, id: &str) -> Result<Arc<Store>, ExitCode> {
+    config.store(id).cloned().ok_or_else(|| {
+        eprintln!("{}: no store with id `{id}`", config.path.display());
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn context(config: &Arc<Config>) -> Result<Context, ExitCode> {
+    Context::new(Arc::clone(config), CancellationToken::new(), Arc::default()).map_err(|err| {
+        eprintln!("menusync: {}", err.chain());
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+/// `menusync releases STORE`.
+pub fn releases(config: &Arc<Config>, store_id: &str, json: bool) -> ExitCode {
+    let (store, ctx) =
+        match find_store(config, store_id).and_then(|store| Ok((store, context(config)?))) {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
+    match crate::operations::releases(&ctx, &store) {
+        Ok(list) if json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&list).expect("releases always serialise")
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(list) => {
+            for info in list {
+                let items = info.items.map_or("?".to_string(), |n| n.to_string());
+                let marker = if info.current { "  <- current" } else { "" };
+                println!("{}  {items:>4} items{marker}", info.release);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("menusync: {store_id}: [{}] {}", err.category, err.chain());
+            ExitCode::from(EXIT_STORE_FAILED)
+        }
+    }
+}
+
+/// `menusync rollback STORE [--to RELEASE]`.
+pub async fn rollback(config: &Arc<Config>, store_id: &str, to: Option<&str>) -> ExitCode {
+    let (store, ctx) =
+        match find_store(config, store_id).and_then(|store| Ok((store, context(config)?))) {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
+    match crate::operations::rollback(&ctx, &store, to).await {
+        Ok(release) => {
+            tracing::info!(store = %store_id, release = %release, "rolled back to {release}");
+            println!("{store_id}: current is now {release}; held until the POS menu changes");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!(
+                "menusync: {store_id}: rollback failed [{}]: {}",
+                err.category,
+                err.chain()
+            );
+            ExitCode::from(EXIT_STORE_FAILED)
+        }
+    }
+}
+
+/// `menusync diff STORE`.
+pub async fn diff(config: &Arc<Config>, store_id: &str) -> ExitCode {
+    let (store, ctx) =
+        match find_store(config, store_id).and_then(|store| Ok((store, context(config)?))) {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
+    match crate::operations::preview(&ctx, &store).await {
+        Ok(diff) => {
+            println!("{store_id}: {diff}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("menusync: {store_id}: [{}] {}", err.category, err.chain());
+            ExitCode::from(EXIT_STORE_FAILED)
+        }
+    }
 }

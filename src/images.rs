@@ -217,7 +217,7 @@ pub struct ImageRequest<'a> {
 }
 
 /// Identifies an image entry by what the POS says of it, not by its id.
-fn fingerprint(image: &ImageDoc) -> String {
+pub fn fingerprint(image: &ImageDoc) -> String {
     let identity = serde_json::json!([image.url, image.sha256, image.size, image.updated_at]);
     hex::encode(Sha256::digest(identity.to_string().as_bytes()))
 }

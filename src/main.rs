@@ -26,15 +26,21 @@ fn main() -> ExitCode {
             stores,
             allow_shrink,
         } => {
-            menusync::telemetry::init();
+            let _log_guard = menusync::telemetry::init(&config.log);
             runtime().block_on(commands::once(
                 config,
                 &stores,
                 PassOptions { allow_shrink },
             ))
         }
+        Command::Releases { store, json } => commands::releases(&config, &store, json),
+        Command::Diff { store } => runtime().block_on(commands::diff(&config, &store)),
+        Command::Rollback { store, to } => {
+            let _log_guard = menusync::telemetry::init(&config.log);
+            runtime().block_on(commands::rollback(&config, &store, to.as_deref()))
+        }
         Command::Run => {
-            menusync::telemetry::init();
+            let _log_guard = menusync::telemetry::init(&config.log);
             runtime().block_on(commands::run(config))
         }
     }

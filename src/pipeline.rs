@@ -8,19 +8,22 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::config::{Config, Store, TargetKind};
 use crate::deploy;
 use crate::detect;
+use crate::diff::MenuDiff;
 use crate::error::{Category, StoreError};
 use crate::images::{self, ImageRequest};
 use crate::lock::StoreLock;
+use crate::menu::Menu;
+use crate::metrics::Metrics;
 use crate::pos::Provider;
 use crate::publish::{IMAGES_DIR, MENU_PATH, StoreTree};
 use crate::state::{LastError, StoreState, TargetState};
@@ -41,10 +44,16 @@ pub struct Context {
     pub deploy: Arc<Semaphore>,
     /// Cancelled when a stop's grace period runs out: passes give up at the next safe point.
     pub abort: CancellationToken,
+    /// Shared across reloads, so counters survive a SIGHUP.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Context {
-    pub fn new(config: Arc<Config>, abort: CancellationToken) -> Result<Context, StoreError> {
+    pub fn new(
+        config: Arc<Config>,
+        abort: CancellationToken,
+        metrics: Arc<Metrics>,
+    ) -> Result<Context, StoreError> {
         let mut providers = BTreeMap::new();
         for (name, endpoint) in &config.pos {
             providers.insert(
@@ -60,6 +69,7 @@ impl Context {
             providers,
             config,
             abort,
+            metrics,
         })
     }
 }
@@ -104,50 +114,128 @@ fn new_run_id() -> String {
     format!("{:08x}", (mixed ^ (mixed >> 32)) as u32)
 }
 
-/// Runs `future` inside a `stage` span and logs its duration at debug.
+/// What one pass measured, for metrics.
+#[derive(Debug, Default)]
+struct Recorder {
+    /// Written by the stages of one pass only; never held across `.await`.
+    stages: std::sync::Mutex<Vec<(&'static str, Duration)>>,
+    image_bytes: AtomicU64,
+}
+
+tokio::task_local! {
+    /// The recorder of the pass running on this task.
+    static RECORDER: Arc<Recorder>;
+}
+
+/// Runs `future` inside a `stage` span, logs its duration at debug and records it.
 async fn stage<T>(name: &'static str, future: impl Future<Output = T>) -> T {
     let started = Instant::now();
     let span = info_span!("stage", stage = %name);
     let output = future.instrument(span.clone()).await;
-    span.in_scope(|| {
-        debug!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "stage finished"
-        )
+    let elapsed = started.elapsed();
+    span.in_scope(|| debug!(elapsed_ms = elapsed.as_millis() as u64, "stage finished"));
+    let _ = RECORDER.try_with(|recorder| {
+        recorder
+            .stages
+            .lock()
+            .expect("the recorder lock is never poisoned")
+            .push((name, elapsed))
     });
     output
 }
 
-/// One full pass over one store. Never fails: the outcome says how it went.
-pub async fn run_pass(ctx: &Context, store: &Store, options: PassOptions) -> Outcome {
-    let span = info_span!("pass", store = %store.id, pos = %store.pos, run = %new_run_id());
-    async {
-        let started = Instant::now();
-        let outcome = locked_pass(ctx, store, options).await;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        let span = info_span!("stage", stage = %"result");
-        let _entered = span.enter();
-        match &outcome {
-            Outcome::Unchanged => info!(elapsed_ms, "unchanged"),
-            Outcome::Published { release } => {
-                info!(elapsed_ms, release = %release, "published {release}")
-            }
-            Outcome::Failed { category, message } => {
-                warn!(elapsed_ms, category = %category, "failed {category}: {message}")
-            }
-            Outcome::Busy => info!("skipped: another pass of this store is still running"),
-            Outcome::Aborted => warn!(
-                elapsed_ms,
-                "aborted by the stop; the published release stays"
-            ),
-        }
-        outcome
-    }
-    .instrument(span)
-    .await
+/// How a pass went, what it measured, and the store's state after it.
+#[derive(Debug)]
+pub struct PassReport {
+    pub store_id: String,
+    pub outcome: Outcome,
+    pub stages: Vec<(&'static str, Duration)>,
+    pub image_bytes: u64,
+    /// The state as saved after the pass; `None` when the pass never got the store.
+    pub state: Option<StoreState>,
 }
 
-async fn locked_pass(ctx: &Context, store: &Store, options: PassOptions) -> Outcome {
+impl PassReport {
+    pub fn failed(store_id: &str, category: Category, message: String) -> PassReport {
+        PassReport {
+            store_id: store_id.to_string(),
+            outcome: Outcome::Failed { category, message },
+            stages: Vec::new(),
+            image_bytes: 0,
+            state: None,
+        }
+    }
+}
+
+/// One full pass over one store. Never fails: the report says how it went.
+pub async fn run_pass(ctx: &Context, store: &Store, options: PassOptions) -> PassReport {
+    let span = info_span!("pass", store = %store.id, pos = %store.pos, run = %new_run_id());
+    let recorder = Arc::new(Recorder::default());
+    let (outcome, state) = RECORDER
+        .scope(Arc::clone(&recorder), async {
+            let started = Instant::now();
+            let (outcome, state) = locked_pass(ctx, store, options).await;
+            let stale_since =
+                state
+                    .as_ref()
+                    .and_then(|state| state.failing_since)
+                    .filter(|since| {
+                        (Utc::now() - *since).to_std().unwrap_or_default()
+                            > ctx.config.daemon.stale_after
+                    });
+            log_outcome(&outcome, started.elapsed(), stale_since);
+            (outcome, state)
+        })
+        .instrument(span)
+        .await;
+    PassReport {
+        store_id: store.id.clone(),
+        outcome,
+        stages: std::mem::take(
+            &mut *recorder
+                .stages
+                .lock()
+                .expect("the recorder lock is never poisoned"),
+        ),
+        image_bytes: recorder.image_bytes.load(Ordering::Relaxed),
+        state,
+    }
+}
+
+/// The one info, warning or error line that closes a pass.
+fn log_outcome(outcome: &Outcome, elapsed: Duration, stale_since: Option<chrono::DateTime<Utc>>) {
+    let elapsed_ms = elapsed.as_millis() as u64;
+    let span = info_span!("stage", stage = %"result");
+    let _entered = span.enter();
+    match outcome {
+        Outcome::Unchanged => info!(elapsed_ms, "unchanged"),
+        Outcome::Published { release } => {
+            info!(elapsed_ms, release = %release, "published {release}")
+        }
+        // Failing for longer than the staleness threshold is what pages ops: `err` in the journal.
+        Outcome::Failed { category, message } => match stale_since {
+            Some(since) => error!(
+                elapsed_ms,
+                category = %category,
+                stale_since = %since.format("%Y-%m-%dT%H:%M:%SZ"),
+                "failed {category}, stale since {}: {message}",
+                since.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+            None => warn!(elapsed_ms, category = %category, "failed {category}: {message}"),
+        },
+        Outcome::Busy => info!("skipped: another pass of this store is still running"),
+        Outcome::Aborted => warn!(
+            elapsed_ms,
+            "aborted by the stop; the published release stays"
+        ),
+    }
+}
+
+async fn locked_pass(
+    ctx: &Context,
+    store: &Store,
+    options: PassOptions,
+) -> (Outcome, Option<StoreState>) {
     let tree = StoreTree::new(&ctx.config.daemon.state_dir, &store.id);
     let lock = stage("lock", async {
         tree.ensure()?;
@@ -163,8 +251,8 @@ async fn locked_pass(ctx: &Context, store: &Store, options: PassOptions) -> Outc
     .await;
     let _lock = match lock {
         Ok(Some(lock)) => lock,
-        Ok(None) => return Outcome::Busy,
-        Err(err) => return failed(&err),
+        Ok(None) => return (Outcome::Busy, None),
+        Err(err) => return (failed(&err), None),
     };
 
     let state_file = tree.state_file();
@@ -177,7 +265,7 @@ async fn locked_pass(ctx: &Context, store: &Store, options: PassOptions) -> Outc
     // rename and its fsync, so a release is either fully in place or not at all.
     let result = tokio::select! {
         result = sync(ctx, store, &tree, &mut state, options) => result,
-        () = ctx.abort.cancelled() => return Outcome::Aborted,
+        () = ctx.abort.cancelled() => return (Outcome::Aborted, None),
     };
     let mut outcome = match result {
         Ok(outcome) => {
@@ -192,7 +280,7 @@ async fn locked_pass(ctx: &Context, store: &Store, options: PassOptions) -> Outc
     if let Err(err) = state.save(&state_file) {
         outcome = failed(&err);
     }
-    outcome
+    (outcome, Some(state))
 }
 
 fn failed(err: &StoreError) -> Outcome {
@@ -264,6 +352,14 @@ async fn build_release(
         &store.settings,
     );
     let unchanged = stage("detect", async {
+        if let Some(pin) = &state.pinned {
+            if current.as_deref() == Some(pin.release.as_str()) && pin.input_hash == content_hash {
+                debug!(release = %pin.release, "held at the rolled-back release until the POS menu changes");
+                return true;
+            }
+            info!("the POS menu changed since the rollback; publishing it");
+            state.pinned = None;
+        }
         let unchanged = current.is_some()
             && state.release == current
             && state.content_hash.as_deref() == Some(content_hash.as_str())
@@ -313,6 +409,11 @@ async fn build_release(
         )
         .await?;
         log_problems(&gathered.problems);
+        let _ = RECORDER.try_with(|recorder| {
+            recorder
+                .image_bytes
+                .fetch_add(gathered.downloaded_bytes, Ordering::Relaxed)
+        });
         debug!(
             downloaded = gathered.downloaded,
             downloaded_bytes = gathered.downloaded_bytes,
@@ -326,12 +427,10 @@ async fn build_release(
 
     stage("publish", async {
         let bytes = menu.to_bytes();
-        let same_as_current = match &current {
-            Some(release) => {
-                std::fs::read(tree.release_dir(release).join(MENU_PATH)).ok() == Some(bytes.clone())
-            }
-            None => false,
-        };
+        let published = current
+            .as_ref()
+            .and_then(|release| std::fs::read(tree.release_dir(release).join(MENU_PATH)).ok());
+        let same_as_current = published.as_deref() == Some(bytes.as_slice());
         let release = if same_as_current {
             // New inputs, same output (say, a POS version bump): keep the live release.
             debug!("the new menu is byte-equal to the published one; nothing to publish");
@@ -340,6 +439,19 @@ async fn build_release(
         } else {
             staging.write_menu(&bytes)?;
             let release = staging.publish()?;
+            let old_menu = published.and_then(|bytes| serde_json::from_slice::<Menu>(&bytes).ok());
+            let changes = match &old_menu {
+                Some(old_menu) => MenuDiff::between(old_menu, &menu).to_string(),
+                None => format!("first release, {} items", menu.item_count()),
+            };
+            info!(
+                release = %release,
+                images_downloaded = gathered.downloaded,
+                "{}: published {}… — {changes}, {} images downloaded",
+                store.id,
+                &release[..release.len().min(24)],
+                gathered.downloaded
+            );
             let pruned = tree.prune(daemon.keep_releases.get())?;
             debug!(pruned = pruned.len(), "old releases pruned");
             state.last_change = Some(Utc::now());
@@ -359,7 +471,7 @@ async fn build_release(
 ///
 /// Runs after a publish and also after an unchanged pass, so a target that
 /// missed a release (it was down) catches up without waiting for a POS change.
-async fn deploy_pending(
+pub(crate) async fn deploy_pending(
     ctx: &Context,
     store: &Store,
     tree: &StoreTree,

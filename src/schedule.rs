@@ -23,12 +23,15 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, info_span, warn};
 
 use crate::config::{Config, Store};
+use crate::metrics::Metrics;
 use crate::notify;
-use crate::pipeline::{self, Context, Outcome, PassOptions};
+use crate::pipeline::{self, Context, Outcome, PassOptions, PassReport};
 use crate::shutdown::Control;
 
 /// Ticks waiting for the dispatcher; a full queue drops the tick with a log line.
 const TICK_QUEUE: usize = 64;
+/// How often at most the metrics file is rewritten while passes end.
+const METRICS_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Stores with a pass in flight in this process, and how each store's last pass ended.
 #[derive(Default)]
@@ -37,6 +40,8 @@ struct Passes {
     running: Mutex<HashSet<String>>,
     /// Store id → whether its last pass succeeded; for the systemd status line.
     last_ok: Mutex<HashMap<String, bool>>,
+    /// Set after a pass; the daemon loop rewrites the metrics file when set.
+    metrics_dirty: std::sync::atomic::AtomicBool,
 }
 
 /// Marks a store as running until dropped.
@@ -81,10 +86,10 @@ impl Drop for RunningGuard {
     }
 }
 
-/// Runs one pass, turning a panic into a failed outcome so the daemon lives on.
-pub async fn run_guarded<F: Future<Output = Outcome>>(store_id: &str, pass: F) -> Outcome {
+/// Runs one pass, turning a panic into a failed report so the daemon lives on.
+pub async fn run_guarded<F: Future<Output = PassReport>>(store_id: &str, pass: F) -> PassReport {
     match AssertUnwindSafe(pass).catch_unwind().await {
-        Ok(outcome) => outcome,
+        Ok(report) => report,
         Err(panic) => {
             let message = panic
                 .downcast_ref::<&str>()
@@ -95,10 +100,11 @@ pub async fn run_guarded<F: Future<Output = Outcome>>(store_id: &str, pass: F) -
                 store = store_id,
                 "internal error: the pass panicked: {message}"
             );
-            Outcome::Failed {
-                category: crate::error::Category::Storage,
-                message: format!("internal error: the pass panicked: {message}"),
-            }
+            PassReport::failed(
+                store_id,
+                crate::error::Category::Storage,
+                format!("internal error: the pass panicked: {message}"),
+            )
         }
     }
 }
@@ -137,11 +143,16 @@ impl Dispatcher {
                     }
                     () = shutdown.cancelled() => return,
                 };
-                let outcome = run_guarded(
+                let report = run_guarded(
                     &store.id,
                     pipeline::run_pass(&ctx, &store, PassOptions::default()),
                 )
                 .await;
+                ctx.metrics.record(&report);
+                passes
+                    .metrics_dirty
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                let outcome = report.outcome;
                 if outcome != Outcome::Busy && outcome != Outcome::Aborted {
                     passes
                         .last_ok
@@ -151,6 +162,30 @@ impl Dispatcher {
                 }
                 notify::status(&passes.summary());
             });
+        }
+    }
+
+    /// Rewrites the metrics file if a pass ended since the last write.
+    fn flush_metrics(&self) {
+        if !self
+            .passes
+            .metrics_dirty
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let daemon = &self.ctx.config.daemon;
+        if let Some(dir) = &daemon.metrics_dir
+            && let Err(err) = self
+                .ctx
+                .metrics
+                .write(dir, chrono::Utc::now(), daemon.stale_after)
+        {
+            warn!(
+                category = "storage",
+                "cannot write metrics to {}: {err}",
+                dir.display()
+            );
         }
     }
 
@@ -231,7 +266,8 @@ pub async fn run(
     mut controls: mpsc::Receiver<Control>,
 ) -> anyhow::Result<()> {
     let abort = CancellationToken::new();
-    let ctx = Context::new(Arc::clone(&config), abort.clone())
+    let metrics = Arc::new(Metrics::default());
+    let ctx = Context::new(Arc::clone(&config), abort.clone(), metrics)
         .map_err(|err| anyhow::anyhow!(err.chain()))?;
     let mut dispatcher = Dispatcher {
         ctx: Arc::new(ctx),
@@ -252,8 +288,11 @@ pub async fn run(
     dispatcher.dispatch(&config.stores);
 
     let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
+    // Passes mark the metrics dirty; the file is rewritten at most this often.
+    let mut metrics_flush = tokio::time::interval(METRICS_FLUSH);
     loop {
         tokio::select! {
+            _ = metrics_flush.tick() => dispatcher.flush_metrics(),
             () = shutdown.cancelled() => break,
             Some(schedule) = ticks.recv() => dispatcher.dispatch(&dispatcher.stores_on(&schedule)),
             Some(control) = controls.recv() => match control {
@@ -292,6 +331,7 @@ pub async fn run(
         abort.cancel();
         dispatcher.tracker.wait().await;
     }
+    dispatcher.flush_metrics();
     info!("stopped");
     Ok(())
 }
@@ -310,7 +350,9 @@ async fn reload(
             return None;
         }
     };
-    let ctx = match Context::new(Arc::clone(&new), abort.clone()) {
+    let metrics = Arc::clone(&dispatcher.ctx.metrics);
+    metrics.retain(|store| new.store(store).is_some());
+    let ctx = match Context::new(Arc::clone(&new), abort.clone(), metrics) {
         Ok(ctx) => ctx,
         Err(err) => {
             error!("reload refused, the running config stays: {}", err.chain());
@@ -374,15 +416,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_pass_becomes_a_failed_outcome() {
-        let outcome = run_guarded("gangnam", async { panic!("index out of bounds") }).await;
-        match outcome {
+        let report = run_guarded("gangnam", async { panic!("index out of bounds") }).await;
+        match report.outcome {
             Outcome::Failed { message, .. } => {
                 assert!(message.contains("index out of bounds"), "{message}")
             }
             other => panic!("expected a failure, got {other:?}"),
         }
-        let fine = run_guarded("gangnam", async { Outcome::Unchanged }).await;
-        assert_eq!(fine, Outcome::Unchanged);
+        let fine = run_guarded("gangnam", async {
+            PassReport::failed("gangnam", crate::error::Category::Data, "x".into())
+        })
+        .await;
+        assert!(matches!(
+            fine.outcome,
+            Outcome::Failed {
+                category: crate::error::Category::Data,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -35,6 +35,17 @@ pub struct StoreState {
     pub images: BTreeMap<String, String>,
     /// What each target last received.
     pub targets: BTreeMap<String, TargetState>,
+    /// Set by `menusync rollback`: hold `release` while the POS inputs stay the same.
+    pub pinned: Option<Pin>,
+}
+
+/// A rollback that holds until the POS menu or the store's settings change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pin {
+    /// The release rolled back to.
+    pub release: String,
+    /// The content hash of the inputs whose menu was rolled away from.
+    pub input_hash: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

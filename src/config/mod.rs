@@ -35,6 +35,9 @@ pub const DEFAULT_MAX_IMAGE_BYTES: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_MAX_MENU_BYTES: u64 = 5 * 1024 * 1024;
 pub const DEFAULT_MAX_SHRINK_PERCENT: u8 = 50;
 pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+/// A store failing for longer than this is stale: an error in the journal, a non-zero `status`.
+pub const DEFAULT_STALE_AFTER_SECS: u64 = 3600;
+pub const DEFAULT_LOG_FILE_KEEP_DAYS: usize = 14;
 
 /// A config file that cannot be used, with where in it the problem is.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +63,7 @@ pub struct Config {
     /// The file this was read from, for messages.
     pub path: PathBuf,
     pub daemon: DaemonSettings,
+    pub log: LogSettings,
     pub pos: BTreeMap<String, Arc<PosEndpoint>>,
     pub targets: BTreeMap<String, Arc<Target>>,
     pub stores: Vec<Arc<Store>>,
@@ -87,6 +91,24 @@ pub struct DaemonSettings {
     pub max_shrink_percent: u8,
     /// How long a stop waits for passes in flight before aborting them.
     pub shutdown_timeout: Duration,
+    /// How long a store may fail before it counts as stale.
+    pub stale_after: Duration,
+    /// Where `menusync.prom` goes for node_exporter's textfile collector, if anywhere.
+    pub metrics_dir: Option<PathBuf>,
+}
+
+/// How logs are written besides the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub file_dir: Option<PathBuf>,
+    pub file_keep_days: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug)]
@@ -212,9 +234,11 @@ impl Checker<'_> {
             }
             stores.push(Arc::new(checked));
         }
+        let log = self.check_log(&raw.log)?;
         Ok(Config {
             path: self.path.to_path_buf(),
             daemon,
+            log,
             pos,
             targets,
             stores,
@@ -291,11 +315,58 @@ impl Checker<'_> {
                 "shutdown_timeout_secs",
                 DEFAULT_SHUTDOWN_TIMEOUT_SECS,
             )?,
+            stale_after: secs(
+                &raw.stale_after_secs,
+                "stale_after_secs",
+                DEFAULT_STALE_AFTER_SECS,
+            )?,
+            metrics_dir: self.optional_dir(&raw.metrics_dir, "metrics_dir")?,
             max_shrink_percent: self.percent(
                 &raw.max_shrink_percent,
                 "max_shrink_percent",
                 DEFAULT_MAX_SHRINK_PERCENT,
             )?,
+        })
+    }
+
+    fn optional_dir(
+        &self,
+        value: &Option<Spanned<String>>,
+        name: &str,
+    ) -> Result<Option<PathBuf>, ConfigError> {
+        match value {
+            None => Ok(None),
+            Some(dir) if dir.get_ref().trim().is_empty() => {
+                Err(self.error(dir.span(), format!("`{name}` must not be empty")))
+            }
+            Some(dir) => Ok(Some(self.resolve(dir.get_ref()))),
+        }
+    }
+
+    fn check_log(&self, raw: &raw::RawLog) -> Result<LogSettings, ConfigError> {
+        let format = match raw
+            .format
+            .as_ref()
+            .map(|format| (format, format.get_ref().as_str()))
+        {
+            None | Some((_, "human")) => LogFormat::Human,
+            Some((_, "json")) => LogFormat::Json,
+            Some((format, other)) => {
+                return Err(self.error(
+                    format.span(),
+                    format!("unknown log format `{other}`, expected `human` or `json`"),
+                ));
+            }
+        };
+        let keep = self.positive(
+            &raw.file_keep_days,
+            "file_keep_days",
+            DEFAULT_LOG_FILE_KEEP_DAYS as u64,
+        )?;
+        Ok(LogSettings {
+            format,
+            file_dir: self.optional_dir(&raw.file_dir, "file_dir")?,
+            file_keep_days: usize::try_from(keep).unwrap_or(usize::MAX),
         })
     }
 

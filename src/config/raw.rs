@@ -20,6 +20,18 @@ pub struct RawConfig {
     pub target: BTreeMap<Spanned<String>, RawTarget>,
     #[serde(default)]
     pub store: Vec<RawStore>,
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// `human` (default) or `json`, for stdout when there is no journal.
+    pub format: Option<Spanned<String>>,
+    /// A folder for daily-rotated log files, besides the journal or stdout.
+    pub file_dir: Option<Spanned<String>>,
+    pub file_keep_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,6 +50,8 @@ pub struct RawDaemon {
     pub max_menu_bytes: Option<Spanned<i64>>,
     pub max_shrink_percent: Option<Spanned<i64>>,
     pub shutdown_timeout_secs: Option<Spanned<i64>>,
+    pub stale_after_secs: Option<Spanned<i64>>,
+    pub metrics_dir: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,277 @@
+//! Metrics without a port: Prometheus text for node_exporter's textfile collector.
+//!
+//! Counters live in memory since the process started (Prometheus handles
+//! resets); gauges come from each store's state after its last pass. The file
+//! `<metrics_dir>/menusync.prom` is replaced atomically (temp file, fsync,
+//! rename), so the collector never reads half a file.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::pipeline::{Outcome, PassReport};
+
+pub const METRICS_FILE: &str = "menusync.prom";
+
+#[derive(Debug, Default)]
+struct StoreMetrics {
+    /// (result, category) → passes; category is empty unless the result is `failed`.
+    passes: BTreeMap<(&'static str, String), u64>,
+    /// stage → (seconds summed, passes counted)
+    stages: BTreeMap<&'static str, (f64, u64)>,
+    image_bytes: u64,
+    last_success: Option<DateTime<Utc>>,
+    last_change: Option<DateTime<Utc>>,
+    consecutive_failures: u32,
+    failing_since: Option<DateTime<Utc>>,
+    release: Option<String>,
+}
+
+/// Every store's metrics; shared by all passes of the process.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Held only to update or render, never across `.await`.
+    stores: Mutex<BTreeMap<String, StoreMetrics>>,
+}
+
+impl Metrics {
+    /// Counts one pass and takes the store's state after it.
+    pub fn record(&self, report: &PassReport) {
+        let (result, category) = match &report.outcome {
+            Outcome::Unchanged => ("unchanged", String::new()),
+            Outcome::Published { .. } => ("published", String::new()),
+            Outcome::Failed { category, .. } => ("failed", category.to_string()),
+            Outcome::Busy | Outcome::Aborted => return,
+        };
+        let mut stores = self
+            .stores
+            .lock()
+            .expect("the metrics lock is never poisoned");
+        let store = stores.entry(report.store_id.clone()).or_default();
+        *store.passes.entry((result, category)).or_default() += 1;
+        for (stage, elapsed) in &report.stages {
+            let entry = store.stages.entry(stage).or_default();
+            entry.0 += elapsed.as_secs_f64();
+            entry.1 += 1;
+        }
+        store.image_bytes += report.image_bytes;
+        if let Some(state) = &report.state {
+            store.last_success = state.last_success;
+            store.last_change = state.last_change;
+            store.consecutive_failures = state.consecutive_failures;
+            store.failing_since = state.failing_since;
+            store.release = state.release.clone();
+        }
+    }
+
+    /// Drops stores no longer configured, after a reload.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.stores
+            .lock()
+            .expect("the metrics lock is never poisoned")
+            .retain(|store, _| keep(store));
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self, now: DateTime<Utc>, stale_after: Duration) -> String {
+        let stores = self
+            .stores
+            .lock()
+            .expect("the metrics lock is never poisoned");
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str, lines: Vec<String>| {
+            let _ = writeln!(
+                out,
+                "# HELP menusync_{name} {help}\n# TYPE menusync_{name} {kind}"
+            );
+            for line in lines {
+                let _ = writeln!(out, "menusync_{line}");
+            }
+        };
+        let per_store =
+            |value: &dyn Fn(&StoreMetrics) -> Option<String>, name: &str| -> Vec<String> {
+                stores
+                    .iter()
+                    .filter_map(|(id, store)| {
+                        value(store).map(|v| format!("{name}{{store=\"{id}\"}} {v}"))
+                    })
+                    .collect()
+            };
+        let timestamp = |at: Option<DateTime<Utc>>| {
+            at.map(|at| format!("{:.3}", at.timestamp_millis() as f64 / 1000.0))
+        };
+        family(
+            "last_success_timestamp_seconds",
+            "gauge",
+            "When the store's last successful pass ended (published or unchanged).",
+            per_store(
+                &|s| timestamp(s.last_success),
+                "last_success_timestamp_seconds",
+            ),
+        );
+        family(
+            "last_change_timestamp_seconds",
+            "gauge",
+            "When the store last published a new release.",
+            per_store(
+                &|s| timestamp(s.last_change),
+                "last_change_timestamp_seconds",
+            ),
+        );
+        family(
+            "consecutive_failures",
+            "gauge",
+            "Failed passes in a row.",
+            per_store(
+                &|s| Some(s.consecutive_failures.to_string()),
+                "consecutive_failures",
+            ),
+        );
+        family(
+            "stale",
+            "gauge",
+            "1 when the store has been failing for longer than stale_after_secs.",
+            per_store(
+                &|s| {
+                    let stale = s.failing_since.is_some_and(|since| {
+                        (now - since).to_std().unwrap_or_default() > stale_after
+                    });
+                    Some(u8::from(stale).to_string())
+                },
+                "stale",
+            ),
+        );
+        let mut passes = Vec::new();
+        let mut stage_sums = Vec::new();
+        let mut stage_counts = Vec::new();
+        let mut releases = Vec::new();
+        for (id, store) in stores.iter() {
+            for ((result, category), count) in &store.passes {
+                passes.push(format!("passes_total{{store=\"{id}\",result=\"{result}\",category=\"{category}\"}} {count}"));
+            }
+            for (stage, (seconds, count)) in &store.stages {
+                stage_sums.push(format!(
+                    "stage_duration_seconds_sum{{store=\"{id}\",stage=\"{stage}\"}} {seconds:.6}"
+                ));
+                stage_counts.push(format!(
+                    "stage_duration_seconds_count{{store=\"{id}\",stage=\"{stage}\"}} {count}"
+                ));
+            }
+            if let Some(release) = &store.release {
+                releases.push(format!(
+                    "release_info{{store=\"{id}\",release=\"{release}\"}} 1"
+                ));
+            }
+        }
+        family(
+            "passes_total",
+            "counter",
+            "Passes by result, and failures by category.",
+            passes,
+        );
+        stage_sums.extend(stage_counts);
+        family(
+            "stage_duration_seconds",
+            "summary",
+            "Time spent in each stage of a pass.",
+            stage_sums,
+        );
+        family(
+            "image_bytes_downloaded_total",
+            "counter",
+            "Image bytes fetched from the POS.",
+            per_store(
+                &|s| Some(s.image_bytes.to_string()),
+                "image_bytes_downloaded_total",
+            ),
+        );
+        family(
+            "release_info",
+            "gauge",
+            "The release each store has published.",
+            releases,
+        );
+        out
+    }
+
+    /// Replaces `<dir>/menusync.prom` atomically.
+    pub fn write(
+        &self,
+        dir: &Path,
+        now: DateTime<Utc>,
+        stale_after: Duration,
+    ) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        crate::state::write_atomically(
+            &dir.join(METRICS_FILE),
+            self.render(now, stale_after).as_bytes(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Category;
+    use crate::state::StoreState;
+
+    #[test]
+    fn renders_counters_gauges_and_summaries_per_store() {
+        let metrics = Metrics::default();
+        let now = Utc::now();
+        let state = StoreState {
+            release: Some("20261124T090000000Z-0123456789abcdef".into()),
+            last_success: Some(now),
+            ..StoreState::default()
+        };
+        metrics.record(&PassReport {
+            store_id: "gangnam".into(),
+            outcome: Outcome::Published {
+                release: "r".into(),
+            },
+            stages: vec![
+                ("fetch", Duration::from_millis(250)),
+                ("images", Duration::from_millis(500)),
+            ],
+            image_bytes: 4096,
+            state: Some(state),
+        });
+        let mut failing = StoreState::default();
+        failing.record_failure(
+            Category::Network,
+            "down".into(),
+            now - chrono::TimeDelta::hours(2),
+        );
+        metrics.record(&PassReport {
+            state: Some(failing),
+            ..PassReport::failed("yeoksam", Category::Network, "down".into())
+        });
+        let text = metrics.render(now, Duration::from_secs(3600));
+        for expected in [
+            "menusync_passes_total{store=\"gangnam\",result=\"published\",category=\"\"} 1",
+            "menusync_passes_total{store=\"yeoksam\",result=\"failed\",category=\"network\"} 1",
+            "menusync_stage_duration_seconds_sum{store=\"gangnam\",stage=\"fetch\"} 0.250000",
+            "menusync_stage_duration_seconds_count{store=\"gangnam\",stage=\"images\"} 1",
+            "menusync_image_bytes_downloaded_total{store=\"gangnam\"} 4096",
+            "menusync_release_info{store=\"gangnam\",release=\"20261124T090000000Z-0123456789abcdef\"} 1",
+            "menusync_stale{store=\"yeoksam\"} 1",
+            "menusync_stale{store=\"gangnam\"} 0",
+            "menusync_consecutive_failures{store=\"yeoksam\"} 1",
+        ] {
+            assert!(text.contains(expected), "missing {expected}\n{text}");
+        }
+        // Every sample line belongs to a family declared with HELP and TYPE.
+        for line in text.lines().filter(|line| !line.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let family = name.trim_end_matches("_sum").trim_end_matches("_count");
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "{name} has no TYPE"
+            );
+        }
+    }
+}

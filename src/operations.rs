@@ -1,0 +1,165 @@
+//! What ops run by hand on one store: list releases, roll back, preview a change.
+//!
+//! Rollback points `current` at an earlier kept release with the same atomic
+//! swap a publish uses, pushes it to the targets, and pins it: later passes
+//! keep it while the POS inputs stay what they were when it was rolled back,
+//! and publish as usual once they change (see README, "Roll back").
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::config::Store;
+use crate::diff::MenuDiff;
+use crate::error::{Category, StoreError};
+use crate::lock::StoreLock;
+use crate::menu::Menu;
+use crate::pipeline::{Context, deploy_pending};
+use crate::publish::{IMAGES_DIR, MENU_PATH, StoreTree};
+use crate::state::{Pin, StoreState};
+use crate::transform;
+
+/// One kept release, as `menusync releases` lists it.
+#[derive(Debug, Serialize)]
+pub struct ReleaseInfo {
+    pub release: String,
+    pub current: bool,
+    /// Visible items in its menu.json, if it reads.
+    pub items: Option<usize>,
+}
+
+fn read_menu(tree: &StoreTree, release: &str) -> Result<Menu, StoreError> {
+    let path = tree.release_dir(release).join(MENU_PATH);
+    let bytes = std::fs::read(&path)
+        .map_err(|err| StoreError::storage(format!("reading {}", path.display()), err))?;
+    serde_json::from_slice(&bytes).map_err(|err| {
+        StoreError::with_source(
+            Category::Storage,
+            format!("{} is not a menu", path.display()),
+            err,
+        )
+    })
+}
+
+pub fn releases(ctx: &Context, store: &Store) -> Result<Vec<ReleaseInfo>, StoreError> {
+    let tree = StoreTree::new(&ctx.config.daemon.state_dir, &store.id);
+    let current = tree.current_release()?;
+    Ok(tree
+        .releases()?
+        .into_iter()
+        .map(|release| ReleaseInfo {
+            current: current.as_deref() == Some(release.as_str()),
+            items: read_menu(&tree, &release)
+                .ok()
+                .map(|menu| menu.item_count()),
+            release,
+        })
+        .collect())
+}
+
+/// Points `current` at `to` (default: the release before the current one) and deploys it.
+pub async fn rollback(
+    ctx: &Context,
+    store: &Store,
+    to: Option<&str>,
+) -> Result<String, StoreError> {
+    let tree = StoreTree::new(&ctx.config.daemon.state_dir, &store.id);
+    tree.ensure()?;
+    let _lock = StoreLock::try_acquire(&tree.lock_file())?.ok_or_else(|| {
+        StoreError::new(
+            Category::Storage,
+            "a pass of this store is running; try again in a moment",
+        )
+    })?;
+    let current = tree.current_release()?;
+    let kept = tree.releases()?;
+    let target = match to {
+        Some(release) if kept.iter().any(|kept| kept == release) => release.to_string(),
+        Some(release) => {
+            return Err(StoreError::new(
+                Category::Config,
+                format!(
+                    "no kept release {release}; `menusync releases {}` lists them",
+                    store.id
+                ),
+            ));
+        }
+        None => {
+            let position = current
+                .as_ref()
+                .and_then(|current| kept.iter().position(|r| r == current));
+            match position {
+                Some(index) if index > 0 => kept[index - 1].clone(),
+                _ => {
+                    return Err(StoreError::new(
+                        Category::Config,
+                        "there is no earlier release to roll back to",
+                    ));
+                }
+            }
+        }
+    };
+    let menu = read_menu(&tree, &target)?;
+    tree.swap_current(&target)?;
+
+    let state_file = tree.state_file();
+    let mut state = StoreState::load(&state_file).unwrap_or_default();
+    if let Some(input_hash) = state.content_hash.clone() {
+        state.pinned = Some(Pin {
+            release: target.clone(),
+            input_hash,
+        });
+    }
+    state.release = Some(target.clone());
+    state.item_count = Some(menu.item_count());
+    state.last_change = Some(Utc::now());
+    let deployed = deploy_pending(ctx, store, &tree, &mut state).await;
+    state.save(&state_file)?;
+    deployed.map(|()| target)
+}
+
+/// Fetches and transforms the POS menu and compares it with what is published; publishes nothing.
+pub async fn preview(ctx: &Context, store: &Store) -> Result<MenuDiff, StoreError> {
+    let tree = StoreTree::new(&ctx.config.daemon.state_dir, &store.id);
+    let provider = ctx
+        .providers
+        .get(&store.pos)
+        .expect("config validation resolves every store's pos");
+    let documents = provider
+        .fetch_documents(&store.pos_store_id, ctx.config.daemon.max_menu_bytes)
+        .await?;
+    let mut menu = transform::transform(&store.id, &documents.menu, &store.settings).menu;
+    let current = tree.current_release()?;
+    let published = match &current {
+        Some(release) => read_menu(&tree, release)?,
+        None => Menu {
+            categories: Vec::new(),
+            ..menu.clone()
+        },
+    };
+    // Images are named by content, known only after a download; name the ones already held.
+    let state = StoreState::load(&tree.state_file()).unwrap_or_default();
+    let held_dir = current
+        .as_ref()
+        .map(|release| tree.release_dir(release).join(IMAGES_DIR));
+    let mut files = BTreeMap::new();
+    for image in &documents.images.images {
+        let name = state.images.get(&crate::images::fingerprint(image));
+        if let (Some(name), Some(dir)) = (name, &held_dir)
+            && dir.join(name).is_file()
+        {
+            files
+                .entry(image.image_id.clone())
+                .or_insert_with(|| name.clone());
+        }
+    }
+    transform::attach_images(&mut menu, &files);
+    // Items whose image is not held yet would get a new one: show them as image changes.
+    for item in menu.items_mut() {
+        if item.image.is_none() && item.image_id.is_some() {
+            item.image = Some("(new image)".to_string());
+        }
+    }
+    Ok(MenuDiff::between(&published, &menu))
+}
