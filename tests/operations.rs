@@ -1,0 +1,252 @@
+//! What ops use: status and its exit code, stale errors, diff, releases,
+//! rollback and its hold, the metrics file, and the fields of log lines.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Env, default_images, item, menu_doc, serve_pos, text};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Env's config plus `extra` lines in [daemon] and an optional [log] section.
+fn configure(env: &Env, pos: &MockServer, daemon_extra: &str, log_section: &str) {
+    let text = std::fs::read_to_string(env.config()).unwrap();
+    let text = text.replace("[daemon]\n", &format!("[daemon]\n{daemon_extra}\n"));
+    let text = text.replace("base_url = ", "retries = 0\nbase_url = ");
+    env.write_config(&format!("{text}\n{log_section}"));
+    let _ = pos;
+}
+
+async fn refuse_everything(pos: &MockServer) {
+    pos.reset().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(503))
+        .mount(pos)
+        .await;
+}
+
+#[tokio::test]
+async fn a_store_failing_past_the_threshold_is_stale_in_log_status_and_exit_code() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    configure(&env, &pos, "stale_after_secs = 1", "");
+    assert!(env.run(&["once"]).await.status.success());
+
+    refuse_everything(&pos).await;
+    let first = env.run(&["once"]).await;
+    assert_eq!(first.status.code(), Some(1));
+    let log = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        log.contains(" WARN ") && log.contains("failed network"),
+        "{log}"
+    );
+    let status = env.run(&["status"]).await;
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "failing, not yet stale: {}",
+        text(&status)
+    );
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let second = env.run(&["once"]).await;
+    let log = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        log.contains("ERROR") && log.contains("stale since"),
+        "{log}"
+    );
+
+    let status = env.run(&["status"]).await;
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "a stale store fails the check: {}",
+        text(&status)
+    );
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        table.contains("STALE SINCE") && table.contains("[network]"),
+        "{table}"
+    );
+    assert!(
+        !table.contains("\x1b["),
+        "no colours when stdout is not a terminal"
+    );
+    let json = env.run(&["status", "--json"]).await;
+    assert_eq!(json.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json[0]["stale"], true);
+    assert_eq!(json[0]["consecutive_failures"], 2);
+    assert!(json[0]["stale_since"].is_string());
+    assert!(
+        json[0]["release"].is_string(),
+        "the last good release is still reported"
+    );
+}
+
+#[tokio::test]
+async fn diff_shows_what_would_change_and_publishes_nothing() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    assert!(env.run(&["once"]).await.status.success());
+    let release = env.current_release();
+
+    serve_pos(&pos, &menu_doc(4800), &default_images()).await;
+    let output = env.run(&["diff", "gangnam"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        shown.contains("1 price change (아메리카노 4500→4800)"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("images new"),
+        "held images are recognised: {shown}"
+    );
+    assert_eq!(env.current_release(), release);
+    assert_eq!(env.releases().len(), 1);
+}
+
+#[tokio::test]
+async fn rollback_goes_back_pushes_and_holds_until_the_pos_changes() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    assert!(env.run(&["once"]).await.status.success());
+    let first = env.current_release().unwrap();
+    serve_pos(&pos, &menu_doc(4800), &default_images()).await;
+    assert!(env.run(&["once"]).await.status.success());
+    let second = env.current_release().unwrap();
+
+    let listed = env.run(&["releases", "gangnam"]).await;
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains(&first) && listed.contains(&format!("{second}     3 items  <- current")),
+        "{listed}"
+    );
+
+    let output = env.run(&["rollback", "gangnam"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(env.current_release().unwrap(), first);
+    assert_eq!(item(&env.menu(), "I100")["price"], 4500);
+    let pushed = common::tree_menu(&env.path().join("web/gangnam"));
+    assert_eq!(
+        item(&pushed, "I100")["price"],
+        4500,
+        "the rollback reached the target"
+    );
+
+    // The POS still says 4800: the rollback holds.
+    let output = env.run(&["once"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(env.current_release().unwrap(), first);
+    assert_eq!(env.status().await[0]["pinned"], true);
+
+    // A real change at the POS ends the hold.
+    serve_pos(&pos, &menu_doc(4900), &default_images()).await;
+    assert!(env.run(&["once"]).await.status.success());
+    assert_eq!(item(&env.menu(), "I100")["price"], 4900);
+    assert_eq!(env.status().await[0]["pinned"], false);
+
+    let unknown = env
+        .run(&[
+            "rollback",
+            "gangnam",
+            "--to",
+            "20000101T000000000Z-0000000000000000",
+        ])
+        .await;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no kept release"));
+}
+
+#[tokio::test]
+async fn the_metrics_file_parses_as_prometheus_text() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    configure(&env, &pos, "metrics_dir = \"metrics\"", "");
+    assert!(env.run(&["once"]).await.status.success());
+
+    let text = std::fs::read_to_string(env.path().join("metrics/menusync.prom")).unwrap();
+    let mut samples = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.starts_with("menusync_")
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{line}"
+        );
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "{line}"
+            );
+        }
+        samples.insert(series.to_string(), value);
+    }
+    let get = |series: &str| {
+        *samples
+            .get(series)
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert_eq!(
+        get("menusync_passes_total{store=\"gangnam\",result=\"published\",category=\"\"}"),
+        1.0
+    );
+    assert!(get("menusync_last_success_timestamp_seconds{store=\"gangnam\"}") > 1.7e9);
+    assert!(get("menusync_image_bytes_downloaded_total{store=\"gangnam\"}") > 1000.0);
+    assert_eq!(get("menusync_consecutive_failures{store=\"gangnam\"}"), 0.0);
+    assert!(get("menusync_stage_duration_seconds_count{store=\"gangnam\",stage=\"fetch\"}") >= 1.0);
+}
+
+#[tokio::test]
+async fn a_failing_store_logs_its_fields_in_human_and_json_form() {
+    let pos = MockServer::start().await;
+    refuse_everything(&pos).await;
+    let env = Env::new(&pos.uri());
+    configure(&env, &pos, "", "");
+    let human = env.run(&["once"]).await;
+    let log = String::from_utf8_lossy(&human.stdout);
+    let line = log
+        .lines()
+        .find(|line| line.contains("failed network"))
+        .unwrap_or_else(|| panic!("{log}"));
+    for field in [
+        "store=gangnam",
+        "pos=hq",
+        "run=",
+        "stage=result",
+        "category=network",
+    ] {
+        assert!(line.contains(field), "{field} missing from {line}");
+    }
+
+    let config = std::fs::read_to_string(env.config()).unwrap();
+    env.write_config(&format!("{config}\n[log]\nformat = \"json\"\n"));
+    let json = env.run(&["once"]).await;
+    let log = String::from_utf8_lossy(&json.stdout);
+    let failure = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|event| {
+            event["fields"]["category"] == "network" && event["span"]["stage"] == "result"
+        })
+        .unwrap_or_else(|| panic!("no JSON failure line in\n{}", text(&json)));
+    assert_eq!(failure["level"], "WARN");
+    let spans = failure["spans"].as_array().unwrap();
+    assert_eq!(spans[0]["store"], "gangnam");
+    assert_eq!(spans[0]["pos"], "hq");
+    assert!(spans[0]["run"].is_string());
+}
