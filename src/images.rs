@@ -287,8 +287,13 @@ pub async fn gather(
                 if err.category == Category::Network {
                     result.transient_failures += 1;
                 }
+                // An image the POS lists but cannot serve (404) is a fault of its data.
+                let category = match err.category {
+                    Category::Config => Category::Data,
+                    other => other,
+                };
                 result.problems.push(Problem {
-                    category: err.category,
+                    category,
                     subject: format!("image {image_id}"),
                     message: err.chain(),
                 });

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod raw_pos;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
