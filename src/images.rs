@@ -22,7 +22,9 @@ use tokio::sync::Semaphore;
 use crate::error::{Category, StoreError};
 use crate::pos::Provider;
 use crate::pos::doc::{ImageDoc, ImagesDoc};
+use crate::publish::{StoreTree, release_time};
 use crate::transform::Problem;
+use chrono::{DateTime, Utc};
 
 /// Hex digits of the content hash kept in an image's file name (64 bits).
 const NAME_HASH_LEN: usize = 16;
@@ -360,6 +362,57 @@ async fn download(
         let _ = tokio::fs::remove_file(&part).await;
     }
     outcome
+}
+
+/// Links into `staging_dir` the images of releases replaced less than `grace` ago.
+///
+/// A page that loaded `menu.json` just before a publish asks for its images
+/// just after, from the new release; carrying them forward keeps them there,
+/// on the local tree and on every target, until the grace period has passed.
+pub fn carry_forward(
+    tree: &StoreTree,
+    staging_dir: &Path,
+    now: DateTime<Utc>,
+    grace: std::time::Duration,
+) -> Result<usize, StoreError> {
+    if grace.is_zero() {
+        return Ok(0);
+    }
+    let releases = tree.releases()?;
+    let current = tree.current_release()?;
+    let cutoff =
+        now.naive_utc() - chrono::TimeDelta::from_std(grace).unwrap_or(chrono::TimeDelta::MAX);
+    let mut carried = 0;
+    for (index, release) in releases.iter().enumerate() {
+        // A release was live until the next one replaced it; the current one until now.
+        let replaced_at = releases.get(index + 1).and_then(|next| release_time(next));
+        let recent = current.as_deref() == Some(release.as_str())
+            || replaced_at.is_some_and(|at| at > cutoff);
+        if !recent {
+            continue;
+        }
+        let dir = tree.release_dir(release).join(crate::publish::IMAGES_DIR);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str().filter(|name| is_image_name(name)) else {
+                continue;
+            };
+            match std::fs::hard_link(entry.path(), staging_dir.join(name)) {
+                Ok(()) => carried += 1,
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(err) => {
+                    return Err(StoreError::storage(
+                        format!("carrying {name} forward from {release}"),
+                        err,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(carried)
 }
 
 #[cfg(test)]

@@ -15,8 +15,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use crate::config::{Config, Store, TargetKind};
-use crate::deploy;
+use crate::config::{Config, Store};
 use crate::detect;
 use crate::diff::MenuDiff;
 use crate::error::{Category, StoreError};
@@ -26,7 +25,7 @@ use crate::menu::Menu;
 use crate::metrics::Metrics;
 use crate::pos::Provider;
 use crate::publish::{IMAGES_DIR, MENU_PATH, StoreTree};
-use crate::state::{LastError, StoreState, TargetState};
+use crate::state::StoreState;
 use crate::transform::{self, Problem};
 
 /// Item-level problems logged one by one per pass; the rest are counted.
@@ -424,6 +423,11 @@ async fn build_release(
     })
     .await?;
     transform::attach_images(&mut menu, &gathered.files);
+    let carried = images::carry_forward(tree, &staging_images, Utc::now(), daemon.image_grace)?;
+    debug!(
+        carried,
+        "images of recently replaced releases carried forward"
+    );
 
     stage("publish", async {
         let bytes = menu.to_bytes();
@@ -467,87 +471,6 @@ async fn build_release(
     .await
 }
 
-/// Pushes the current release to every target that does not have it yet.
-///
-/// Runs after a publish and also after an unchanged pass, so a target that
-/// missed a release (it was down) catches up without waiting for a POS change.
-pub(crate) async fn deploy_pending(
-    ctx: &Context,
-    store: &Store,
-    tree: &StoreTree,
-    state: &mut StoreState,
-) -> Result<(), StoreError> {
-    let Some(current) = tree.current_release()? else {
-        return Ok(());
-    };
-    let daemon = &ctx.config.daemon;
-    let mut failures = Vec::new();
-    for target_name in &store.targets {
-        let target_state = state.targets.entry(target_name.clone()).or_default();
-        if target_state.release.as_deref() == Some(current.as_str()) {
-            continue;
-        }
-        let target = ctx
-            .config
-            .targets
-            .get(target_name)
-            .expect("config validation resolves every store's targets");
-        let TargetKind::Rsync { dest } = &target.kind;
-        let release_dir = tree.release_dir(&current);
-        let started = Instant::now();
-        let result = {
-            let _permit = ctx
-                .deploy
-                .acquire()
-                .await
-                .expect("the deploy semaphore is never closed");
-            deploy::rsync(
-                &release_dir,
-                dest,
-                &store.id,
-                daemon.read_timeout.max(daemon.connect_timeout),
-                daemon.deploy_timeout,
-            )
-            .await
-        };
-        let now = Utc::now();
-        match result {
-            Ok(()) => {
-                info!(target = %target_name, release = %current, elapsed_ms = started.elapsed().as_millis() as u64, "deployed");
-                *target_state = TargetState {
-                    release: Some(current.clone()),
-                    deployed_at: Some(now),
-                    last_error: None,
-                };
-            }
-            Err(err) => {
-                warn!(target = %target_name, category = %err.category, "{}", err.chain());
-                target_state.last_error = Some(LastError {
-                    category: err.category,
-                    message: err.chain(),
-                    at: now,
-                });
-                failures.push(format!("{target_name}: {}", err.chain()));
-            }
-        }
-    }
-    // Targets removed from the config are forgotten.
-    state.targets.retain(|name, _| store.targets.contains(name));
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(StoreError::new(
-            Category::Deploy,
-            format!(
-                "{} of {} targets failed: {}",
-                failures.len(),
-                store.targets.len(),
-                failures.join("; ")
-            ),
-        ))
-    }
-}
-
 fn log_problems(problems: &[Problem]) {
     for problem in problems.iter().take(MAX_PROBLEM_LINES) {
         warn!(category = %problem.category, subject = %problem.subject, "skipped {}: {}", problem.subject, problem.message);
@@ -560,3 +483,7 @@ fn log_problems(problems: &[Problem]) {
         );
     }
 }
+
+mod targets;
+
+pub(crate) use targets::deploy_pending;

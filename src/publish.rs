@@ -290,7 +290,7 @@ pub fn is_release_id(name: &str) -> bool {
 }
 
 /// The publish time a release id starts with.
-fn release_time(name: &str) -> Option<chrono::NaiveDateTime> {
+pub fn release_time(name: &str) -> Option<chrono::NaiveDateTime> {
     let stamp = name.get(..STAMP_LEN)?;
     chrono::NaiveDateTime::parse_from_str(stamp, STAMP_FORMAT).ok()
 }

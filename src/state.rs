@@ -62,6 +62,10 @@ pub struct TargetState {
     pub release: Option<String>,
     pub deployed_at: Option<DateTime<Utc>>,
     pub last_error: Option<LastError>,
+    /// Failed pushes in a row; the wait before the next try doubles with each.
+    pub failures: u32,
+    /// No push before this time (backoff after failures).
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 impl StoreState {

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::config::StoreSettings;
 use crate::error::{Category, StoreError};
-use crate::menu::{self, Menu, OptionChoice, OptionGroup, StoreInfo};
-use crate::pos::doc::{ItemDoc, MenuDoc, OptionGroupDoc};
+use crate::menu::{self, Menu, OptionChoice, OptionGroup, StoreInfo, Variant};
+use crate::pos::doc::{ItemDoc, MenuDoc, OptionGroupDoc, VariantDoc};
 
 /// The currency when the POS names none (`pos-api.md`).
 pub const DEFAULT_CURRENCY: &str = "KRW";
@@ -41,9 +41,14 @@ pub struct Transformed {
     pub problems: Vec<Problem>,
 }
 
-/// Maps a reference-protocol menu into the standard schema for one store.
+/// Maps a provider's menu document into the standard schema for one store.
 pub fn transform(store_id: &str, doc: &MenuDoc, settings: &StoreSettings) -> Transformed {
-    let mut problems = Vec::new();
+    // What the provider's own mapping left out comes first.
+    let mut problems: Vec<Problem> = doc
+        .problems
+        .iter()
+        .map(|problem| Problem::data(problem.subject.clone(), problem.message.clone()))
+        .collect();
     let currency = doc
         .currency
         .clone()
@@ -144,39 +149,126 @@ pub fn transform(store_id: &str, doc: &MenuDoc, settings: &StoreSettings) -> Tra
 }
 
 fn transform_item(item: &ItemDoc, settings: &StoreSettings) -> Result<menu::Item, String> {
-    let price = settings
-        .price_overrides
-        .get(&item.item_id)
-        .copied()
-        .unwrap_or(item.price);
-    if price < 0 {
-        return Err(format!("negative price {price}"));
-    }
-    let option_groups = item
+    let item_groups = item
         .option_groups
         .iter()
         .map(transform_option_group)
         .collect::<Result<Vec<_>, _>>()?;
-    let mut group_ids = HashSet::new();
-    if let Some(group) = option_groups
-        .iter()
-        .find(|group| !group_ids.insert(group.id.as_str()))
-    {
-        return Err(format!("option group {} appears twice", group.id));
-    }
-    Ok(menu::Item {
+    check_unique_groups(&item_groups, &[])?;
+    let mut converted = menu::Item {
         id: item.item_id.clone(),
         name: item.name.clone(),
         name_en: item.name_en.clone(),
         description: item.description.clone(),
         tags: item.tags.clone(),
-        price,
+        price: item.price,
         sold_out: item.sold_out.unwrap_or(false),
         image: None,
         variants: Vec::new(),
-        option_groups,
+        option_groups: item_groups,
         image_id: item.image_id.clone(),
-    })
+    };
+    if item.variants.is_empty() {
+        converted.price = settings
+            .price_overrides
+            .get(&item.item_id)
+            .copied()
+            .unwrap_or(item.price);
+    } else {
+        apply_variants(&mut converted, &item.variants, settings)?;
+    }
+    if converted.price < 0 {
+        return Err(format!("negative price {}", converted.price));
+    }
+    Ok(converted)
+}
+
+/// Fills `item`'s variants, price and sold-out flag from the POS variants.
+///
+/// The item shows the default variant's price (the first variant's when none
+/// is default). A price override names a variant id, or the item id for its
+/// default variant. A single variant is no choice: it folds into the item.
+fn apply_variants(
+    item: &mut menu::Item,
+    docs: &[VariantDoc],
+    settings: &StoreSettings,
+) -> Result<(), String> {
+    let default_index = docs
+        .iter()
+        .position(|variant| variant.is_default == Some(true))
+        .unwrap_or(0);
+    let mut seen = HashSet::new();
+    let mut variants = Vec::with_capacity(docs.len());
+    for (index, doc) in docs.iter().enumerate() {
+        if !seen.insert(doc.variant_id.as_str()) {
+            return Err(format!("variant {} appears twice", doc.variant_id));
+        }
+        let is_default = index == default_index;
+        let price = variant_price(doc, is_default, &item.id, settings);
+        if price < 0 {
+            return Err(format!(
+                "variant {} has negative price {price}",
+                doc.variant_id
+            ));
+        }
+        let option_groups = doc
+            .option_groups
+            .iter()
+            .map(transform_option_group)
+            .collect::<Result<Vec<_>, _>>()?;
+        check_unique_groups(&item.option_groups, &option_groups)?;
+        variants.push(Variant {
+            id: doc.variant_id.clone(),
+            name: doc.name.clone(),
+            price,
+            sold_out: doc.sold_out.unwrap_or(false),
+            is_default,
+            option_groups,
+        });
+    }
+    item.price = variants[default_index].price;
+    item.sold_out |= variants.iter().all(|variant| variant.sold_out);
+    if let [only] = variants.as_mut_slice() {
+        item.option_groups.append(&mut only.option_groups);
+    } else {
+        item.variants = variants;
+    }
+    Ok(())
+}
+
+/// A variant's price after the store's overrides: its own id first, then the
+/// item id for the default variant.
+fn variant_price(
+    doc: &VariantDoc,
+    is_default: bool,
+    item_id: &str,
+    settings: &StoreSettings,
+) -> i64 {
+    let item_override = is_default
+        .then(|| settings.price_overrides.get(item_id))
+        .flatten();
+    settings
+        .price_overrides
+        .get(&doc.variant_id)
+        .or(item_override)
+        .copied()
+        .unwrap_or(doc.price)
+}
+
+/// Refuses a group id that appears twice among the groups that apply together.
+fn check_unique_groups(
+    item_groups: &[OptionGroup],
+    variant_groups: &[OptionGroup],
+) -> Result<(), String> {
+    let mut group_ids = HashSet::new();
+    match item_groups
+        .iter()
+        .chain(variant_groups)
+        .find(|group| !group_ids.insert(group.id.as_str()))
+    {
+        Some(group) => Err(format!("option group {} appears twice", group.id)),
+        None => Ok(()),
+    }
 }
 
 fn transform_option_group(group: &OptionGroupDoc) -> Result<OptionGroup, String> {

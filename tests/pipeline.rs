@@ -151,10 +151,14 @@ async fn a_changed_image_gets_a_new_name() {
             .is_file()
     );
     assert!(
-        !env.current()
+        env.current()
             .join(old_image.trim_start_matches('/'))
             .exists(),
-        "the release holds only what its menu uses"
+        "the replaced image is carried forward for pages loaded before the publish"
+    );
+    assert!(
+        !image_paths(&menu).contains(&old_image),
+        "but the menu no longer names it"
     );
     assert_eq!(
         count_requests(&pos, "GET").await,

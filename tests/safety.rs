@@ -7,36 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{Env, default_images, menu_doc, serve_pos, text};
-use serde_json::json;
 use wiremock::MockServer;
-
-/// A fixture POS store with `n_items` items, each with its own distinct PNG.
-fn write_fixture_store(dir: &Path, n_items: usize, price: i64, image_salt: &str) {
-    let store = dir.join("S001");
-    std::fs::create_dir_all(store.join("img")).unwrap();
-    let base_png = common::fixture_image("IMG102.png");
-    let mut items = Vec::new();
-    let mut images = Vec::new();
-    for i in 0..n_items {
-        // Bytes after a PNG's end are ignored by readers; they make each image distinct.
-        let mut bytes = base_png.clone();
-        bytes.extend_from_slice(format!("{image_salt}-{i}").as_bytes());
-        let file = format!("img/{i}.png");
-        std::fs::write(store.join(&file), &bytes).unwrap();
-        images.push(json!({"imageId": format!("IMG{i}"), "url": file, "sha256": common::sha256_hex(&bytes)}));
-        items.push(
-            json!({"itemId": format!("I{i}"), "categoryId": "C", "name": format!("메뉴 {i}"),
-                          "price": price + i as i64, "imageId": format!("IMG{i}")}),
-        );
-    }
-    let menu = json!({"categories": [{"categoryId": "C", "name": "전체"}], "items": items});
-    std::fs::write(store.join("menu.json"), menu.to_string()).unwrap();
-    std::fs::write(
-        store.join("images.json"),
-        json!({"images": images}).to_string(),
-    )
-    .unwrap();
-}
 
 fn fixture_config(env: &Env, state_dir: &Path) {
     env.write_config(&format!(
@@ -89,7 +60,7 @@ fn kill_9_at_any_instant_leaves_a_complete_release_current() {
     let pos_dir = env.path().join("pos");
     let state = env.path().join("state");
     fixture_config(&env, &state);
-    write_fixture_store(&pos_dir, 120, 1000, "v0");
+    common::fixture_pos::write_store(&pos_dir, 120, 1000, &|i| format!("v0-{i}"));
     let started = std::time::Instant::now();
     assert!(once(&env).status.success());
     // Kills are spread over the time a whole pass takes here, and a bit beyond.
@@ -101,7 +72,7 @@ fn kill_9_at_any_instant_leaves_a_complete_release_current() {
     for round in 1..=24u32 {
         // Each round changes every price and every image, so a pass has real work to do.
         let price = 1000 + round as i64 * 100;
-        write_fixture_store(&pos_dir, 120, price, &format!("v{round}"));
+        common::fixture_pos::write_store(&pos_dir, 120, price, &|i| format!("v{round}-{i}"));
         let before = check_current(&store_root);
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("menusync"))
             .arg("--config")
@@ -149,7 +120,7 @@ fn a_broken_state_dir_is_a_storage_failure_that_keeps_the_release() {
     let env = Env::new("http://127.0.0.1:9");
     let state = env.path().join("state");
     fixture_config(&env, &state);
-    write_fixture_store(&env.path().join("pos"), 3, 1000, "a");
+    common::fixture_pos::write_store(&env.path().join("pos"), 3, 1000, &|i| format!("a-{i}"));
     assert!(once(&env).status.success());
     let store_root = state.join("stores/gangnam");
     let good = check_current(&store_root);
@@ -157,7 +128,7 @@ fn a_broken_state_dir_is_a_storage_failure_that_keeps_the_release() {
     // Staging cannot be created: a file sits where its folder should be.
     std::fs::remove_dir(store_root.join("staging")).unwrap();
     std::fs::write(store_root.join("staging"), b"not a directory").unwrap();
-    write_fixture_store(&env.path().join("pos"), 3, 2000, "b");
+    common::fixture_pos::write_store(&env.path().join("pos"), 3, 2000, &|i| format!("b-{i}"));
     let output = once(&env);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(
@@ -203,13 +174,13 @@ fn a_full_disk_is_a_storage_failure_that_keeps_the_release() {
     }
     let _mount = Mount(state.clone());
     fixture_config(&env, &state);
-    write_fixture_store(&env.path().join("pos"), 3, 1000, "a");
+    common::fixture_pos::write_store(&env.path().join("pos"), 3, 1000, &|i| format!("a-{i}"));
     assert!(once(&env).status.success());
     let store_root = state.join("stores/gangnam");
     let good = check_current(&store_root);
 
     // 300 distinct images of ~3.6 KB do not fit beside the first release in 512 KB.
-    write_fixture_store(&env.path().join("pos"), 300, 2000, "big");
+    common::fixture_pos::write_store(&env.path().join("pos"), 300, 2000, &|i| format!("big-{i}"));
     let output = once(&env);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let log = String::from_utf8_lossy(&output.stdout);

@@ -7,6 +7,7 @@
 
 mod pos;
 mod raw;
+mod target;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::num::NonZeroUsize;
@@ -19,7 +20,8 @@ use serde::Serialize;
 use toml::Spanned;
 
 pub use pos::{ApiKeySource, PosEndpoint, PosKind};
-use raw::{RawConfig, RawDaemon, RawStore, RawTarget};
+use raw::{RawConfig, RawDaemon, RawStore};
+pub use target::{DeployMode, RsyncDest, SshOptions, Target, TargetKind};
 
 pub const DEFAULT_STATE_DIR: &str = "var";
 /// Every five minutes, at second 0 (6 fields, seconds first).
@@ -38,6 +40,8 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 /// A store failing for longer than this is stale: an error in the journal, a non-zero `status`.
 pub const DEFAULT_STALE_AFTER_SECS: u64 = 3600;
 pub const DEFAULT_LOG_FILE_KEEP_DAYS: usize = 14;
+/// Images of releases replaced less than this long ago stay in the newest release.
+pub const DEFAULT_IMAGE_GRACE_SECS: u64 = 3600;
 
 /// A config file that cannot be used, with where in it the problem is.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +99,9 @@ pub struct DaemonSettings {
     pub stale_after: Duration,
     /// Where `menusync.prom` goes for node_exporter's textfile collector, if anywhere.
     pub metrics_dir: Option<PathBuf>,
+    /// A page loaded before a publish may still ask for its images: they are
+    /// carried into newer releases (and so kept on targets) for this long.
+    pub image_grace: Duration,
 }
 
 /// How logs are written besides the journal.
@@ -112,30 +119,13 @@ pub enum LogFormat {
 }
 
 #[derive(Debug)]
-pub struct Target {
-    pub name: String,
-    pub kind: TargetKind,
-}
-
-#[derive(Debug)]
-pub enum TargetKind {
-    /// Push with rsync; each store goes to `<dest>/<store id>/`.
-    Rsync { dest: RsyncDest },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RsyncDest {
-    Local(PathBuf),
-    /// `user@host:/path` (or `host:/path`), reached over ssh.
-    Remote(String),
-}
-
-#[derive(Debug)]
 pub struct Store {
     /// Lower-case letters, digits and `-`: safe as a directory name and an rsync path.
     pub id: String,
     pub pos: String,
     pub pos_store_id: String,
+    /// `square` stores only: the Square location, when it is not `pos_store_id`.
+    pub location_id: Option<String>,
     pub schedule: String,
     pub targets: Vec<String>,
     pub settings: StoreSettings,
@@ -234,6 +224,7 @@ impl Checker<'_> {
             }
             stores.push(Arc::new(checked));
         }
+        self.attach_locations(&mut pos, &raw.store)?;
         let log = self.check_log(&raw.log)?;
         Ok(Config {
             path: self.path.to_path_buf(),
@@ -321,6 +312,13 @@ impl Checker<'_> {
                 DEFAULT_STALE_AFTER_SECS,
             )?,
             metrics_dir: self.optional_dir(&raw.metrics_dir, "metrics_dir")?,
+            image_grace: match &raw.image_grace_secs {
+                Some(secs) if *secs.get_ref() < 0 => {
+                    return Err(self.error(secs.span(), "`image_grace_secs` must not be negative"));
+                }
+                Some(secs) => Duration::from_secs(*secs.get_ref() as u64),
+                None => Duration::from_secs(DEFAULT_IMAGE_GRACE_SECS),
+            },
             max_shrink_percent: self.percent(
                 &raw.max_shrink_percent,
                 "max_shrink_percent",
@@ -415,25 +413,6 @@ impl Checker<'_> {
             .map_err(|reason| self.error(schedule.span(), reason))
     }
 
-    fn check_target(&self, name: &Spanned<String>, raw: &RawTarget) -> Result<Target, ConfigError> {
-        check_name(name.get_ref()).map_err(|why| self.error(name.span(), why))?;
-        if raw.kind.get_ref() != "rsync" {
-            return Err(self.error(
-                raw.kind.span(),
-                format!(
-                    "unknown target kind `{}`, expected `rsync`",
-                    raw.kind.get_ref()
-                ),
-            ));
-        }
-        let dest = parse_rsync_dest(raw.dest.get_ref(), |local| self.resolve(local))
-            .map_err(|why| self.error(raw.dest.span(), why))?;
-        Ok(Target {
-            name: name.get_ref().clone(),
-            kind: TargetKind::Rsync { dest },
-        })
-    }
-
     fn check_store(
         &self,
         raw: &RawStore,
@@ -494,6 +473,7 @@ impl Checker<'_> {
             id: raw.id.get_ref().clone(),
             pos: raw.pos.get_ref().clone(),
             pos_store_id: raw.pos_store_id.get_ref().clone(),
+            location_id: raw.location_id.as_ref().map(|id| id.get_ref().clone()),
             schedule,
             targets: target_names,
             settings: StoreSettings {
@@ -560,52 +540,6 @@ pub fn validate_schedule(schedule: &str) -> Result<(), String> {
         .parse(schedule)
         .map(|_| ())
         .map_err(|err| format!("schedule `{schedule}` does not parse: {err}"))
-}
-
-/// Splits an rsync destination into a local path or an ssh `[user@]host:/path`.
-///
-/// Values that rsync could read as an option, or that carry shell or ssh
-/// metacharacters, are refused: they reach rsync as arguments, never via a shell.
-fn parse_rsync_dest(
-    dest: &str,
-    resolve_local: impl Fn(&str) -> PathBuf,
-) -> Result<RsyncDest, String> {
-    if dest.is_empty() || dest.starts_with('-') {
-        return Err(format!(
-            "target `dest` `{dest}` must be a path or user@host:/path"
-        ));
-    }
-    if dest
-        .chars()
-        .any(|c| c.is_control() || c.is_whitespace() || "'\"`$;|&<>\\".contains(c))
-    {
-        return Err(format!(
-            "target `dest` `{dest}` contains whitespace or shell metacharacters"
-        ));
-    }
-    // An IPv6 host is bracketed (`user@[2001:db8::1]:/path`), so split after the bracket.
-    let split = match dest.find("]:") {
-        Some(close) => Some((&dest[..=close], &dest[close + 2..])),
-        None => dest.split_once(':'),
-    };
-    match split {
-        Some((host, path)) if !host.contains('/') => {
-            let host_ok = !host.is_empty()
-                && host
-                    .split('@')
-                    .all(|part| !part.is_empty() && !part.starts_with('-'))
-                && host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-_@[]:".contains(c));
-            if !host_ok || !path.starts_with('/') {
-                return Err(format!(
-                    "remote target `dest` `{dest}` must look like user@host:/absolute/path"
-                ));
-            }
-            Ok(RsyncDest::Remote(dest.to_string()))
-        }
-        _ => Ok(RsyncDest::Local(resolve_local(dest))),
-    }
 }
 
 #[cfg(test)]

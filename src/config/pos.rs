@@ -1,13 +1,16 @@
-//! Checks a `[pos.NAME]` section: the provider kind, where its key comes from,
-//! and its retry, breaker and rate-limit knobs.
+//! Checks a `[pos.NAME]` section: the provider kind (`http`, `fixture`,
+//! `square`, `gloriafood`), where its key comes from, and its retry, breaker
+//! and rate-limit knobs; and gives each `square` pos its stores' locations.
 
+use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::RawPos;
+use super::raw::{RawPos, RawStore};
 use super::{Checker, ConfigError, check_name};
 use crate::pos::ResilienceSettings;
 
@@ -15,6 +18,14 @@ pub const DEFAULT_RETRIES: u64 = 3;
 pub const DEFAULT_BREAKER_FAILURES: u64 = 5;
 pub const DEFAULT_BREAKER_COOLDOWN_SECS: u64 = 60;
 pub const DEFAULT_REQUESTS_PER_SECOND: u64 = 10;
+/// Where a `square` pos lives without `base_url`: Square's production API
+/// (the sandbox is `https://connect.squareupsandbox.com`). Not one default of
+/// `base_url` but the vendor's address, as is [`GLORIAFOOD_BASE_URL`].
+pub const SQUARE_BASE_URL: &str = "https://connect.squareup.com";
+/// The Square API version the mapping was written against (`Square-Version` header).
+pub const DEFAULT_SQUARE_VERSION: &str = "2025-08-20";
+/// Where a `gloriafood` pos lives without `base_url`: GloriaFood's Fetch Menu API.
+pub const GLORIAFOOD_BASE_URL: &str = "https://pos.globalfoodsoft.com";
 
 #[derive(Debug)]
 pub struct PosEndpoint {
@@ -32,6 +43,23 @@ pub enum PosKind {
     },
     /// The same documents read from a folder: `<dir>/<pos_store_id>/menu.json`, `images.json`.
     Fixture { dir: PathBuf },
+    /// Square's Catalog API; the key source holds an access token.
+    Square {
+        base_url: url::Url,
+        key: ApiKeySource,
+        resilience: ResilienceSettings,
+        /// Sent as `Square-Version`.
+        square_version: String,
+        /// `pos_store_id` → Square location id, for the stores that name one
+        /// with `location_id`; any other store's `pos_store_id` is its location id.
+        locations: BTreeMap<String, String>,
+    },
+    /// GloriaFood's Fetch Menu API v2; the key source holds the restaurant key.
+    GloriaFood {
+        base_url: url::Url,
+        key: ApiKeySource,
+        resilience: ResilienceSettings,
+    },
 }
 
 impl PosKind {
@@ -39,6 +67,18 @@ impl PosKind {
         match self {
             PosKind::Http { .. } => "http",
             PosKind::Fixture { .. } => "fixture",
+            PosKind::Square { .. } => "square",
+            PosKind::GloriaFood { .. } => "gloriafood",
+        }
+    }
+
+    /// Where the key of a remote kind comes from; `None` for `fixture`.
+    pub fn key_source(&self) -> Option<&ApiKeySource> {
+        match self {
+            PosKind::Http { key, .. }
+            | PosKind::Square { key, .. }
+            | PosKind::GloriaFood { key, .. } => Some(key),
+            PosKind::Fixture { .. } => None,
         }
     }
 }
@@ -55,6 +95,13 @@ pub enum ApiKeySource {
     File(PathBuf),
 }
 
+/// What every remote kind has: where the POS lives, its key, and its resilience knobs.
+struct Remote {
+    base_url: url::Url,
+    key: ApiKeySource,
+    resilience: ResilienceSettings,
+}
+
 impl Checker<'_> {
     pub(super) fn check_pos(
         &self,
@@ -62,37 +109,21 @@ impl Checker<'_> {
         raw: &RawPos,
     ) -> Result<PosEndpoint, ConfigError> {
         check_name(name.get_ref()).map_err(|why| self.error(name.span(), why))?;
-        let kind = match raw.kind.get_ref().as_str() {
+        let kind_name = raw.kind.get_ref().as_str();
+        if kind_name != "square" {
+            self.forbid(&raw.square_version, "square_version", kind_name)?;
+        }
+        let kind = match kind_name {
             "http" => self.check_http_pos(raw)?,
-            "fixture" => {
-                for (value, field) in [
-                    (&raw.base_url, "base_url"),
-                    (&raw.api_key_env, "api_key_env"),
-                    (&raw.api_key_credential, "api_key_credential"),
-                    (&raw.api_key_file, "api_key_file"),
-                ] {
-                    self.forbid(value, field, "fixture")?;
-                }
-                for (value, field) in [
-                    (&raw.retries, "retries"),
-                    (&raw.breaker_failures, "breaker_failures"),
-                    (&raw.breaker_cooldown_secs, "breaker_cooldown_secs"),
-                    (&raw.requests_per_second, "requests_per_second"),
-                ] {
-                    self.forbid(value, field, "fixture")?;
-                }
-                let path = self.require(&raw.path, &raw.kind, "path", "fixture")?;
-                if path.get_ref().trim().is_empty() {
-                    return Err(self.error(path.span(), "`path` must not be empty"));
-                }
-                PosKind::Fixture {
-                    dir: self.resolve(path.get_ref()),
-                }
-            }
+            "fixture" => self.check_fixture_pos(raw)?,
+            "square" => self.check_square_pos(raw)?,
+            "gloriafood" => self.check_gloriafood_pos(raw)?,
             other => {
                 return Err(self.error(
                     raw.kind.span(),
-                    format!("unknown pos kind `{other}`, expected `http` or `fixture`"),
+                    format!(
+                        "unknown pos kind `{other}`, expected `http`, `fixture`, `square` or `gloriafood`"
+                    ),
                 ));
             }
         };
@@ -102,16 +133,115 @@ impl Checker<'_> {
         })
     }
 
+    fn check_fixture_pos(&self, raw: &RawPos) -> Result<PosKind, ConfigError> {
+        for (value, field) in [
+            (&raw.base_url, "base_url"),
+            (&raw.api_key_env, "api_key_env"),
+            (&raw.api_key_credential, "api_key_credential"),
+            (&raw.api_key_file, "api_key_file"),
+        ] {
+            self.forbid(value, field, "fixture")?;
+        }
+        for (value, field) in [
+            (&raw.retries, "retries"),
+            (&raw.breaker_failures, "breaker_failures"),
+            (&raw.breaker_cooldown_secs, "breaker_cooldown_secs"),
+            (&raw.requests_per_second, "requests_per_second"),
+        ] {
+            self.forbid(value, field, "fixture")?;
+        }
+        let path = self.require(&raw.path, &raw.kind, "path", "fixture")?;
+        if path.get_ref().trim().is_empty() {
+            return Err(self.error(path.span(), "`path` must not be empty"));
+        }
+        Ok(PosKind::Fixture {
+            dir: self.resolve(path.get_ref()),
+        })
+    }
+
     fn check_http_pos(&self, raw: &RawPos) -> Result<PosKind, ConfigError> {
-        self.forbid(&raw.path, "path", "http")?;
         let base = self.require(&raw.base_url, &raw.kind, "base_url", "http")?;
-        let base_url = url::Url::parse(base.get_ref())
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-            .ok_or_else(|| {
-                self.error(base.span(), "`base_url` must be an http:// or https:// URL")
-            })?;
-        let key = self.check_key_source(raw)?;
+        let remote = self.check_remote(raw, "http", Some(base), "")?;
+        Ok(PosKind::Http {
+            base_url: remote.base_url,
+            key: remote.key,
+            resilience: remote.resilience,
+        })
+    }
+
+    fn check_gloriafood_pos(&self, raw: &RawPos) -> Result<PosKind, ConfigError> {
+        let base = raw.base_url.as_ref();
+        let remote = self.check_remote(raw, "gloriafood", base, GLORIAFOOD_BASE_URL)?;
+        Ok(PosKind::GloriaFood {
+            base_url: remote.base_url,
+            key: remote.key,
+            resilience: remote.resilience,
+        })
+    }
+
+    fn check_square_pos(&self, raw: &RawPos) -> Result<PosKind, ConfigError> {
+        let Remote {
+            base_url,
+            key,
+            resilience,
+        } = self.check_remote(raw, "square", raw.base_url.as_ref(), SQUARE_BASE_URL)?;
+        let square_version = match &raw.square_version {
+            None => DEFAULT_SQUARE_VERSION.to_string(),
+            Some(version) => {
+                let text = version.get_ref();
+                let date_like = text.len() == 10
+                    && text.char_indices().all(|(at, c)| {
+                        if at == 4 || at == 7 {
+                            c == '-'
+                        } else {
+                            c.is_ascii_digit()
+                        }
+                    });
+                if !date_like {
+                    return Err(self.error(
+                        version.span(),
+                        "`square_version` is a Square API version such as `2025-08-20`",
+                    ));
+                }
+                text.clone()
+            }
+        };
+        Ok(PosKind::Square {
+            base_url,
+            key,
+            resilience,
+            square_version,
+            locations: BTreeMap::new(),
+        })
+    }
+
+    /// Checks what the remote kinds share; `base` falls back to `default_base` when absent.
+    fn check_remote(
+        &self,
+        raw: &RawPos,
+        kind_name: &str,
+        base: Option<&Spanned<String>>,
+        default_base: &str,
+    ) -> Result<Remote, ConfigError> {
+        self.forbid(&raw.path, "path", kind_name)?;
+        let base_url = match base {
+            None => url::Url::parse(default_base).expect("default base URLs parse"),
+            Some(base) => url::Url::parse(base.get_ref())
+                .ok()
+                .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+                .ok_or_else(|| {
+                    self.error(base.span(), "`base_url` must be an http:// or https:// URL")
+                })?,
+        };
+        let key = self.check_key_source(raw, kind_name)?;
+        Ok(Remote {
+            base_url,
+            key,
+            resilience: self.check_resilience(raw)?,
+        })
+    }
+
+    fn check_resilience(&self, raw: &RawPos) -> Result<ResilienceSettings, ConfigError> {
         let retries = self.at_least(&raw.retries, "retries", 0, DEFAULT_RETRIES)?;
         let breaker_failures = self.at_least(
             &raw.breaker_failures,
@@ -131,20 +261,64 @@ impl Checker<'_> {
             1,
             DEFAULT_REQUESTS_PER_SECOND,
         )?;
-        Ok(PosKind::Http {
-            base_url,
-            key,
-            resilience: ResilienceSettings {
-                retries: retries.min(10) as usize,
-                breaker_failures: u32::try_from(breaker_failures).unwrap_or(u32::MAX),
-                breaker_cooldown: Duration::from_secs(cooldown),
-                requests_per_second: NonZeroU32::new(u32::try_from(rate).unwrap_or(u32::MAX))
-                    .expect("at_least(1) is never zero"),
-            },
+        Ok(ResilienceSettings {
+            retries: retries.min(10) as usize,
+            breaker_failures: u32::try_from(breaker_failures).unwrap_or(u32::MAX),
+            breaker_cooldown: Duration::from_secs(cooldown),
+            requests_per_second: NonZeroU32::new(u32::try_from(rate).unwrap_or(u32::MAX))
+                .expect("at_least(1) is never zero"),
         })
     }
 
-    fn check_key_source(&self, raw: &RawPos) -> Result<ApiKeySource, ConfigError> {
+    /// Fills each square pos's `locations` from the stores, and refuses
+    /// `location_id` on a store whose pos is not `square`.
+    pub(super) fn attach_locations(
+        &self,
+        pos: &mut BTreeMap<String, Arc<PosEndpoint>>,
+        stores: &[RawStore],
+    ) -> Result<(), ConfigError> {
+        for store in stores {
+            let Some(endpoint) = pos.get_mut(store.pos.get_ref()) else {
+                continue;
+            };
+            let endpoint = Arc::get_mut(endpoint)
+                .expect("pos endpoints are not shared until the config is checked");
+            let PosKind::Square { locations, .. } = &mut endpoint.kind else {
+                if let Some(location) = &store.location_id {
+                    return Err(self.error(
+                        location.span(),
+                        format!(
+                            "`location_id` applies only to stores on a pos of kind `square`, not `{}`",
+                            endpoint.kind.as_str()
+                        ),
+                    ));
+                }
+                continue;
+            };
+            let Some(location) = &store.location_id else {
+                continue;
+            };
+            if location.get_ref().trim().is_empty() {
+                return Err(self.error(location.span(), "`location_id` must not be empty"));
+            }
+            let pos_store_id = store.pos_store_id.get_ref();
+            match locations.insert(pos_store_id.clone(), location.get_ref().clone()) {
+                Some(earlier) if earlier != *location.get_ref() => {
+                    return Err(self.error(
+                        location.span(),
+                        format!(
+                            "pos_store_id `{pos_store_id}` already has location_id `{earlier}` on pos `{}`",
+                            store.pos.get_ref()
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn check_key_source(&self, raw: &RawPos, kind_name: &str) -> Result<ApiKeySource, ConfigError> {
         let given: Vec<&Spanned<String>> =
             [&raw.api_key_env, &raw.api_key_credential, &raw.api_key_file]
                 .into_iter()
@@ -191,7 +365,9 @@ impl Checker<'_> {
         } else {
             Err(self.error(
                 raw.kind.span(),
-                "a pos of kind `http` needs one of `api_key_env`, `api_key_credential` or `api_key_file`",
+                format!(
+                    "a pos of kind `{kind_name}` needs one of `api_key_env`, `api_key_credential` or `api_key_file`"
+                ),
             ))
         }
     }
@@ -246,3 +422,6 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

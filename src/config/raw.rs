@@ -52,30 +52,34 @@ pub struct RawDaemon {
     pub shutdown_timeout_secs: Option<Spanned<i64>>,
     pub stale_after_secs: Option<Spanned<i64>>,
     pub metrics_dir: Option<Spanned<String>>,
+    pub image_grace_secs: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPos {
     pub kind: Spanned<String>,
-    /// `http`: where the POS API lives.
+    /// `http`, `square`, `gloriafood`: where the POS API lives (the last two have defaults).
     pub base_url: Option<Spanned<String>>,
-    /// `http`: the environment variable that holds the API key.
+    /// Remote kinds (`http`, `square`, `gloriafood`): the environment variable
+    /// holding the API key, access token or restaurant key.
     pub api_key_env: Option<Spanned<String>>,
-    /// `http`: a systemd credential (`LoadCredential=`) holding the key.
+    /// Remote kinds: a systemd credential (`LoadCredential=`) holding the key.
     pub api_key_credential: Option<Spanned<String>>,
-    /// `http`: a file holding the key.
+    /// Remote kinds: a file holding the key.
     pub api_key_file: Option<Spanned<String>>,
-    /// `http`: retries of a failed request (network failures only).
+    /// Remote kinds: retries of a failed request (network failures only).
     pub retries: Option<Spanned<i64>>,
-    /// `http`: consecutive network failures that open the breaker.
+    /// Remote kinds: consecutive network failures that open the breaker.
     pub breaker_failures: Option<Spanned<i64>>,
-    /// `http`: how long an open breaker fails calls fast.
+    /// Remote kinds: how long an open breaker fails calls fast.
     pub breaker_cooldown_secs: Option<Spanned<i64>>,
-    /// `http`: requests per second to this POS, across all its stores.
+    /// Remote kinds: requests per second to this POS, across all its stores.
     pub requests_per_second: Option<Spanned<i64>>,
     /// `fixture`: the folder holding one sub-folder per POS store id.
     pub path: Option<Spanned<String>>,
+    /// `square`: the `Square-Version` header, e.g. `2025-08-20`.
+    pub square_version: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +88,15 @@ pub struct RawTarget {
     pub kind: Spanned<String>,
     /// `rsync`: a local path or `user@host:/path`.
     pub dest: Spanned<String>,
+    /// `files` (default) or `releases`.
+    pub mode: Option<Spanned<String>>,
+    /// `releases` mode: remote releases kept.
+    pub keep_releases: Option<Spanned<i64>>,
+    /// Seconds before retrying a target whose last push failed; doubles up to 30 minutes.
+    pub retry_backoff_secs: Option<Spanned<i64>>,
+    pub ssh_port: Option<Spanned<i64>>,
+    pub ssh_key: Option<Spanned<String>>,
+    pub known_hosts: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,4 +115,7 @@ pub struct RawStore {
     pub hidden_items: Vec<String>,
     #[serde(default)]
     pub price_overrides: BTreeMap<String, Spanned<i64>>,
+    /// `square` only: the Square location whose presence and overrides apply
+    /// (default: `pos_store_id`).
+    pub location_id: Option<Spanned<String>>,
 }

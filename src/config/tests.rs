@@ -150,19 +150,22 @@ dest = "deploy@web1:/srv/www"
     };
     assert_eq!(dir, Path::new("/etc/menusync/fixtures/pos"));
     let dest = |name: &str| match &config.targets[name].kind {
-        TargetKind::Rsync { dest } => dest.clone(),
+        TargetKind::Rsync { dest, .. } => dest.clone(),
     };
     assert_eq!(dest("web"), RsyncDest::Local("/srv/www".into()));
     assert_eq!(
         dest("web1"),
-        RsyncDest::Remote("deploy@web1:/srv/www".into())
+        RsyncDest::Remote {
+            host: "deploy@web1".into(),
+            path: "/srv/www".into()
+        }
     );
 }
 
 #[test]
 fn a_relative_local_dest_resolves_against_the_config_folder() {
     let config = parse(MINIMAL);
-    let TargetKind::Rsync { dest } = &config.targets["web"].kind;
+    let TargetKind::Rsync { dest, .. } = &config.targets["web"].kind;
     assert_eq!(*dest, RsyncDest::Local("/etc/menusync/var/web".into()));
 }
 
@@ -237,15 +240,15 @@ fn remote_dests_are_checked() {
         ("deploy@:/srv", false),
     ];
     for (dest, valid) in cases {
-        let parsed = parse_rsync_dest(dest, resolve);
+        let parsed = target::parse_rsync_dest(dest, resolve);
         assert_eq!(
-            matches!(parsed, Ok(RsyncDest::Remote(_))),
+            matches!(parsed, Ok(RsyncDest::Remote { .. })),
             valid,
             "{dest}: {parsed:?}"
         );
     }
     assert_eq!(
-        parse_rsync_dest("var/web", resolve),
+        target::parse_rsync_dest("var/web", resolve),
         Ok(RsyncDest::Local("/base/var/web".into()))
     );
 }

@@ -1,70 +1,79 @@
-//! The `http` provider: the reference POS protocol of `pos-api.md` over reqwest.
+//! The `http` provider: the reference POS protocol of `pos-api.md`.
 //!
-//! Every call has a connect and a per-read timeout (the pass deadline caps the
-//! total), every body is streamed under a byte cap, and the API key is only
-//! ever sent to the POS's own origin.
+//! It keeps the last answer of each document with its `ETag` and asks with
+//! `If-None-Match`; a `304` hands back the kept bytes, so the content hash
+//! still decides and the pipeline after the fetch does not know the difference.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 
-use reqwest::redirect::Policy;
-use reqwest::{Client, Response, StatusCode};
+use reqwest::header::{self, HeaderValue};
+use reqwest::{Method, StatusCode};
+use tracing::debug;
 use url::Url;
 
-use super::resilience::{MAX_RETRY_AFTER, Resilience, ResilienceSettings};
+use super::client::{ApiKey, KeyHeader, PosClient, check_status, read_json_body, send};
+use super::resilience::ResilienceSettings;
 use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Category, StoreError};
 use crate::images::ImageSink;
 
-/// Redirects followed for one request before giving up (a redirect loop ends here).
-const MAX_REDIRECTS: usize = 5;
-const API_KEY_HEADER: &str = "X-POS-API-KEY";
+/// (document path, pos_store_id) → (`ETag`, body of that `200`).
+type EtagMap = HashMap<(&'static str, String), (HeaderValue, Vec<u8>)>;
 
-/// A POS API key; prints as `MASKED` so it never reaches a log by accident.
-#[derive(Clone)]
-pub struct ApiKey(String);
+/// The last `200` of each document per store, with its `ETag`; at most two
+/// entries per configured store.
+#[derive(Default)]
+struct EtagCache(Mutex<EtagMap>);
 
-impl ApiKey {
-    pub fn new(key: String) -> ApiKey {
-        ApiKey(key)
-    }
-
-    fn expose(&self) -> &str {
-        &self.0
+impl fmt::Debug for EtagCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries = self.0.lock().map_or(0, |cache| cache.len());
+        write!(f, "EtagCache({entries} documents)")
     }
 }
 
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MASKED")
+impl EtagCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, EtagMap> {
+        // A panic while holding this lock leaves a map that is still whole.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
 
-impl fmt::Display for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MASKED")
+    fn etag(&self, path: &'static str, store: &str) -> Option<HeaderValue> {
+        let cache = self.lock();
+        cache
+            .get(&(path, store.to_string()))
+            .map(|(etag, _)| etag.clone())
+    }
+
+    fn body(&self, path: &'static str, store: &str) -> Option<Vec<u8>> {
+        let cache = self.lock();
+        cache
+            .get(&(path, store.to_string()))
+            .map(|(_, body)| body.clone())
+    }
+
+    fn remember(&self, path: &'static str, store: &str, etag: Option<HeaderValue>, body: &[u8]) {
+        let mut cache = self.lock();
+        let key = (path, store.to_string());
+        match etag {
+            Some(etag) => {
+                cache.insert(key, (etag, body.to_vec()));
+            }
+            None => {
+                cache.remove(&key);
+            }
+        }
     }
 }
 
 #[derive(Debug)]
 pub struct HttpPos {
-    base_url: Url,
-    key: ApiKeySource,
-    /// Retries, breaker and rate limit shared by every store on this endpoint.
-    resilience: Resilience,
-    /// Carries the key; follows redirects only within the POS origin.
-    api_client: Client,
-    /// Never carries the key; for images on another origin (a CDN).
-    public_client: Client,
-}
-
-/// The category of a non-success HTTP status, decided in this one place.
-pub fn status_category(status: StatusCode) -> Category {
-    match status.as_u16() {
-        401 | 403 => Category::Auth,
-        400 | 404 | 405 | 410 => Category::Config,
-        408 | 429 | 500..=599 => Category::Network,
-        _ => Category::Data,
-    }
+    client: PosClient,
+    etags: EtagCache,
 }
 
 impl HttpPos {
@@ -75,70 +84,17 @@ impl HttpPos {
         resilience: ResilienceSettings,
         daemon: &DaemonSettings,
     ) -> Result<HttpPos, StoreError> {
-        let mut base_url = base_url.clone();
-        if !base_url.path().ends_with('/') {
-            // `Url::join` replaces the last segment unless the base ends with a slash.
-            let path = format!("{}/", base_url.path());
-            base_url.set_path(&path);
-        }
-        let origin = base_url.origin();
-        let same_origin_only = Policy::custom(move |attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error("too many redirects")
-            } else if attempt.url().origin() != origin {
-                // Stop here: the caller sees the 3xx and never sends the key elsewhere.
-                attempt.stop()
-            } else {
-                attempt.follow()
-            }
-        });
-        let build = |policy: Policy| {
-            Client::builder()
-                .connect_timeout(daemon.connect_timeout)
-                .read_timeout(daemon.read_timeout)
-                .redirect(policy)
-                .user_agent(concat!("menusync/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|err| {
-                    StoreError::with_source(Category::Config, "building the HTTP client", err)
-                })
-        };
         Ok(HttpPos {
-            base_url,
-            key,
-            resilience: Resilience::new(name, resilience),
-            api_client: build(same_origin_only)?,
-            public_client: build(Policy::limited(MAX_REDIRECTS))?,
+            client: PosClient::new(
+                name,
+                base_url,
+                key,
+                KeyHeader::PosApiKey,
+                resilience,
+                daemon,
+            )?,
+            etags: EtagCache::default(),
         })
-    }
-
-    /// Reads the key afresh, so a rotated key or credential applies at the next pass.
-    fn api_key(&self) -> Result<ApiKey, StoreError> {
-        let missing =
-            |what: String| StoreError::new(Category::Config, format!("the POS API key {what}"));
-        let read_file = |path: &std::path::Path| {
-            std::fs::read_to_string(path)
-                .map(|text| text.trim_end_matches(['\n', '\r']).to_string())
-                .map_err(|err| missing(format!("file {} cannot be read: {err}", path.display())))
-        };
-        let key = match &self.key {
-            ApiKeySource::Env(name) => {
-                std::env::var(name).map_err(|_| missing(format!("variable {name} is not set")))?
-            }
-            ApiKeySource::Credential(name) => {
-                let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
-                    missing(format!(
-                        "credential {name} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)"
-                    ))
-                })?;
-                read_file(&std::path::Path::new(&dir).join(name))?
-            }
-            ApiKeySource::File(path) => read_file(path)?,
-        };
-        if key.is_empty() {
-            return Err(missing("is empty".to_string()));
-        }
-        Ok(ApiKey::new(key))
     }
 
     pub async fn fetch_documents(
@@ -146,7 +102,7 @@ impl HttpPos {
         pos_store_id: &str,
         max_bytes: u64,
     ) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
-        let key = self.api_key()?;
+        let key = self.client.api_key()?;
         let menu = self
             .post_document("api/menu", pos_store_id, &key, max_bytes)
             .await?;
@@ -158,209 +114,52 @@ impl HttpPos {
 
     async fn post_document(
         &self,
-        path: &str,
+        path: &'static str,
         pos_store_id: &str,
         key: &ApiKey,
         max_bytes: u64,
     ) -> Result<Vec<u8>, StoreError> {
-        let url = self
-            .base_url
-            .join(path)
-            .expect("a fixed relative path always joins");
-        self.resilience
-            .call(true, || {
-                self.post_document_once(&url, pos_store_id, key, max_bytes)
-            })
+        let url = self.client.url(path);
+        self.client
+            .call(|| self.post_document_once(&url, path, pos_store_id, key, max_bytes))
             .await
     }
 
     async fn post_document_once(
         &self,
         url: &Url,
+        path: &'static str,
         pos_store_id: &str,
         key: &ApiKey,
         max_bytes: u64,
     ) -> Result<Vec<u8>, StoreError> {
-        let response = self
-            .api_client
-            .post(url.clone())
-            .header(API_KEY_HEADER, key.expose())
-            .json(&serde_json::json!({ "storeId": pos_store_id }))
-            .send()
-            .await
-            .map_err(|err| request_error(url, err))?;
-        let response = check_status(url, response)?;
-        let is_html = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.to_ascii_lowercase().contains("html"));
-        let body = read_capped(url, response, max_bytes).await?;
-        if is_html {
-            return Err(StoreError::new(
-                Category::Data,
-                format!(
-                    "POST {url} answered HTML, not JSON; it starts with {}",
-                    super::quote(&body)
-                ),
-            ));
+        let mut request = self
+            .client
+            .request(Method::POST, url, key)?
+            .json(&serde_json::json!({ "storeId": pos_store_id }));
+        if let Some(etag) = self.etags.etag(path, pos_store_id) {
+            request = request.header(header::IF_NONE_MATCH, etag);
         }
+        let response = send(url, request).await?;
+        if response.status() == StatusCode::NOT_MODIFIED {
+            debug!(%url, "304 Not Modified: the POS document is the one kept from before");
+            return self.etags.body(path, pos_store_id).ok_or_else(|| {
+                StoreError::new(
+                    Category::Data,
+                    format!("POST {url} answered 304 Not Modified to a request without an ETag"),
+                )
+            });
+        }
+        let response = check_status(url, response)?;
+        let etag = response.headers().get(header::ETAG).cloned();
+        let body = read_json_body("POST", url, response, max_bytes).await?;
+        self.etags.remember(path, pos_store_id, etag, &body);
         Ok(body)
     }
 
     pub async fn fetch_image(&self, url: &str, sink: &mut ImageSink) -> Result<(), StoreError> {
-        let resolved = self.base_url.join(url).map_err(|err| {
-            StoreError::with_source(
-                Category::Data,
-                format!("image url {url:?} does not parse"),
-                err,
-            )
-        })?;
-        if !matches!(resolved.scheme(), "http" | "https") {
-            return Err(StoreError::new(
-                Category::Data,
-                format!("image url {resolved} is not http or https"),
-            ));
-        }
-        let same_origin = resolved.origin() == self.base_url.origin();
-        let key = if same_origin {
-            Some(self.api_key()?)
-        } else {
-            None
-        };
-        // A retry restarts the image from its first byte.
-        // The sink is borrowed by one attempt at a time; the lock only satisfies the borrow checker.
-        let sink = tokio::sync::Mutex::new(sink);
-        self.resilience
-            .call(same_origin, || async {
-                let mut sink = sink.lock().await;
-                sink.restart().await?;
-                self.fetch_image_once(&resolved, key.as_ref(), &mut sink)
-                    .await
-            })
-            .await
+        self.client.fetch_image(url, sink).await
     }
-
-    async fn fetch_image_once(
-        &self,
-        resolved: &Url,
-        key: Option<&ApiKey>,
-        sink: &mut ImageSink,
-    ) -> Result<(), StoreError> {
-        let mut response = if let Some(key) = key {
-            self.api_client
-                .get(resolved.clone())
-                .header(API_KEY_HEADER, key.expose())
-                .send()
-                .await
-        } else {
-            self.public_client.get(resolved.clone()).send().await
-        }
-        .map_err(|err| request_error(resolved, err))?;
-
-        // A same-origin URL that redirects off-origin is fetched again without the key.
-        if response.status().is_redirection()
-            && let Some(location) = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| response.url().join(value).ok())
-        {
-            response = self
-                .public_client
-                .get(location.clone())
-                .send()
-                .await
-                .map_err(|err| request_error(&location, err))?;
-        }
-        let mut response = check_status(resolved, response)?;
-        if let Some(length) = response.content_length() {
-            sink.check_announced_size(length)?;
-        }
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|err| request_error(resolved, err))?
-        {
-            sink.write(&chunk).await?;
-        }
-        Ok(())
-    }
-}
-
-fn request_error(url: &Url, err: reqwest::Error) -> StoreError {
-    if err.is_redirect() {
-        // A redirect loop is what the POS data says, not a passing outage: never retried.
-        return StoreError::with_source(
-            Category::Data,
-            format!("request to {url} redirected too often"),
-            err,
-        );
-    }
-    let what = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
-    StoreError::with_source(Category::Network, format!("request to {url} {what}"), err)
-}
-
-fn check_status(url: &Url, response: Response) -> Result<Response, StoreError> {
-    let status = response.status();
-    if status.is_success() {
-        return Ok(response);
-    }
-    let mut err = StoreError::new(status_category(status), format!("{url} answered {status}"));
-    if matches!(status.as_u16(), 429 | 503) {
-        err.retry_after = retry_after(response.headers());
-    }
-    Err(err)
-}
-
-/// A `Retry-After` in seconds, capped at [`MAX_RETRY_AFTER`]; HTTP dates are ignored.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
-    let seconds: u64 = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(std::time::Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
-}
-
-/// Reads a whole body, refusing it as soon as it passes `max_bytes`.
-async fn read_capped(
-    url: &Url,
-    mut response: Response,
-    max_bytes: u64,
-) -> Result<Vec<u8>, StoreError> {
-    let too_big = || {
-        StoreError::new(
-            Category::Data,
-            format!("{url} sent a body over the {max_bytes} byte cap"),
-        )
-    };
-    if response
-        .content_length()
-        .is_some_and(|length| length > max_bytes)
-    {
-        return Err(too_big());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|err| request_error(url, err))?
-    {
-        if (body.len() + chunk.len()) as u64 > max_bytes {
-            return Err(too_big());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[cfg(test)]
@@ -368,29 +167,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_categories_follow_the_protocol_table() {
-        let table = [
-            (400, Category::Config),
-            (404, Category::Config),
-            (401, Category::Auth),
-            (403, Category::Auth),
-            (429, Category::Network),
-            (500, Category::Network),
-            (502, Category::Network),
-            (503, Category::Network),
-            (302, Category::Data),
-            (418, Category::Data),
-        ];
-        for (code, expected) in table {
-            let status = StatusCode::from_u16(code).unwrap();
-            assert_eq!(status_category(status), expected, "status {code}");
-        }
-    }
-
-    #[test]
-    fn api_key_never_prints() {
-        let key = ApiKey::new("s3cr3t-key".into());
-        assert_eq!(format!("{key}"), "MASKED");
-        assert_eq!(format!("{key:?}"), "MASKED");
+    fn the_etag_cache_keeps_a_body_only_with_its_etag() {
+        let cache = EtagCache::default();
+        let etag = HeaderValue::from_static("\"v1\"");
+        cache.remember("api/menu", "S1", Some(etag.clone()), b"{}");
+        assert_eq!(cache.etag("api/menu", "S1"), Some(etag));
+        assert_eq!(cache.body("api/menu", "S1").as_deref(), Some(&b"{}"[..]));
+        assert_eq!(cache.etag("api/images", "S1"), None, "per document");
+        assert_eq!(cache.etag("api/menu", "S2"), None, "per store");
+        cache.remember("api/menu", "S1", None, b"{\"new\":1}");
+        assert_eq!(
+            cache.etag("api/menu", "S1"),
+            None,
+            "an answer without ETag forgets"
+        );
+        assert!(cache.body("api/menu", "S1").is_none());
     }
 }

@@ -1,14 +1,20 @@
 //! The fetch stage: asks a store's POS for its menu, its image list and its images.
 //!
 //! [`Provider`] is the seam between the POS side and the rest of the
-//! pipeline, which never knows which kind ran. `http` speaks the reference
-//! protocol of `pos-api.md`; `fixture` reads the same documents from a folder
-//! (the offline demo) and goes through the same later stages.
+//! pipeline, which never knows which kind ran: every kind hands back the same
+//! [`doc`] model. `http` speaks the reference protocol of `pos-api.md` (with
+//! `ETag`s); `fixture` reads the same documents from a folder (the offline
+//! demo); `square` and `gloriafood` map those vendors' menu APIs into it.
+//! The content hash is taken over the documents as the provider gives them:
+//! the reference documents as received, a vendor's menu as mapped.
 
+mod client;
 pub mod doc;
 mod fixture;
+mod gloriafood;
 mod http;
 mod resilience;
+mod square;
 
 use serde::de::DeserializeOwned;
 
@@ -17,7 +23,7 @@ use crate::error::{Category, StoreError};
 use crate::images::ImageSink;
 use doc::{ImagesDoc, MenuDoc};
 
-pub use http::{ApiKey, status_category};
+pub use client::{ApiKey, status_category};
 pub use resilience::{Breaker, MAX_RETRY_AFTER, ResilienceSettings};
 
 /// How much of an unexpected body a log line quotes.
@@ -37,23 +43,52 @@ pub struct Documents {
 pub enum Provider {
     Http(Box<http::HttpPos>),
     Fixture(fixture::FixturePos),
+    Square(Box<square::SquarePos>),
+    GloriaFood(Box<gloriafood::GloriaFoodPos>),
 }
 
 impl Provider {
     pub fn new(endpoint: &PosEndpoint, daemon: &DaemonSettings) -> Result<Provider, StoreError> {
+        let name = &endpoint.name;
         Ok(match &endpoint.kind {
             PosKind::Http {
                 base_url,
                 key,
                 resilience,
             } => Provider::Http(Box::new(http::HttpPos::new(
-                &endpoint.name,
+                name,
                 base_url,
                 key.clone(),
                 resilience.clone(),
                 daemon,
             )?)),
             PosKind::Fixture { dir } => Provider::Fixture(fixture::FixturePos::new(dir.clone())),
+            PosKind::Square {
+                base_url,
+                key,
+                resilience,
+                square_version,
+                locations,
+            } => Provider::Square(Box::new(square::SquarePos::new(
+                name,
+                base_url,
+                key.clone(),
+                resilience.clone(),
+                square_version,
+                locations.clone(),
+                daemon,
+            )?)),
+            PosKind::GloriaFood {
+                base_url,
+                key,
+                resilience,
+            } => Provider::GloriaFood(Box::new(gloriafood::GloriaFoodPos::new(
+                name,
+                base_url,
+                key.clone(),
+                resilience.clone(),
+                daemon,
+            )?)),
         })
     }
 
@@ -62,6 +97,8 @@ impl Provider {
         match self {
             Provider::Http(_) => "http",
             Provider::Fixture(_) => "fixture",
+            Provider::Square(_) => "square",
+            Provider::GloriaFood(_) => "gloriafood",
         }
     }
 
@@ -74,6 +111,12 @@ impl Provider {
         let (menu_bytes, images_bytes) = match self {
             Provider::Http(pos) => pos.fetch_documents(pos_store_id, max_bytes).await?,
             Provider::Fixture(pos) => pos.fetch_documents(pos_store_id, max_bytes).await?,
+            Provider::Square(pos) => {
+                return mapped(pos.fetch_documents(pos_store_id, max_bytes).await?);
+            }
+            Provider::GloriaFood(pos) => {
+                return mapped(pos.fetch_documents(pos_store_id, max_bytes).await?);
+            }
         };
         let (menu_value, menu) = parse_document::<MenuDoc>("menu", &menu_bytes)?;
         let (images_value, images) = parse_document::<ImagesDoc>("image list", &images_bytes)?;
@@ -95,8 +138,23 @@ impl Provider {
         match self {
             Provider::Http(pos) => pos.fetch_image(url, sink).await,
             Provider::Fixture(pos) => pos.fetch_image(pos_store_id, url, sink).await,
+            Provider::Square(pos) => pos.fetch_image(url, sink).await,
+            Provider::GloriaFood(_) => Err(StoreError::new(
+                Category::Data,
+                format!("GloriaFood lists no images, yet image {url:?} was asked for"),
+            )),
         }
     }
+}
+
+/// Documents a provider mapped from its own format; hashed as mapped.
+fn mapped((menu, images): (MenuDoc, ImagesDoc)) -> Result<Documents, StoreError> {
+    Ok(Documents {
+        menu_value: serde_json::to_value(&menu).expect("the menu model always serialises"),
+        images_value: serde_json::to_value(&images).expect("the menu model always serialises"),
+        menu,
+        images,
+    })
 }
 
 /// Parses a POS document, quoting the start of the body when it is not what we expect.

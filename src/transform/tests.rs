@@ -240,3 +240,179 @@ fn an_item_with_the_same_option_group_twice_is_a_problem() {
     assert_eq!(result.problems.len(), 1);
     assert!(result.problems[0].message.contains("G1"));
 }
+
+fn sized(variants: serde_json::Value) -> MenuDoc {
+    doc(json!({
+        "categories": [{"categoryId": "C", "name": "c"}],
+        "items": [{"itemId": "PIZZA", "categoryId": "C", "name": "pizza", "price": 1,
+                   "optionGroups": [{"groupId": "CRUST", "name": "crust", "options": []}],
+                   "variants": variants}]
+    }))
+}
+
+fn size(id: &str, price: i64, extra: serde_json::Value) -> serde_json::Value {
+    let mut variant = json!({"variantId": id, "name": id, "price": price});
+    for (key, value) in extra.as_object().unwrap() {
+        variant[key] = value.clone();
+    }
+    variant
+}
+
+#[test]
+fn the_default_variant_prices_the_item_else_the_first_one() {
+    // (is_default of S, M, L) → (expected item price, expected default id)
+    let table = [
+        ((None, None, None), (700, "S")),
+        ((None, Some(true), None), (900, "M")),
+        ((Some(false), None, Some(true)), (1100, "L")),
+        ((None, Some(true), Some(true)), (900, "M")),
+    ];
+    for ((s, m, l), (price, default)) in table {
+        let menu = transform(
+            "s",
+            &sized(json!([
+                size("S", 700, json!({"isDefault": s})),
+                size("M", 900, json!({"isDefault": m})),
+                size("L", 1100, json!({"isDefault": l}))
+            ])),
+            &settings(),
+        )
+        .menu;
+        let pizza = menu.items().next().unwrap();
+        assert_eq!(pizza.price, price, "{s:?} {m:?} {l:?}");
+        let defaults: Vec<&str> = pizza
+            .variants
+            .iter()
+            .filter(|variant| variant.is_default)
+            .map(|variant| variant.id.as_str())
+            .collect();
+        assert_eq!(defaults, [default], "exactly one default");
+    }
+}
+
+#[test]
+fn price_overrides_name_a_variant_or_the_items_default_variant() {
+    let variants = json!([
+        size("S", 700, json!({})),
+        size("L", 1100, json!({"isDefault": true}))
+    ]);
+    let mut settings = settings();
+    settings.price_overrides.insert("PIZZA".into(), 1000);
+    settings.price_overrides.insert("S".into(), 650);
+    let pizza = transform("s", &sized(variants.clone()), &settings)
+        .menu
+        .items()
+        .next()
+        .cloned()
+        .unwrap();
+    let prices: Vec<(&str, i64)> = pizza
+        .variants
+        .iter()
+        .map(|v| (v.id.as_str(), v.price))
+        .collect();
+    assert_eq!(prices, [("S", 650), ("L", 1000)]);
+    assert_eq!(pizza.price, 1000);
+    settings.price_overrides.insert("L".into(), 1200);
+    let menu = transform("s", &sized(variants), &settings).menu;
+    assert_eq!(
+        menu.items().next().unwrap().price,
+        1200,
+        "the variant id wins"
+    );
+}
+
+#[test]
+fn variant_sold_out_and_option_groups_are_kept_per_variant() {
+    let large_only = json!([{"groupId": "XL", "name": "xl", "minSelect": 0, "options": []}]);
+    let menu = transform(
+        "s",
+        &sized(json!([
+            size("S", 700, json!({"soldOut": true})),
+            size("L", 1100, json!({"optionGroups": large_only}))
+        ])),
+        &settings(),
+    )
+    .menu;
+    let pizza = menu.items().next().unwrap();
+    assert!(!pizza.sold_out, "one size is left");
+    assert!(pizza.variants[0].sold_out);
+    assert_eq!(pizza.option_groups[0].id, "CRUST");
+    assert_eq!(pizza.variants[1].option_groups[0].id, "XL");
+    assert_eq!(
+        pizza.variants[1].option_groups[0].max_select, None,
+        "no upper limit"
+    );
+
+    let all_gone = json!([
+        size("S", 7, json!({"soldOut": true})),
+        size("L", 9, json!({"soldOut": true}))
+    ]);
+    let menu = transform("s", &sized(all_gone), &settings()).menu;
+    assert!(menu.items().next().unwrap().sold_out);
+}
+
+#[test]
+fn a_single_variant_folds_into_its_item() {
+    let only = json!([{"groupId": "XL", "name": "xl", "options": []}]);
+    let menu = transform(
+        "s",
+        &sized(json!([size(
+            "REGULAR",
+            995,
+            json!({"soldOut": true, "optionGroups": only})
+        )])),
+        &settings(),
+    )
+    .menu;
+    let pizza = menu.items().next().unwrap();
+    assert!(pizza.variants.is_empty());
+    assert_eq!((pizza.price, pizza.sold_out), (995, true));
+    let groups: Vec<&str> = pizza.option_groups.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(groups, ["CRUST", "XL"]);
+}
+
+#[test]
+fn bad_variants_make_their_item_a_problem() {
+    let crust_again = json!([{"groupId": "CRUST", "name": "again", "options": []}]);
+    let cases = [
+        (
+            json!([size("S", 700, json!({})), size("L", -1, json!({}))]),
+            "negative price",
+        ),
+        (
+            json!([size("S", 700, json!({})), size("S", 900, json!({}))]),
+            "appears twice",
+        ),
+        (
+            json!([
+                size("S", 700, json!({})),
+                size("L", 900, json!({"optionGroups": crust_again}))
+            ]),
+            "option group CRUST appears twice",
+        ),
+    ];
+    for (variants, message) in cases {
+        let result = transform("s", &sized(variants), &settings());
+        assert_eq!(result.menu.item_count(), 0, "{message}");
+        assert_eq!(result.problems.len(), 1, "{message}");
+        assert!(
+            result.problems[0].message.contains(message),
+            "{:?}",
+            result.problems
+        );
+    }
+}
+
+#[test]
+fn problems_of_the_providers_mapping_come_first() {
+    let mut menu = sample();
+    menu.problems.push(crate::pos::doc::DocProblem {
+        subject: "item 58424".into(),
+        message: "price 7.555 has 3 fraction digits; USD allows 2".into(),
+    });
+    menu.items.push(menu.items[0].clone());
+    let result = transform("s", &menu, &settings());
+    let subjects: Vec<&str> = result.problems.iter().map(|p| p.subject.as_str()).collect();
+    assert_eq!(subjects, ["item 58424", "item I102"]);
+    assert!(result.problems.iter().all(|p| p.category == Category::Data));
+}

@@ -3,7 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod fixture_pos;
+pub mod providers;
 pub mod raw_pos;
+pub mod sshd;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 

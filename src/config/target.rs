@@ -1,0 +1,219 @@
+//! Checks a `[target.NAME]` section: where a store's releases are pushed, in
+//! which mode, and how ssh reaches the host.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::RawTarget;
+use super::{Checker, ConfigError, check_name};
+
+pub const DEFAULT_TARGET_KEEP_RELEASES: usize = 5;
+pub const DEFAULT_RETRY_BACKOFF_SECS: u64 = 30;
+
+#[derive(Debug)]
+pub struct Target {
+    pub name: String,
+    pub kind: TargetKind,
+}
+
+#[derive(Debug)]
+pub enum TargetKind {
+    /// Push with rsync; each store goes to `<dest>/<store id>/`.
+    Rsync {
+        dest: RsyncDest,
+        mode: DeployMode,
+        /// `releases` mode: how many remote releases to keep (never the current one).
+        keep_releases: NonZeroUsize,
+        /// First wait before retrying a target whose push failed.
+        retry_backoff: Duration,
+        ssh: SshOptions,
+    },
+}
+
+/// How readers on the web host see a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployMode {
+    /// `<dest>/<store>/` is the docroot: images first, `menu.json` last, old images pruned.
+    Files,
+    /// `<dest>/<store>/current` is the docroot: a symlink swapped to a complete release.
+    Releases,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RsyncDest {
+    Local(PathBuf),
+    /// `[user@]host` and an absolute path on it, reached over ssh.
+    Remote {
+        host: String,
+        path: String,
+    },
+}
+
+/// How ssh reaches a remote target; always in batch mode, never prompting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SshOptions {
+    pub port: Option<u16>,
+    pub key: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+}
+
+impl Checker<'_> {
+    pub(super) fn check_target(
+        &self,
+        name: &Spanned<String>,
+        raw: &RawTarget,
+    ) -> Result<Target, ConfigError> {
+        check_name(name.get_ref()).map_err(|why| self.error(name.span(), why))?;
+        if raw.kind.get_ref() != "rsync" {
+            return Err(self.error(
+                raw.kind.span(),
+                format!(
+                    "unknown target kind `{}`, expected `rsync`",
+                    raw.kind.get_ref()
+                ),
+            ));
+        }
+        let dest = parse_rsync_dest(raw.dest.get_ref(), |local| self.resolve(local))
+            .map_err(|why| self.error(raw.dest.span(), why))?;
+        let mode = match raw
+            .mode
+            .as_ref()
+            .map(|mode| (mode, mode.get_ref().as_str()))
+        {
+            None | Some((_, "files")) => DeployMode::Files,
+            Some((_, "releases")) => DeployMode::Releases,
+            Some((mode, other)) => {
+                return Err(self.error(
+                    mode.span(),
+                    format!("unknown target mode `{other}`, expected `files` or `releases`"),
+                ));
+            }
+        };
+        let keep = self.positive(
+            &raw.keep_releases,
+            "keep_releases",
+            DEFAULT_TARGET_KEEP_RELEASES as u64,
+        )?;
+        let backoff = self.positive(
+            &raw.retry_backoff_secs,
+            "retry_backoff_secs",
+            DEFAULT_RETRY_BACKOFF_SECS,
+        )?;
+        let port = match &raw.ssh_port {
+            None => None,
+            Some(port) => Some(
+                u16::try_from(*port.get_ref())
+                    .ok()
+                    .filter(|port| *port > 0)
+                    .ok_or_else(|| {
+                        self.error(port.span(), "`ssh_port` must be between 1 and 65535")
+                    })?,
+            ),
+        };
+        let ssh = SshOptions {
+            port,
+            key: self.ssh_path(&raw.ssh_key, "ssh_key")?,
+            known_hosts: self.ssh_path(&raw.known_hosts, "known_hosts")?,
+        };
+        if matches!(dest, RsyncDest::Local(_)) && ssh != SshOptions::default() {
+            let span = [&raw.ssh_key, &raw.known_hosts]
+                .into_iter()
+                .flatten()
+                .next()
+                .map_or_else(
+                    || raw.ssh_port.as_ref().map(Spanned::span).unwrap_or_default(),
+                    Spanned::span,
+                );
+            return Err(self.error(
+                span,
+                "ssh settings apply only to a remote `dest` (user@host:/path)",
+            ));
+        }
+        Ok(Target {
+            name: name.get_ref().clone(),
+            kind: TargetKind::Rsync {
+                dest,
+                mode,
+                keep_releases: NonZeroUsize::new(usize::try_from(keep).unwrap_or(usize::MAX))
+                    .expect("positive() never returns zero"),
+                retry_backoff: Duration::from_secs(backoff),
+                ssh,
+            },
+        })
+    }
+
+    /// A file ssh reads; it reaches ssh inside rsync's `--rsh`, so it must be plain.
+    fn ssh_path(
+        &self,
+        value: &Option<Spanned<String>>,
+        name: &str,
+    ) -> Result<Option<PathBuf>, ConfigError> {
+        let Some(value) = value else { return Ok(None) };
+        let plain = !value.get_ref().is_empty()
+            && !value.get_ref().starts_with('-')
+            && value
+                .get_ref()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-@+".contains(c));
+        if !plain {
+            return Err(self.error(
+                value.span(),
+                format!("`{name}` must be a plain path (letters, digits, `/._-@+`)"),
+            ));
+        }
+        Ok(Some(self.resolve(value.get_ref())))
+    }
+}
+
+/// Splits an rsync destination into a local path or an ssh `[user@]host:/path`.
+///
+/// Values that rsync could read as an option, or that carry shell or ssh
+/// metacharacters, are refused: they reach rsync as arguments, and remote
+/// commands only ever see them single-quoted.
+pub(super) fn parse_rsync_dest(
+    dest: &str,
+    resolve_local: impl Fn(&str) -> PathBuf,
+) -> Result<RsyncDest, String> {
+    if dest.is_empty() || dest.starts_with('-') {
+        return Err(format!(
+            "target `dest` `{dest}` must be a path or user@host:/path"
+        ));
+    }
+    if dest
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || "'\"`$;|&<>\\*?!#~".contains(c))
+    {
+        return Err(format!(
+            "target `dest` `{dest}` contains whitespace or shell metacharacters"
+        ));
+    }
+    // An IPv6 host is bracketed (`user@[2001:db8::1]:/path`), so split after the bracket.
+    let split = match dest.find("]:") {
+        Some(close) => Some((&dest[..=close], &dest[close + 2..])),
+        None => dest.split_once(':'),
+    };
+    match split {
+        Some((host, path)) if !host.contains('/') => {
+            let host_ok = !host.is_empty()
+                && host
+                    .split('@')
+                    .all(|part| !part.is_empty() && !part.starts_with('-'))
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_@[]:".contains(c));
+            if !host_ok || !path.starts_with('/') {
+                return Err(format!(
+                    "remote target `dest` `{dest}` must look like user@host:/absolute/path"
+                ));
+            }
+            Ok(RsyncDest::Remote {
+                host: host.to_string(),
+                path: path.trim_end_matches('/').to_string(),
+            })
+        }
+        _ => Ok(RsyncDest::Local(resolve_local(dest))),
+    }
+}

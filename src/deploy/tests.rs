@@ -1,0 +1,207 @@
+//! Tests of the rsync and ssh command lines and of local pushes in both modes.
+
+use std::path::PathBuf;
+
+use super::*;
+
+const R1: &str = "20261124T090000000Z-aaaaaaaaaaaaaaaa";
+const R2: &str = "20261124T090001000Z-bbbbbbbbbbbbbbbb";
+const R3: &str = "20261124T090002000Z-cccccccccccccccc";
+
+fn push<'a>(
+    dir: &'a Path,
+    release: &'a str,
+    mode: DeployMode,
+    previous: Option<&'a str>,
+) -> Push<'a> {
+    Push {
+        store_id: "s",
+        release,
+        release_dir: dir,
+        previous,
+        carries_previous_images: false,
+        mode,
+        keep_releases: 2,
+        io_timeout: Duration::from_secs(5),
+        wall_timeout: Duration::from_secs(30),
+    }
+}
+
+fn release(root: &Path, name: &str, menu: &str, images: &[&str]) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::create_dir_all(dir.join("images")).unwrap();
+    std::fs::write(dir.join("data/menu.json"), menu).unwrap();
+    for image in images {
+        std::fs::write(dir.join("images").join(image), image.as_bytes()).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn paths_follow_a_double_dash_and_remote_uses_batch_ssh() {
+    let dest = RsyncDest::Remote {
+        host: "web@host".into(),
+        path: "/srv/www".into(),
+    };
+    let ssh = SshOptions {
+        port: Some(2222),
+        key: Some("/etc/menusync/id".into()),
+        known_hosts: Some("/etc/menusync/known_hosts".into()),
+    };
+    let site = Site {
+        dest: &dest,
+        ssh: &ssh,
+    };
+    let target = site.rsync_path("gangnam", "images/");
+    assert_eq!(target, "web@host:/srv/www/gangnam/images/");
+    let args = rsync_args(
+        site,
+        "/r/images/",
+        &target,
+        &["--delete"],
+        Duration::from_secs(30),
+    );
+    let dash = args.iter().position(|arg| arg == "--").unwrap();
+    assert_eq!(
+        &args[dash + 1..],
+        ["/r/images/", "web@host:/srv/www/gangnam/images/"]
+    );
+    let rsh = args.iter().find(|arg| arg.starts_with("--rsh=")).unwrap();
+    for expected in [
+        "BatchMode=yes",
+        "-p 2222",
+        "-i /etc/menusync/id",
+        "StrictHostKeyChecking=yes",
+    ] {
+        assert!(rsh.contains(expected), "{rsh}");
+    }
+    assert!(!args.iter().any(|arg| arg == "--inplace"));
+
+    let local = RsyncDest::Local(PathBuf::from("/srv/www"));
+    let site = Site {
+        dest: &local,
+        ssh: &SshOptions::default(),
+    };
+    let args = rsync_args(
+        site,
+        "/r/",
+        &site.rsync_path("gangnam", ""),
+        &[],
+        Duration::from_secs(30),
+    );
+    assert_eq!(args.last().unwrap(), "/srv/www/gangnam/");
+    assert!(!args.iter().any(|arg| arg.starts_with("--rsh")));
+}
+
+#[test]
+fn prune_keeps_the_newest_and_the_current_and_ignores_strangers() {
+    let names = [R1, R2, R3, "lost+found", "../etc"];
+    assert_eq!(prunable(names.into_iter(), R3, 2), [R1]);
+    assert_eq!(prunable(names.into_iter(), R1, 1), [R2]);
+    assert!(prunable(names.into_iter(), R3, 5).is_empty());
+}
+
+#[test]
+fn quoting_survives_a_quote() {
+    assert_eq!(quote("a'b"), r"'a'\''b'");
+}
+
+#[tokio::test]
+async fn a_failing_rsync_is_a_deploy_error_with_its_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = RsyncDest::Local(dir.path().join("out"));
+    let site = Site {
+        dest: &dest,
+        ssh: &SshOptions::default(),
+    };
+    let missing = dir.path().join("missing");
+    let err = push_files(site, &push(&missing, R1, DeployMode::Files, None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.category, Category::Deploy);
+    assert!(err.message.contains("exit code 23"), "{}", err.message);
+    assert!(err.message.contains("missing"), "{}", err.message);
+}
+
+/// Regression: a price change that keeps menu.json's size, pushed within the same
+/// second, was skipped by rsync's size-and-mtime check and the target kept the old menu.
+#[tokio::test]
+async fn a_same_size_change_in_the_same_second_reaches_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = RsyncDest::Local(dir.path().join("web"));
+    let site = Site {
+        dest: &dest,
+        ssh: &SshOptions::default(),
+    };
+    let first = release(dir.path(), R1, "{\"price\":4500}", &[]);
+    let second = release(dir.path(), R2, "{\"price\":4800}", &[]);
+    super::push(site, &push(&first, R1, DeployMode::Files, None))
+        .await
+        .unwrap();
+    super::push(site, &push(&second, R2, DeployMode::Files, None))
+        .await
+        .unwrap();
+    let pushed = std::fs::read_to_string(dir.path().join("web/s/data/menu.json")).unwrap();
+    assert_eq!(pushed, "{\"price\":4800}");
+}
+
+#[tokio::test]
+async fn files_mode_drops_images_the_release_no_longer_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = RsyncDest::Local(dir.path().join("web"));
+    let site = Site {
+        dest: &dest,
+        ssh: &SshOptions::default(),
+    };
+    let first = release(dir.path(), R1, "1", &["a.jpg", "b.jpg"]);
+    let second = release(dir.path(), R2, "2", &["b.jpg", "c.jpg"]);
+    super::push(site, &push(&first, R1, DeployMode::Files, None))
+        .await
+        .unwrap();
+    super::push(site, &push(&second, R2, DeployMode::Files, None))
+        .await
+        .unwrap();
+    let mut images: Vec<String> = std::fs::read_dir(dir.path().join("web/s/images"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    images.sort();
+    assert_eq!(images, ["b.jpg", "c.jpg"]);
+}
+
+#[tokio::test]
+async fn releases_mode_swaps_current_links_unchanged_files_and_prunes() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = RsyncDest::Local(dir.path().join("web"));
+    let site = Site {
+        dest: &dest,
+        ssh: &SshOptions::default(),
+    };
+    let mut previous = None;
+    for (name, menu) in [(R1, "1"), (R2, "2"), (R3, "3")] {
+        let local = release(&dir.path().join("local"), name, menu, &["same.jpg"]);
+        super::push(site, &push(&local, name, DeployMode::Releases, previous))
+            .await
+            .unwrap();
+        previous = Some(name);
+    }
+    let store = dir.path().join("web/s");
+    assert_eq!(
+        std::fs::read_link(store.join("current")).unwrap(),
+        Path::new("releases").join(R3)
+    );
+    assert_eq!(
+        std::fs::read_to_string(store.join("current/data/menu.json")).unwrap(),
+        "3"
+    );
+    assert!(store.join("current").join(COMPLETE_MARKER).is_file());
+    assert!(!store.join("releases").join(R1).exists(), "pruned to 2");
+    use std::os::unix::fs::MetadataExt;
+    let inode = |release: &str| {
+        std::fs::metadata(store.join("releases").join(release).join("images/same.jpg"))
+            .unwrap()
+            .ino()
+    };
+    assert_eq!(inode(R2), inode(R3), "--link-dest shares unchanged files");
+}

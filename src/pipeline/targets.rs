@@ -1,0 +1,179 @@
+//! The deploy stage: the current release to every target that lacks it.
+//!
+//! Runs after a publish and also after an unchanged pass, so a target that
+//! missed a release (it was down) or drifted catches up without waiting for a
+//! POS change. Targets are pushed concurrently through the deploy limit, each
+//! recorded on its own; one failing host never holds back the others, and a
+//! failing host is retried with a per-target backoff.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use tracing::{info, warn};
+
+use super::Context;
+use crate::config::{Store, TargetKind};
+use crate::deploy::{self, Push, Site};
+use crate::error::{Category, StoreError};
+use crate::publish::StoreTree;
+use crate::state::{LastError, StoreState, TargetState};
+
+/// The longest wait between pushes to a failing target.
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// The wait after `failures` failed pushes in a row: `base`, doubling, capped.
+pub fn backoff(base: std::time::Duration, failures: u32) -> std::time::Duration {
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
+    base.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+/// What happened to one target in this pass.
+enum TargetResult {
+    UpToDate,
+    Waiting(DateTime<Utc>),
+    Pushed(TargetState),
+    Failed(TargetState, String),
+}
+
+pub(crate) async fn deploy_pending(
+    ctx: &Context,
+    store: &Store,
+    tree: &StoreTree,
+    state: &mut StoreState,
+) -> Result<(), StoreError> {
+    let Some(current) = tree.current_release()? else {
+        return Ok(());
+    };
+    // Targets removed from the config are forgotten.
+    state.targets.retain(|name, _| store.targets.contains(name));
+    let release_dir = tree.release_dir(&current);
+    let now = Utc::now();
+    let pushes = store.targets.iter().map(|name| {
+        let previous = state.targets.get(name).cloned().unwrap_or_default();
+        push_one(ctx, store, name, previous, &current, &release_dir, now)
+    });
+    let results = join_all(pushes).await;
+
+    let mut failures = Vec::new();
+    for (name, result) in store.targets.iter().zip(results) {
+        match result {
+            TargetResult::UpToDate => {}
+            TargetResult::Waiting(until) => failures.push(format!(
+                "{name}: last push failed, next try after {}",
+                until.format("%H:%M:%SZ")
+            )),
+            TargetResult::Pushed(target) => {
+                state.targets.insert(name.clone(), target);
+            }
+            TargetResult::Failed(target, message) => {
+                state.targets.insert(name.clone(), target);
+                failures.push(format!("{name}: {message}"));
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::new(
+            Category::Deploy,
+            format!(
+                "{} of {} targets lack release {current}: {}",
+                failures.len(),
+                store.targets.len(),
+                failures.join("; ")
+            ),
+        ))
+    }
+}
+
+async fn push_one(
+    ctx: &Context,
+    store: &Store,
+    name: &str,
+    mut target_state: TargetState,
+    current: &str,
+    release_dir: &std::path::Path,
+    now: DateTime<Utc>,
+) -> TargetResult {
+    if target_state.release.as_deref() == Some(current) {
+        return TargetResult::UpToDate;
+    }
+    if let Some(retry_at) = target_state.retry_at.filter(|retry_at| *retry_at > now) {
+        return TargetResult::Waiting(retry_at);
+    }
+    let target = ctx
+        .config
+        .targets
+        .get(name)
+        .expect("config validation resolves every store's targets");
+    let TargetKind::Rsync {
+        dest,
+        mode,
+        keep_releases,
+        retry_backoff,
+        ssh,
+    } = &target.kind;
+    let daemon = &ctx.config.daemon;
+    let push = Push {
+        store_id: &store.id,
+        release: current,
+        release_dir,
+        previous: target_state.release.as_deref(),
+        carries_previous_images: !daemon.image_grace.is_zero(),
+        mode: *mode,
+        keep_releases: keep_releases.get(),
+        io_timeout: daemon.read_timeout.max(daemon.connect_timeout),
+        wall_timeout: daemon.deploy_timeout,
+    };
+    let started = Instant::now();
+    let result = {
+        let _permit = ctx
+            .deploy
+            .acquire()
+            .await
+            .expect("the deploy semaphore is never closed");
+        deploy::push(Site { dest, ssh }, &push).await
+    };
+    let finished = Utc::now();
+    match result {
+        Ok(()) => {
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            info!(target = %name, release = %current, elapsed_ms, "deployed");
+            TargetResult::Pushed(TargetState {
+                release: Some(current.to_string()),
+                deployed_at: Some(finished),
+                ..TargetState::default()
+            })
+        }
+        Err(err) => {
+            target_state.failures += 1;
+            let wait = backoff(*retry_backoff, target_state.failures);
+            target_state.retry_at = Some(finished + wait);
+            target_state.last_error = Some(LastError {
+                category: err.category,
+                message: err.chain(),
+                at: finished,
+            });
+            warn!(target = %name, category = %err.category, "{}; next try in {wait:?}", err.chain());
+            TargetResult::Failed(target_state, err.chain())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base_and_is_capped() {
+        let base = Duration::from_secs(30);
+        let waits: Vec<u64> = (1..=8)
+            .map(|failures| backoff(base, failures).as_secs())
+            .collect();
+        assert_eq!(waits, [30, 60, 120, 240, 480, 960, 1800, 1800]);
+        assert_eq!(backoff(base, 1000), MAX_BACKOFF);
+    }
+}

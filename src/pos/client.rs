@@ -1,0 +1,452 @@
+//! The HTTP plumbing every remote provider shares: the POS origin and its
+//! key, the two clients (one that carries the key within the POS origin, one
+//! that never does), retries through the endpoint's [`Resilience`], capped
+//! body reading, and the category of every HTTP status.
+//!
+//! Every call has a connect and a per-read timeout (the pass deadline caps the
+//! total), every body is streamed under a byte cap, and the API key is only
+//! ever sent to the POS's own origin.
+
+use std::fmt;
+
+use reqwest::header::{self, HeaderName, HeaderValue};
+use reqwest::redirect::Policy;
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use url::Url;
+
+use super::resilience::{MAX_RETRY_AFTER, Resilience, ResilienceSettings};
+use crate::config::{ApiKeySource, DaemonSettings};
+use crate::error::{Category, StoreError};
+use crate::images::ImageSink;
+
+/// Redirects followed for one request before giving up (a redirect loop ends here).
+const MAX_REDIRECTS: usize = 5;
+
+/// A POS API key; prints as `MASKED` so it never reaches a log by accident.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: String) -> ApiKey {
+        ApiKey(key)
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MASKED")
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MASKED")
+    }
+}
+
+/// Reads a key afresh from its source, so a rotated key or credential applies at the next pass.
+pub(super) fn read_api_key(source: &ApiKeySource) -> Result<ApiKey, StoreError> {
+    let missing =
+        |what: String| StoreError::new(Category::Config, format!("the POS API key {what}"));
+    let read_file = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .map(|text| text.trim_end_matches(['\n', '\r']).to_string())
+            .map_err(|err| missing(format!("file {} cannot be read: {err}", path.display())))
+    };
+    let key = match source {
+        ApiKeySource::Env(name) => {
+            std::env::var(name).map_err(|_| missing(format!("variable {name} is not set")))?
+        }
+        ApiKeySource::Credential(name) => {
+            let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+                missing(format!(
+                    "credential {name} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)"
+                ))
+            })?;
+            read_file(&std::path::Path::new(&dir).join(name))?
+        }
+        ApiKeySource::File(path) => read_file(path)?,
+    };
+    if key.is_empty() {
+        return Err(missing("is empty".to_string()));
+    }
+    Ok(ApiKey::new(key))
+}
+
+/// How a provider presents its key to its POS.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum KeyHeader {
+    /// `X-POS-API-KEY: <key>` (the reference protocol).
+    PosApiKey,
+    /// `Authorization: Bearer <key>` (Square).
+    Bearer,
+    /// `Authorization: <key>` (GloriaFood).
+    Authorization,
+}
+
+impl KeyHeader {
+    /// The header carrying `key`, marked sensitive so it is never printed.
+    fn header(self, key: &ApiKey) -> Result<(HeaderName, HeaderValue), StoreError> {
+        let (name, text) = match self {
+            KeyHeader::PosApiKey => (
+                HeaderName::from_static("x-pos-api-key"),
+                key.expose().to_string(),
+            ),
+            KeyHeader::Bearer => (header::AUTHORIZATION, format!("Bearer {}", key.expose())),
+            KeyHeader::Authorization => (header::AUTHORIZATION, key.expose().to_string()),
+        };
+        let mut value = HeaderValue::from_str(&text).map_err(|_| {
+            StoreError::new(
+                Category::Config,
+                "the POS API key holds characters an HTTP header cannot carry",
+            )
+        })?;
+        value.set_sensitive(true);
+        Ok((name, value))
+    }
+}
+
+/// The category of a non-success HTTP status, decided in this one place.
+pub fn status_category(status: StatusCode) -> Category {
+    match status.as_u16() {
+        401 | 403 => Category::Auth,
+        400 | 404 | 405 | 410 => Category::Config,
+        408 | 429 | 500..=599 => Category::Network,
+        _ => Category::Data,
+    }
+}
+
+/// What every remote provider shares: the POS origin, its key, its clients,
+/// and its retries, breaker and rate limit.
+#[derive(Debug)]
+pub(super) struct PosClient {
+    base_url: Url,
+    key: ApiKeySource,
+    key_header: KeyHeader,
+    /// Retries, breaker and rate limit shared by every store on this endpoint.
+    resilience: Resilience,
+    /// Carries the key; follows redirects only within the POS origin.
+    api_client: Client,
+    /// Never carries the key; for images on another origin (a CDN).
+    public_client: Client,
+}
+
+impl PosClient {
+    pub(super) fn new(
+        name: &str,
+        base_url: &Url,
+        key: ApiKeySource,
+        key_header: KeyHeader,
+        resilience: ResilienceSettings,
+        daemon: &DaemonSettings,
+    ) -> Result<PosClient, StoreError> {
+        let mut base_url = base_url.clone();
+        if !base_url.path().ends_with('/') {
+            // `Url::join` replaces the last segment unless the base ends with a slash.
+            let path = format!("{}/", base_url.path());
+            base_url.set_path(&path);
+        }
+        let origin = base_url.origin();
+        let same_origin_only = Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else if attempt.url().origin() != origin {
+                // Stop here: the caller sees the 3xx and never sends the key elsewhere.
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        let build = |policy: Policy| {
+            Client::builder()
+                .connect_timeout(daemon.connect_timeout)
+                .read_timeout(daemon.read_timeout)
+                .redirect(policy)
+                .user_agent(concat!("menusync/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|err| {
+                    StoreError::with_source(Category::Config, "building the HTTP client", err)
+                })
+        };
+        Ok(PosClient {
+            base_url,
+            key,
+            key_header,
+            resilience: Resilience::new(name, resilience),
+            api_client: build(same_origin_only)?,
+            public_client: build(Policy::limited(MAX_REDIRECTS))?,
+        })
+    }
+
+    /// `path` (fixed, relative) on the POS's base URL.
+    pub(super) fn url(&self, path: &str) -> Url {
+        self.base_url
+            .join(path)
+            .expect("a fixed relative path always joins")
+    }
+
+    pub(super) fn api_key(&self) -> Result<ApiKey, StoreError> {
+        read_api_key(&self.key)
+    }
+
+    /// A request to the POS's own origin, carrying the key.
+    pub(super) fn request(
+        &self,
+        method: Method,
+        url: &Url,
+        key: &ApiKey,
+    ) -> Result<RequestBuilder, StoreError> {
+        let (name, value) = self.key_header.header(key)?;
+        Ok(self
+            .api_client
+            .request(method, url.clone())
+            .header(name, value))
+    }
+
+    /// Runs one request to the POS itself through the breaker, rate limit and retries.
+    pub(super) async fn call<T, F, Fut>(&self, request: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        self.resilience.call(true, request).await
+    }
+
+    /// Streams one image into `sink`; the key goes along only to the POS's own origin.
+    pub(super) async fn fetch_image(
+        &self,
+        url: &str,
+        sink: &mut ImageSink,
+    ) -> Result<(), StoreError> {
+        let resolved = self.base_url.join(url).map_err(|err| {
+            StoreError::with_source(
+                Category::Data,
+                format!("image url {url:?} does not parse"),
+                err,
+            )
+        })?;
+        if !matches!(resolved.scheme(), "http" | "https") {
+            return Err(StoreError::new(
+                Category::Data,
+                format!("image url {resolved} is not http or https"),
+            ));
+        }
+        let same_origin = resolved.origin() == self.base_url.origin();
+        let key = if same_origin {
+            Some(self.api_key()?)
+        } else {
+            None
+        };
+        // A retry restarts the image from its first byte.
+        // The sink is borrowed by one attempt at a time; the lock only satisfies the borrow checker.
+        let sink = tokio::sync::Mutex::new(sink);
+        self.resilience
+            .call(same_origin, || async {
+                let mut sink = sink.lock().await;
+                sink.restart().await?;
+                self.fetch_image_once(&resolved, key.as_ref(), &mut sink)
+                    .await
+            })
+            .await
+    }
+
+    async fn fetch_image_once(
+        &self,
+        resolved: &Url,
+        key: Option<&ApiKey>,
+        sink: &mut ImageSink,
+    ) -> Result<(), StoreError> {
+        let request = match key {
+            Some(key) => self.request(Method::GET, resolved, key)?,
+            None => self.public_client.get(resolved.clone()),
+        };
+        let mut response = send(resolved, request).await?;
+
+        // A same-origin URL that redirects off-origin is fetched again without the key.
+        if response.status().is_redirection()
+            && let Some(location) = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| response.url().join(value).ok())
+        {
+            response = send(&location, self.public_client.get(location.clone())).await?;
+        }
+        let mut response = check_status(resolved, response)?;
+        if let Some(length) = response.content_length() {
+            sink.check_announced_size(length)?;
+        }
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|err| request_error(resolved, err))?
+        {
+            sink.write(&chunk).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Sends a request, mapping transport failures to their category.
+pub(super) async fn send(url: &Url, request: RequestBuilder) -> Result<Response, StoreError> {
+    request.send().await.map_err(|err| request_error(url, err))
+}
+
+pub(super) fn request_error(url: &Url, err: reqwest::Error) -> StoreError {
+    if err.is_redirect() {
+        // A redirect loop is what the POS data says, not a passing outage: never retried.
+        return StoreError::with_source(
+            Category::Data,
+            format!("request to {url} redirected too often"),
+            err,
+        );
+    }
+    let what = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    StoreError::with_source(Category::Network, format!("request to {url} {what}"), err)
+}
+
+pub(super) fn check_status(url: &Url, response: Response) -> Result<Response, StoreError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let mut err = StoreError::new(status_category(status), format!("{url} answered {status}"));
+    if matches!(status.as_u16(), 429 | 503) {
+        err.retry_after = retry_after(response.headers());
+    }
+    Err(err)
+}
+
+/// A `Retry-After` in seconds, capped at [`MAX_RETRY_AFTER`]; HTTP dates are ignored.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    let seconds: u64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(std::time::Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+}
+
+/// Reads a successful answer that must be JSON: under `max_bytes`, and refused when it is HTML.
+pub(super) async fn read_json_body(
+    verb: &str,
+    url: &Url,
+    response: Response,
+    max_bytes: u64,
+) -> Result<Vec<u8>, StoreError> {
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.to_ascii_lowercase().contains("html"));
+    let body = read_capped(url, response, max_bytes).await?;
+    if is_html {
+        return Err(StoreError::new(
+            Category::Data,
+            format!(
+                "{verb} {url} answered HTML, not JSON; it starts with {}",
+                super::quote(&body)
+            ),
+        ));
+    }
+    Ok(body)
+}
+
+/// Reads a whole body, refusing it as soon as it passes `max_bytes`.
+async fn read_capped(
+    url: &Url,
+    mut response: Response,
+    max_bytes: u64,
+) -> Result<Vec<u8>, StoreError> {
+    let too_big = || {
+        StoreError::new(
+            Category::Data,
+            format!("{url} sent a body over the {max_bytes} byte cap"),
+        )
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > max_bytes)
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| request_error(url, err))?
+    {
+        if (body.len() + chunk.len()) as u64 > max_bytes {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_categories_follow_the_protocol_table() {
+        let table = [
+            (400, Category::Config),
+            (404, Category::Config),
+            (401, Category::Auth),
+            (403, Category::Auth),
+            (429, Category::Network),
+            (500, Category::Network),
+            (502, Category::Network),
+            (503, Category::Network),
+            (302, Category::Data),
+            (304, Category::Data),
+            (418, Category::Data),
+        ];
+        for (code, expected) in table {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert_eq!(status_category(status), expected, "status {code}");
+        }
+    }
+
+    #[test]
+    fn api_key_never_prints() {
+        let key = ApiKey::new("s3cr3t-key".into());
+        assert_eq!(format!("{key}"), "MASKED");
+        assert_eq!(format!("{key:?}"), "MASKED");
+    }
+
+    #[test]
+    fn key_headers_are_sensitive_and_shaped_per_provider() {
+        let key = ApiKey::new("tok".into());
+        let table = [
+            (KeyHeader::PosApiKey, "x-pos-api-key", "tok"),
+            (KeyHeader::Bearer, "authorization", "Bearer tok"),
+            (KeyHeader::Authorization, "authorization", "tok"),
+        ];
+        for (style, name, value) in table {
+            let (header_name, header_value) = style.header(&key).unwrap();
+            assert_eq!(header_name.as_str(), name);
+            assert_eq!(header_value.to_str().unwrap(), value);
+            assert!(header_value.is_sensitive());
+            assert!(!format!("{header_value:?}").contains("tok"));
+        }
+        let broken = ApiKey::new("line\nbreak".into());
+        assert_eq!(
+            KeyHeader::Bearer.header(&broken).unwrap_err().category,
+            Category::Config
+        );
+    }
+}

@@ -1,0 +1,329 @@
+//! The .deb that `cargo deb` builds into target/debian/ (`.ci/run` builds it
+//! before `cargo test`): what it installs, its conffile, dependencies and
+//! maintainer scripts, and that the installed config is one the packaged
+//! binary accepts. Also: the example config agrees with the unit.
+//!
+//! Without a fresh .deb (or without dpkg-deb) the package test prints
+//! `SKIPPED: <reason>` and passes, unless MENUSYNC_REQUIRE_DEB is set, as
+//! `.ci/run` does, so CI can never skip it silently.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// Skips, or fails where a .deb is required.
+fn skip(reason: &str) {
+    if std::env::var_os("MENUSYNC_REQUIRE_DEB").is_some() {
+        panic!("MENUSYNC_REQUIRE_DEB is set, but: {reason}");
+    }
+    println!("SKIPPED: deb_installs_binary_unit_sysusers_and_conffile: {reason}");
+}
+
+/// What the package is built from; a .deb older than any of them is stale.
+const SOURCES: &[&str] = &[
+    "Cargo.toml",
+    "systemd/menusync.service",
+    "systemd/menusync.sysusers",
+    "systemd/menusync.tmpfiles",
+    "packaging/stores.toml",
+    "docs/stores.schema.json",
+];
+
+fn modified(path: &Path) -> SystemTime {
+    std::fs::metadata(path)
+        .and_then(|meta| meta.modified())
+        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// The newest target/debian/menusync_<version>-*.deb.
+fn find_deb() -> Result<PathBuf, String> {
+    // CARGO_TARGET_TMPDIR is <target dir>/tmp, wherever the target dir is.
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .to_path_buf();
+    let dir = target.join("debian");
+    let prefix = format!("menusync_{}-", env!("CARGO_PKG_VERSION"));
+    let entries = std::fs::read_dir(&dir).map_err(|err| {
+        format!(
+            "no {}: {err}; build it with `cargo deb` (cargo install cargo-deb)",
+            dir.display()
+        )
+    })?;
+    let deb = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with(&prefix) && name.ends_with(".deb"))
+        })
+        .max_by_key(|path| modified(path))
+        .ok_or_else(|| format!("no {prefix}*.deb in {}; run `cargo deb`", dir.display()))?;
+    let built = modified(&deb);
+    for source in SOURCES {
+        if modified(&repo().join(source)) > built {
+            return Err(format!(
+                "{} is older than {source}; rebuild it with `cargo deb`",
+                deb.display()
+            ));
+        }
+    }
+    Ok(deb)
+}
+
+fn dpkg_deb(args: &[&str], deb: &Path) -> String {
+    let output = Command::new("dpkg-deb")
+        .args(args)
+        .arg(deb)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "dpkg-deb {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A control member of the package (`conffiles`, `postinst`, ...).
+fn control(deb: &Path, member: &str) -> String {
+    let output = Command::new("dpkg-deb")
+        .arg("--info")
+        .arg(deb)
+        .arg(member)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "the .deb has no {member}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn deb_installs_binary_unit_sysusers_and_conffile() {
+    if Command::new("dpkg-deb").arg("--version").output().is_err() {
+        return skip("dpkg-deb is not available here");
+    }
+    let deb = match find_deb() {
+        Ok(deb) => deb,
+        Err(reason) => return skip(&reason),
+    };
+    println!("checking {}", deb.display());
+
+    // `dpkg-deb -c` lists like `tar tv`: mode, owner, size, date, time, path.
+    let listing = dpkg_deb(&["--contents"], &deb);
+    println!("{listing}");
+    let mode_of = |path: &str| {
+        listing
+            .lines()
+            .find(|line| line.split_whitespace().nth(5) == Some(path))
+            .map(|line| line.split_whitespace().next().unwrap().to_string())
+            .unwrap_or_else(|| panic!("{path} is not in the package"))
+    };
+    assert_eq!(mode_of("./usr/bin/menusync"), "-rwxr-xr-x");
+    for path in [
+        // cargo-deb installs units under /usr/lib; on merged-/usr Debian 12
+        // that is also /lib/systemd/system.
+        "./usr/lib/systemd/system/menusync.service",
+        "./usr/lib/sysusers.d/menusync.conf",
+        "./usr/lib/tmpfiles.d/menusync.conf",
+        "./etc/menusync/stores.toml",
+        "./usr/share/menusync/stores.schema.json",
+    ] {
+        assert_eq!(mode_of(path), "-rw-r--r--", "{path}");
+    }
+
+    let conffiles = control(&deb, "conffiles");
+    assert!(
+        conffiles
+            .lines()
+            .any(|line| line.trim() == "/etc/menusync/stores.toml"),
+        "stores.toml must be a conffile:\n{conffiles}"
+    );
+
+    // `dpkg-deb --field` without a field name prints the whole control file.
+    let depends = dpkg_deb(&["--field"], &deb);
+    let depends = depends
+        .lines()
+        .find_map(|line| line.strip_prefix("Depends: "))
+        .unwrap_or_else(|| panic!("no Depends in:\n{depends}"))
+        .to_string();
+    println!("Depends: {depends}");
+    let relations: Vec<&str> = depends.split(',').map(str::trim).collect();
+    for package in ["rsync", "openssh-client"] {
+        assert!(
+            relations
+                .iter()
+                .any(|relation| relation.split_whitespace().next() == Some(package)),
+            "Depends lacks {package}: {depends}"
+        );
+    }
+
+    // postinst creates the user before the folders it owns, and does not
+    // start the service on an unedited example config.
+    let postinst = control(&deb, "postinst");
+    let sysusers = postinst
+        .find("systemd-sysusers")
+        .unwrap_or_else(|| panic!("postinst does not run systemd-sysusers:\n{postinst}"));
+    let tmpfiles = postinst
+        .find("systemd-tmpfiles --create menusync.conf")
+        .unwrap_or_else(|| panic!("postinst does not run systemd-tmpfiles:\n{postinst}"));
+    assert!(
+        sysusers < tmpfiles,
+        "the user must exist before tmpfiles chowns to it"
+    );
+    assert!(
+        postinst[sysusers..]
+            .lines()
+            .next()
+            .unwrap()
+            .contains("menusync.conf")
+    );
+    // Enabling happens only where the admin had it enabled before (upgrades).
+    assert!(
+        !postinst.contains("deb-systemd-invoke start"),
+        "postinst must not start menusync:\n{postinst}"
+    );
+    let lines: Vec<&str> = postinst
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.starts_with('#'))
+        .collect();
+    for (at, line) in lines.iter().enumerate() {
+        if line.contains("deb-systemd-helper enable") {
+            assert!(
+                at > 0 && lines[at - 1].contains("was-enabled"),
+                "postinst enables menusync on a fresh install:\n{postinst}"
+            );
+        }
+    }
+
+    // The files are the repository's, byte for byte, and the packaged binary
+    // accepts the packaged config.
+    let root = tempfile::tempdir().unwrap();
+    let output = Command::new("dpkg-deb")
+        .arg("--extract")
+        .arg(&deb)
+        .arg(root.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    for (installed, source) in [
+        (
+            "usr/lib/systemd/system/menusync.service",
+            "systemd/menusync.service",
+        ),
+        (
+            "usr/lib/sysusers.d/menusync.conf",
+            "systemd/menusync.sysusers",
+        ),
+        (
+            "usr/lib/tmpfiles.d/menusync.conf",
+            "systemd/menusync.tmpfiles",
+        ),
+        ("etc/menusync/stores.toml", "packaging/stores.toml"),
+        (
+            "usr/share/menusync/stores.schema.json",
+            "docs/stores.schema.json",
+        ),
+    ] {
+        assert_eq!(
+            read(&root.path().join(installed)),
+            read(&repo().join(source)),
+            "{installed} differs from {source}"
+        );
+    }
+    let check = Command::new(root.path().join("usr/bin/menusync"))
+        .arg("--config")
+        .arg(root.path().join("etc/menusync/stores.toml"))
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "the packaged binary refuses the packaged config: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+/// The values of `key=` in the unit, comments skipped.
+fn unit_values(unit: &str, key: &str) -> Vec<String> {
+    unit.lines()
+        .map(str::trim)
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .filter(|(name, _)| name.trim() == key)
+        .map(|(_, value)| value.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn example_config_fits_the_unit() {
+    let unit = read(&repo().join("systemd/menusync.service"));
+    let path = repo().join("packaging/stores.toml");
+    let check = Command::new(env!("CARGO_BIN_EXE_menusync"))
+        .arg("--config")
+        .arg(&path)
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "menusync check refuses packaging/stores.toml: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let config: toml::Value = toml::from_str(&read(&path)).unwrap();
+
+    // ExecStart reads the file the package installs.
+    assert_eq!(
+        unit_values(&unit, "ExecStart"),
+        ["/usr/bin/menusync --config /etc/menusync/stores.toml run"]
+    );
+    let cargo: toml::Value = toml::from_str(&read(&repo().join("Cargo.toml"))).unwrap();
+    let assets = cargo["package"]["metadata"]["deb"]["assets"]
+        .as_array()
+        .expect("[package.metadata.deb] assets");
+    assert!(
+        assets
+            .iter()
+            .any(|asset| asset[0].as_str() == Some("packaging/stores.toml")
+                && asset[1].as_str() == Some("etc/menusync/stores.toml"))
+    );
+
+    // The state goes where StateDirectory= lets the sandbox write.
+    let state = unit_values(&unit, "StateDirectory");
+    assert_eq!(state.len(), 1);
+    assert_eq!(
+        config["daemon"]["state_dir"].as_str(),
+        Some(format!("/var/lib/{}", state[0]).as_str()),
+        "state_dir must be the unit's StateDirectory"
+    );
+
+    // Every credential the config reads is one the unit loads.
+    let loaded: Vec<String> = unit_values(&unit, "LoadCredential")
+        .iter()
+        .map(|value| value.split(':').next().unwrap().to_string())
+        .collect();
+    let mut used = 0;
+    for (name, pos) in config["pos"].as_table().expect("[pos.*]") {
+        if let Some(credential) = pos.get("api_key_credential").and_then(|c| c.as_str()) {
+            assert!(
+                loaded.iter().any(|loaded| loaded == credential),
+                "pos `{name}` reads credential `{credential}`, but the unit loads only {loaded:?}"
+            );
+            used += 1;
+        }
+    }
+    assert!(
+        used > 0,
+        "the example should show a key from LoadCredential="
+    );
+}
