@@ -182,7 +182,7 @@ fn publish_under_readers(mode: &str, rounds: usize) -> (usize, usize, Vec<String
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicUsize::new(0));
     let torn = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let readers: Vec<_> = (0..3)
+    let readers: Vec<_> = (0..2)
         .map(|_| {
             let (stop, reads, torn, docroot) = (
                 Arc::clone(&stop),
@@ -200,7 +200,7 @@ fn publish_under_readers(mode: &str, rounds: usize) -> (usize, usize, Vec<String
                         torn.lock().unwrap().push(problem);
                     }
                     // Leave the two cores to the publisher now and then.
-                    std::thread::sleep(Duration::from_micros(500));
+                    std::thread::sleep(Duration::from_millis(1));
                 }
             })
         })
