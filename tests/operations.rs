@@ -250,3 +250,31 @@ async fn a_failing_store_logs_its_fields_in_human_and_json_form() {
     assert_eq!(spans[0]["pos"], "hq");
     assert!(spans[0]["run"].is_string());
 }
+
+#[tokio::test]
+async fn file_logs_are_written_beside_stdout() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    let config = std::fs::read_to_string(env.config()).unwrap();
+    env.write_config(&format!(
+        "{config}\n[log]\nfile_dir = \"logs\"\nfile_keep_days = 3\n"
+    ));
+    let output = env.run(&["once"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let files: Vec<_> = std::fs::read_dir(env.path().join("logs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("menusync.") && name.ends_with(".log"),
+        "{name}"
+    );
+    let logged = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        logged.contains("store=gangnam") && logged.contains("published"),
+        "{logged}"
+    );
+}

@@ -98,6 +98,11 @@ async fn a_changed_price_publishes_a_new_release_reusing_held_images() {
 
     let second = env.current_release().unwrap();
     assert_ne!(first, second);
+    let log = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        log.contains("gangnam: published") && log.contains("1 price change (아메리카노 4500→4800)"),
+        "one human change summary line: {log}"
+    );
     assert_eq!(env.releases(), [first.clone(), second]);
     assert_eq!(item(&env.menu(), "I100")["price"], 4800);
     assert_eq!(image_paths(&env.menu()), first_images);
