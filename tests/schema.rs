@@ -88,7 +88,7 @@ fn shipped_configs_validate_and_name_the_schema() {
     );
 }
 
-/// A small valid config using every section and both pos kinds.
+/// A small valid config using every section and every pos kind.
 fn base() -> Value {
     json!({
         "daemon": {
@@ -98,7 +98,9 @@ fn base() -> Value {
         "log": { "format": "json", "file_dir": "logs", "file_keep_days": 7 },
         "pos": {
             "hq": { "kind": "http", "base_url": "https://pos.example.com/", "api_key_credential": "pos-hq" },
-            "demo": { "kind": "fixture", "path": "fixtures/pos" }
+            "demo": { "kind": "fixture", "path": "fixtures/pos" },
+            "sq": { "kind": "square", "api_key_env": "SQUARE_TOKEN", "square_version": "2025-08-20" },
+            "gf": { "kind": "gloriafood", "api_key_file": "keys/gloriafood", "retries": 0 }
         },
         "target": {
             "web1": {
@@ -111,6 +113,9 @@ fn base() -> Value {
         "store": [{
             "id": "gangnam", "name": "강남점", "pos": "hq", "pos_store_id": "S001",
             "targets": ["web1", "local"], "price_overrides": { "I100": 4800 }
+        }, {
+            "id": "hongdae", "name": "홍대점", "pos": "sq", "pos_store_id": "S002",
+            "location_id": "L123", "schedule": "30 * * * * *", "hidden_items": ["I309"]
         }]
     })
 }
@@ -231,6 +236,18 @@ fn schema_refuses_what_menusync_check_refuses() {
         }),
         ("typo in a store key", |c| {
             c["store"][0]["hiden_items"] = json!([])
+        }),
+        ("square_version on an http pos", |c| {
+            c["pos"]["hq"]["square_version"] = json!("2025-08-20")
+        }),
+        ("a square_version that is no date", |c| {
+            c["pos"]["sq"]["square_version"] = json!("v2")
+        }),
+        ("square pos without a key", |c| {
+            c["pos"]["sq"]
+                .as_object_mut()
+                .unwrap()
+                .remove("api_key_env");
         }),
         ("negative image_grace_secs", |c| {
             c["daemon"]["image_grace_secs"] = json!(-1)
