@@ -146,8 +146,8 @@ fn published(env: &Env, store: &str) -> bool {
         .is_file()
 }
 
-#[tokio::test]
-async fn sigusr1_syncs_now_and_sighup_reloads_or_refuses() {
+/// A healthy POS, one store on a quiet schedule, and a daemon past its start-up pass.
+async fn started_daemon() -> (MockServer, Env, Daemon) {
     let pos = MockServer::start().await;
     serve_pos(&pos, &menu_doc(4500), &default_images()).await;
     let env = Env::new(&pos.uri());
@@ -158,6 +158,12 @@ async fn sigusr1_syncs_now_and_sighup_reloads_or_refuses() {
             d.passes_done() == 1
         })
         .await;
+    (pos, env, daemon)
+}
+
+#[tokio::test]
+async fn sigusr1_syncs_now_and_sighup_reloads_or_refuses() {
+    let (pos, env, daemon) = started_daemon().await;
     let first = env.current_release().unwrap();
 
     // SIGUSR1: the changed price is picked up without waiting for the schedule.
@@ -202,16 +208,7 @@ async fn sigusr1_syncs_now_and_sighup_reloads_or_refuses() {
 
 #[tokio::test]
 async fn a_stop_waits_then_aborts_a_hanging_pass_and_keeps_the_release() {
-    let pos = MockServer::start().await;
-    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
-    let env = Env::new(&pos.uri());
-    quiet_config(&env, &pos.uri(), "");
-    let daemon = Daemon::start(&env);
-    daemon
-        .wait_for("the start-up pass", Duration::from_secs(20), |d| {
-            d.passes_done() == 1
-        })
-        .await;
+    let (pos, env, daemon) = started_daemon().await;
     let good = env.current_release().unwrap();
 
     // The POS now takes 60 s to answer; a pass started by SIGUSR1 hangs in fetch.
