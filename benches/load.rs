@@ -27,6 +27,12 @@ const MAX_REQUESTS_PER_CONNECTION: u64 = 10_000_000;
 const IDLE: Duration = Duration::from_secs(30);
 const SERVER_LIFETIME: Duration = Duration::from_secs(3600);
 
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
 fn xorshift(state: &mut u64) -> u64 {
     let mut x = *state;
     x ^= x << 13;
@@ -54,6 +60,8 @@ struct PosState {
     menu_version: HashMap<String, u64>,
     image_version: HashMap<(String, u64), u64>,
     counters: [(u64, u64); 3],
+    /// While on (S5): (store number, unix ms) of every menu request.
+    recording: Option<Vec<(u64, u128)>>,
 }
 
 fn parse_store(id: &str) -> Option<(u64, u64, u64)> {
@@ -181,6 +189,9 @@ fn route(state: &Mutex<PosState>, method: &str, path: &str, body: &[u8]) -> (u16
                 return (404, b"{}".to_vec());
             };
             let v = state.menu_version.get(&store).copied().unwrap_or(0);
+            if let Some(log) = &mut state.recording {
+                log.push((n, unix_ms()));
+            }
             (0, menu_body(&store, n, k, m, v))
         }
         ("POST", "/api/images") => {
@@ -212,6 +223,17 @@ fn route(state: &Mutex<PosState>, method: &str, path: &str, body: &[u8]) -> (u16
                 )
                 .into_bytes(),
             );
+        }
+        ("POST", "/_record") => {
+            state.recording = Some(Vec::new());
+            return (200, Vec::new());
+        }
+        ("GET", "/_log") => {
+            let mut text = String::new();
+            for (n, ms) in state.recording.iter().flatten() {
+                let _ = writeln!(text, "{n} {ms}");
+            }
+            return (200, text.into_bytes());
         }
         ("POST", "/_reset") => {
             state.counters = Default::default();
@@ -406,52 +428,111 @@ impl Drop for Pos {
     }
 }
 
+/// One benchmark world: a state dir and a stores.toml over `stores` generated stores.
 struct Universe {
-    _dir: tempfile::TempDir,
-    config: Arc<menusync::config::Config>,
-    ctx: menusync::pipeline::Context,
+    dir: tempfile::TempDir,
+    config_path: PathBuf,
+    /// menusync store ids, `s0`, `s1`, …
+    ids: Vec<String>,
+    /// The matching POS store ids.
+    pos_ids: Vec<String>,
+    concurrency: usize,
 }
 
 fn store_id(universe: &str, n: usize, k: usize, m: usize) -> String {
     format!("{universe}-{n}-k{k}-m{m}")
 }
 
-fn universe(
-    pos: &Pos,
-    name: &str,
+struct Shape<'a> {
+    name: &'a str,
     stores: usize,
-    k: usize,
-    m: usize,
+    images: usize,
+    items: usize,
     concurrency: usize,
-) -> Universe {
+    /// Cron schedule for the daemon (S5); the default one otherwise.
+    schedule: Option<String>,
+}
+
+fn universe(pos: &Pos, shape: &Shape) -> Universe {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("key"), "bench-key\n").expect("key");
+    let schedule = shape
+        .schedule
+        .as_ref()
+        .map(|s| format!("schedule = \"{s}\"\n"))
+        .unwrap_or_default();
     let mut text = format!(
-        "[daemon]\nstate_dir = \"state\"\nio_concurrency = {concurrency}\n\n\
+        "[daemon]\nstate_dir = \"state\"\nio_concurrency = {}\n{schedule}\n\
          [pos.bench]\nkind = \"http\"\nbase_url = \"{}\"\napi_key_file = \"key\"\n\
          requests_per_second = 1000000\n",
-        pos.base
+        shape.concurrency, pos.base
     );
-    for n in 0..stores {
+    let mut ids = Vec::new();
+    let mut pos_ids = Vec::new();
+    for n in 0..shape.stores {
+        let pos_id = store_id(shape.name, n, shape.images, shape.items);
         let _ = write!(
             text,
-            "\n[[store]]\nid = \"s{n}\"\nname = \"벤치 {n}호점\"\npos = \"bench\"\npos_store_id = \"{}\"\n",
-            store_id(name, n, k, m)
+            "\n[[store]]\nid = \"s{n}\"\nname = \"벤치 {n}호점\"\npos = \"bench\"\npos_store_id = \"{pos_id}\"\n",
         );
+        ids.push(format!("s{n}"));
+        pos_ids.push(pos_id);
     }
-    let path = dir.path().join("stores.toml");
-    std::fs::write(&path, &text).expect("config");
-    let config = Arc::new(menusync::config::Config::parse(&path, &text).expect("config parses"));
-    let ctx = menusync::pipeline::Context::new(
-        Arc::clone(&config),
-        tokio_util::sync::CancellationToken::new(),
-        Arc::default(),
-    )
-    .expect("context");
+    let config_path = dir.path().join("stores.toml");
+    std::fs::write(&config_path, &text).expect("config");
     Universe {
-        _dir: dir,
-        config,
-        ctx,
+        dir,
+        config_path,
+        ids,
+        pos_ids,
+        concurrency: shape.concurrency,
+    }
+}
+
+impl Universe {
+    fn store_dir(&self, store: usize) -> PathBuf {
+        self.dir.path().join("state/stores").join(&self.ids[store])
+    }
+
+    fn current_release(&self, store: usize) -> Option<PathBuf> {
+        std::fs::canonicalize(self.store_dir(store).join("current")).ok()
+    }
+
+    /// The last error of a store whose last pass failed.
+    fn failure(&self, store: usize) -> Option<String> {
+        let text = std::fs::read_to_string(self.store_dir(store).join("state.json")).ok()?;
+        let state: serde_json::Value = serde_json::from_str(&text).ok()?;
+        (state["consecutive_failures"].as_u64() != Some(0)).then(|| state["last_error"].to_string())
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("daemon.log")
+    }
+
+    /// The real binary on this universe's config, its output appended to daemon.log.
+    fn command(&self, args: &[String], wrap: &[String]) -> Command {
+        let exe = env!("CARGO_BIN_EXE_menusync");
+        let mut command = match wrap.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("daemon log");
+        command
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log);
+        command
     }
 }
 
@@ -470,9 +551,34 @@ struct Row {
     extra: String,
 }
 
-/// user+sys of the whole process from /proc/self/stat (clock ticks, 100 per second on Linux).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// What the kernel accounted to one child process.
+struct Usage {
+    cpu: f64,
+    rss_mb: f64,
+    exit: Option<i32>,
+}
+
+/// Waits for `child` and returns its own CPU time and peak RSS (wait4's rusage).
+fn wait_measured(child: Child) -> Usage {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; all-zero is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are to live locals; `pid` is our unwaited child.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(rc, pid, "wait4: {}", std::io::Error::last_os_error());
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Usage {
+        cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        // ru_maxrss is in KiB on Linux.
+        rss_mb: usage.ru_maxrss as f64 / 1024.0,
+        exit: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+    }
+}
+
+/// user+sys seconds of a running process, from /proc/<pid>/stat (100 ticks a second).
+fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| {
@@ -485,66 +591,66 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn reset_peak_rss() {
-    // Linux ≥ 4.0: writing 5 resets VmHWM to the current RSS.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// Runs one pass over `stores` (indices) of `u` with the universe's concurrency.
-async fn daemon_pass(pos: &Pos, u: &Universe, name: &str, stores: &[usize]) -> Row {
+/// `menusync once` over `stores` (all of them when it is every store) as a child
+/// process: wall, CPU and peak RSS are the daemon's alone.
+async fn daemon_pass(
+    pos: &Pos,
+    u: &Universe,
+    name: &str,
+    stores: &[usize],
+    wrap: &[String],
+) -> Row {
     pos.control(reqwest::Method::POST, "_reset", String::new())
         .await;
-    reset_peak_rss();
-    let cpu0 = cpu_seconds();
+    let before: Vec<_> = stores.iter().map(|&i| u.current_release(i)).collect();
+    let mut args = vec!["once".to_string()];
+    if stores.len() < u.ids.len() {
+        for &i in stores {
+            args.extend(["--store".to_string(), u.ids[i].clone()]);
+        }
+    }
     let started = Instant::now();
-    let concurrency = u.config.daemon.io_concurrency.get();
-    let outcomes: Vec<_> = futures_util::stream::iter(stores.iter().map(|&i| {
-        let store = &u.config.stores[i];
-        menusync::pipeline::run_pass(&u.ctx, store, Default::default())
-    }))
-    .buffer_unordered(concurrency)
-    .collect()
-    .await;
+    let child = u.command(&args, wrap).spawn().expect("spawn menusync");
+    let usage = tokio::task::spawn_blocking(move || wait_measured(child))
+        .await
+        .expect("wait");
     let wall = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu0;
     let mut row = Row {
         name: name.to_string(),
         stores: stores.len(),
         wall,
-        cpu,
-        rss_mb: peak_rss_mb(),
+        cpu: usage.cpu,
+        rss_mb: usage.rss_mb,
         served: pos.stats().await,
         ..Row::default()
     };
-    for report in outcomes {
-        match report.outcome {
-            menusync::pipeline::Outcome::Published { .. } => row.published += 1,
-            menusync::pipeline::Outcome::Unchanged => row.unchanged += 1,
-            other => {
-                if row.failed == 0 {
-                    eprintln!("first failure: {} {other:?}", report.store_id);
-                }
-                row.failed += 1;
+    for (&i, before) in stores.iter().zip(before) {
+        if let Some(error) = u.failure(i) {
+            if row.failed == 0 {
+                eprintln!("first failure: {}: {error}", u.ids[i]);
             }
+            row.failed += 1;
+        } else if u.current_release(i) == before {
+            row.unchanged += 1;
+        } else {
+            row.published += 1;
         }
+    }
+    if usage.exit != Some(0) && row.failed == 0 {
+        row.failed = stores.len();
+        eprintln!(
+            "{name}: menusync exited with {:?}; see {}",
+            usage.exit,
+            u.log_path().display()
+        );
     }
     row
 }
 
 /// The floor: the same requests with the same concurrency, no processing.
-async fn floor_pass(pos: &Pos, u: &Universe, stores: &[usize], with_images: bool) -> f64 {
+async fn floor_pass(pos: &Pos, u: &Universe, with_images: bool) -> f64 {
     let client = reqwest::Client::new();
-    let concurrency = u.config.daemon.io_concurrency.get();
-    let io = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let io = Arc::new(tokio::sync::Semaphore::new(u.concurrency));
     let bytes = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let get = |method: reqwest::Method, url: String, body: Option<String>| {
@@ -570,8 +676,7 @@ async fn floor_pass(pos: &Pos, u: &Universe, stores: &[usize], with_images: bool
             data
         }
     };
-    futures_util::stream::iter(stores.iter().map(|&i| {
-        let id = u.config.stores[i].pos_store_id.clone();
+    futures_util::stream::iter(u.pos_ids.iter().map(|id| {
         let base = pos.base.clone();
         let get = &get;
         async move {
@@ -593,27 +698,16 @@ async fn floor_pass(pos: &Pos, u: &Universe, stores: &[usize], with_images: bool
                     urls.into_iter()
                         .map(|url| get(reqwest::Method::GET, url, None)),
                 )
-                .buffer_unordered(concurrency)
+                .buffer_unordered(u.concurrency)
                 .for_each(|_| async {})
                 .await;
             }
         }
     }))
-    .buffer_unordered(concurrency)
+    .buffer_unordered(u.concurrency)
     .for_each(|_| async {})
     .await;
     started.elapsed().as_secs_f64()
-}
-
-fn current_release(u: &Universe, store: usize) -> PathBuf {
-    let link = u
-        .config
-        .daemon
-        .state_dir
-        .join("stores")
-        .join(&u.config.stores[store].id)
-        .join("current");
-    std::fs::canonicalize(link).expect("current release")
 }
 
 /// Files in `new` (recursively) whose inode is not in `old`: (count, bytes).
@@ -652,67 +746,217 @@ struct Sizes {
     big_images: usize,
     items: usize,
     concurrency: usize,
+    s5_stores: usize,
+    s5_items: usize,
+    /// Seconds between S5 ticks; divides 60.
+    s5_interval: u64,
+    s5_ticks: u64,
 }
 
-async fn run_all(sizes: &Sizes) -> Vec<Row> {
-    let pos = Pos::start();
-    let mut rows = Vec::new();
+/// Which scenario groups run (`--only S1,S2,S5`) and what wraps the measured daemon.
+struct Plan {
+    groups: Vec<String>,
+    wrap: Vec<String>,
+}
 
-    // S1: first full sync.
+impl Plan {
+    fn runs(&self, group: &str) -> bool {
+        self.groups.is_empty() || self.groups.iter().any(|g| g.eq_ignore_ascii_case(group))
+    }
+}
+
+/// S1 (first full sync) and S4 (one image change) on 200 stores × 100 images.
+async fn first_sync_and_image_change(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Vec<Row> {
     let a = universe(
-        &pos,
-        "a",
-        sizes.s1_stores,
-        sizes.s1_images,
-        sizes.items,
-        sizes.concurrency,
+        pos,
+        &Shape {
+            name: "a",
+            stores: sizes.s1_stores,
+            images: sizes.s1_images,
+            items: sizes.items,
+            concurrency: sizes.concurrency,
+            schedule: None,
+        },
     );
-    let all_a: Vec<usize> = (0..sizes.s1_stores).collect();
-    let floor = floor_pass(&pos, &a, &all_a, true).await;
-    let mut s1 = daemon_pass(&pos, &a, "S1 first full sync", &all_a).await;
+    let all: Vec<usize> = (0..sizes.s1_stores).collect();
+    let floor = floor_pass(pos, &a, true).await;
+    let mut s1 = daemon_pass(pos, &a, "S1 first full sync", &all, &plan.wrap).await;
     s1.floor = Some(floor);
-    rows.push(s1);
 
-    // S4: one image change in one store of universe a.
-    let before = current_release(&a, 0);
+    let before = a.current_release(0).expect("S1 published store 0");
     pos.control(
         reqwest::Method::POST,
         "_change",
-        format!("image {} 1", store_id("a", 0, sizes.s1_images, sizes.items)),
+        format!("image {} 1", a.pos_ids[0]),
     )
     .await;
-    let mut s4 = daemon_pass(&pos, &a, "S4 one image change, 1 store", &[0]).await;
-    let after = current_release(&a, 0);
+    let mut s4 = daemon_pass(pos, &a, "S4 one image change, 1 store", &[0], &plan.wrap).await;
+    let after = a.current_release(0).expect("S4 keeps a release");
     let (count, bytes, names) = written_files(&before, &after);
     s4.extra = format!("files written {count} ({bytes} B): {}", names.join(", "));
-    rows.push(s4);
-    drop(a);
+    vec![s1, s4]
+}
 
-    // S2, S3 on the big universe, after an unmeasured first sync.
+/// S2 (no-change pass) and S3 (one price change) on 1,000 stores, after an unmeasured first sync.
+async fn quiet_passes(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Vec<Row> {
     let b = universe(
-        &pos,
-        "b",
-        sizes.big_stores,
-        sizes.big_images,
-        sizes.items,
-        sizes.concurrency,
+        pos,
+        &Shape {
+            name: "b",
+            stores: sizes.big_stores,
+            images: sizes.big_images,
+            items: sizes.items,
+            concurrency: sizes.concurrency,
+            schedule: None,
+        },
     );
-    let all_b: Vec<usize> = (0..sizes.big_stores).collect();
-    let setup = daemon_pass(&pos, &b, "setup", &all_b).await;
+    let all: Vec<usize> = (0..sizes.big_stores).collect();
+    let setup = daemon_pass(pos, &b, "setup", &all, &[]).await;
     eprintln!(
         "setup of {} stores: {:.1}s, {} failed",
         sizes.big_stores, setup.wall, setup.failed
     );
-    let floor = floor_pass(&pos, &b, &all_b, false).await;
-    let mut s2 = daemon_pass(&pos, &b, "S2 no-change pass", &all_b).await;
+    let floor = floor_pass(pos, &b, false).await;
+    let mut s2 = daemon_pass(pos, &b, "S2 no-change pass", &all, &plan.wrap).await;
     s2.floor = Some(floor);
-    rows.push(s2);
 
-    let changed = store_id("b", sizes.big_stores / 2, sizes.big_images, sizes.items);
+    let changed = &b.pos_ids[sizes.big_stores / 2];
     pos.control(reqwest::Method::POST, "_change", format!("price {changed}"))
         .await;
-    rows.push(daemon_pass(&pos, &b, "S3 one price change", &all_b).await);
-    drop(b);
+    let s3 = daemon_pass(pos, &b, "S3 one price change", &all, &plan.wrap).await;
+    vec![s2, s3]
+}
+
+fn now_secs() -> f64 {
+    unix_ms() as f64 / 1000.0
+}
+
+async fn sleep_until_unix(at: f64) {
+    let wait = at - now_secs();
+    if wait > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+    }
+}
+
+/// S5: `menusync run` with many stores on one cron schedule for several ticks.
+/// The POS logs when each store's menu is fetched; every store should be fetched
+/// exactly once between one tick and the next.
+async fn scheduler_ticks(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Row {
+    let interval = sizes.s5_interval;
+    let c = universe(
+        pos,
+        &Shape {
+            name: "c",
+            stores: sizes.s5_stores,
+            images: 1,
+            items: sizes.s5_items,
+            concurrency: sizes.concurrency,
+            schedule: Some(format!("*/{interval} * * * * *")),
+        },
+    );
+    let all: Vec<usize> = (0..sizes.s5_stores).collect();
+    let setup = daemon_pass(pos, &c, "setup", &all, &[]).await;
+    eprintln!(
+        "S5 setup of {} stores: {:.1}s, {} failed",
+        sizes.s5_stores, setup.wall, setup.failed
+    );
+
+    pos.control(reqwest::Method::POST, "_record", String::new())
+        .await;
+    let mut child = c
+        .command(&["run".to_string()], &plan.wrap)
+        .spawn()
+        .expect("spawn menusync run");
+    let pid = child.id();
+    // The daemon's own first pass over every store runs at start; wait for it
+    // to have fetched every store, then count from the next tick on.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let log = pos
+            .control(reqwest::Method::GET, "_log", String::new())
+            .await;
+        if log.lines().count() >= sizes.s5_stores {
+            break;
+        }
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            panic!(
+                "S5: the daemon's first pass did not finish; see {}",
+                c.log_path().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let interval_f = interval as f64;
+    let first_tick = ((now_secs() + 1.0) / interval_f).ceil() * interval_f;
+    let end = first_tick + (sizes.s5_ticks * interval) as f64;
+    sleep_until_unix(first_tick - 0.2).await;
+    let cpu0 = cpu_seconds_of(pid);
+    pos.control(reqwest::Method::POST, "_reset", String::new())
+        .await;
+    sleep_until_unix(end - 0.2).await;
+    let cpu = cpu_seconds_of(pid) - cpu0;
+    let served = pos.stats().await;
+    let log = pos
+        .control(reqwest::Method::GET, "_log", String::new())
+        .await;
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(libc::pid_t::try_from(pid).expect("pid fits"), libc::SIGTERM) };
+    let usage = tokio::task::spawn_blocking(move || wait_measured(child))
+        .await
+        .expect("wait");
+
+    let ticks = sizes.s5_ticks as usize;
+    let mut counts = vec![vec![0u32; ticks]; sizes.s5_stores];
+    let mut latest = 0.0f64;
+    for line in log.lines() {
+        let mut words = line.split(' ');
+        let (Some(n), Some(ms)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let (Ok(n), Ok(ms)) = (n.parse::<usize>(), ms.parse::<f64>()) else {
+            continue;
+        };
+        let at = ms / 1000.0;
+        if at < first_tick || at >= end || n >= sizes.s5_stores {
+            continue;
+        }
+        let tick = ((at - first_tick) / interval_f) as usize;
+        counts[n][tick] += 1;
+        latest = latest.max(at - first_tick - tick as f64 * interval_f);
+    }
+    let missed: usize = counts.iter().flatten().filter(|&&c| c == 0).count();
+    let doubled: usize = counts.iter().flatten().filter(|&&c| c > 1).count();
+    Row {
+        name: "S5 scheduler ticks".to_string(),
+        stores: sizes.s5_stores,
+        wall: end - first_tick,
+        cpu,
+        rss_mb: usage.rss_mb,
+        served,
+        failed: usize::from(usage.exit != Some(0)),
+        extra: format!(
+            "{ticks} ticks every {interval} s over {} stores ({} items, 1 image each): \
+             {missed} runs missed, {doubled} doubled; the last menu fetch of a tick came {latest:.2} s after it; \
+             CPU is per store per tick",
+            sizes.s5_stores, sizes.s5_items
+        ),
+        ..Row::default()
+    }
+}
+
+async fn run_all(sizes: &Sizes, plan: &Plan) -> Vec<Row> {
+    let pos = Pos::start();
+    let mut rows = Vec::new();
+    if plan.runs("S1") {
+        rows.extend(first_sync_and_image_change(&pos, sizes, plan).await);
+    }
+    if plan.runs("S2") {
+        rows.extend(quiet_passes(&pos, sizes, plan).await);
+    }
+    if plan.runs("S5") {
+        rows.push(scheduler_ticks(&pos, sizes, plan).await);
+    }
     rows
 }
 
@@ -722,27 +966,26 @@ fn check(rows: &[Row]) -> Vec<String> {
         if row.failed > 0 {
             problems.push(format!("{}: {} stores failed", row.name, row.failed));
         }
-    }
-    if rows[0].published != rows[0].stores {
-        problems.push(format!(
-            "S1 published {} of {}",
-            rows[0].published, rows[0].stores
-        ));
-    }
-    if rows[1].published != 1 || !rows[1].extra.starts_with("files written 2 ") {
-        problems.push(format!(
-            "S4: published {}, {}",
-            rows[1].published, rows[1].extra
-        ));
-    }
-    if rows[2].served[2].0 != 0 || rows[2].published != 0 {
-        problems.push(format!(
-            "S2: {} image requests, {} published",
-            rows[2].served[2].0, rows[2].published
-        ));
-    }
-    if rows[3].published != 1 {
-        problems.push(format!("S3 published {} stores, not 1", rows[3].published));
+        let scenario = &row.name[..2];
+        match scenario {
+            "S1" if row.published != row.stores => {
+                problems.push(format!("S1 published {} of {}", row.published, row.stores))
+            }
+            "S4" if row.published != 1 || !row.extra.starts_with("files written 2 ") => {
+                problems.push(format!("S4: published {}, {}", row.published, row.extra));
+            }
+            "S2" if row.served[2].0 != 0 || row.published != 0 => problems.push(format!(
+                "S2: {} image requests, {} published",
+                row.served[2].0, row.published
+            )),
+            "S3" if row.published != 1 => {
+                problems.push(format!("S3 published {} stores, not 1", row.published));
+            }
+            "S5" if !row.extra.contains(" 0 runs missed, 0 doubled") => {
+                problems.push(format!("S5: {}", row.extra));
+            }
+            _ => {}
+        }
     }
     problems
 }
@@ -761,6 +1004,12 @@ fn table(rows: &[Row]) -> String {
             Some(f) => (format!("{f:.2}"), format!("{:.2}×", r.wall / f)),
             None => ("–".into(), "–".into()),
         };
+        // S5's CPU is over all its ticks: per store per tick.
+        let passes = if r.name.starts_with("S5") {
+            r.served[0].0.max(1) as f64
+        } else {
+            r.stores as f64
+        };
         let _ = writeln!(
             out,
             "| {} | {} | {:.2} | {floor} | {ratio} | {:.2} | {:.2} | {:.1} | {} ({}) | {} ({}) | {} ({}) | {} / {} / {} |",
@@ -768,7 +1017,7 @@ fn table(rows: &[Row]) -> String {
             r.stores,
             r.wall,
             r.cpu,
-            r.cpu * 1000.0 / r.stores as f64,
+            r.cpu * 1000.0 / passes,
             r.rss_mb,
             r.served[0].0,
             mb(r.served[0].1),
@@ -806,19 +1055,43 @@ fn machine() -> String {
     format!("{cores} cores ({model}), {mem} RAM")
 }
 
+const BEGIN: &str = "<!-- GENERATED-TABLE -->";
+const END: &str = "<!-- END GENERATED-TABLE -->";
+
+/// Replaces the generated part of `path` (between the markers), keeping the rest.
+fn write_report(path: &str, generated: &str) {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let (before, after) = match (old.find(BEGIN), old.find(END)) {
+        (Some(b), Some(e)) if b < e => (&old[..b], &old[e + END.len()..]),
+        _ => ("", old.as_str()),
+    };
+    let text = format!("{before}{BEGIN}\n{generated}{END}{after}");
+    std::fs::write(path, text).expect("write the report");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--serve") {
         serve();
         return;
     }
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let smoke = args.iter().any(|a| a == "--smoke");
-    let write = args
-        .iter()
-        .position(|a| a == "--write")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
-    let sizes = if smoke {
+    let write = value("--write");
+    let plan = Plan {
+        groups: value("--only")
+            .map(|v| v.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
+        wrap: value("--wrap")
+            .map(|v| v.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
+    };
+    let mut sizes = if smoke {
         Sizes {
             s1_stores: 20,
             s1_images: 3,
@@ -826,6 +1099,10 @@ fn main() {
             big_images: 3,
             items: 10,
             concurrency: 16,
+            s5_stores: 50,
+            s5_items: 5,
+            s5_interval: 2,
+            s5_ticks: 2,
         }
     } else {
         Sizes {
@@ -835,11 +1112,22 @@ fn main() {
             big_images: 10,
             items: 100,
             concurrency: 64,
+            s5_stores: 10_000,
+            s5_items: 10,
+            s5_interval: 30,
+            s5_ticks: 4,
         }
     };
+    // `--scale 0.1`: a tenth of the stores in every scenario (for profiling runs).
+    if let Some(scale) = value("--scale").and_then(|v| v.parse::<f64>().ok()) {
+        let scaled = |n: usize| ((n as f64 * scale).round() as usize).max(1);
+        sizes.s1_stores = scaled(sizes.s1_stores);
+        sizes.big_stores = scaled(sizes.big_stores);
+        sizes.s5_stores = scaled(sizes.s5_stores);
+    }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let started = Instant::now();
-    let rows = runtime.block_on(run_all(&sizes));
+    let rows = runtime.block_on(run_all(&sizes, &plan));
     let problems = check(&rows);
     let table = table(&rows);
     println!("{table}");
@@ -860,9 +1148,10 @@ fn main() {
             .filter(|r| !r.extra.is_empty())
             .map(|r| format!("- {}: {}\n", r.name, r.extra))
             .collect();
-        let text = format!(
-            "<!-- GENERATED-TABLE -->\nMeasured {date} on {}.\n\nCommand: `cargo bench --bench load -- --write BENCHMARKS.md`\n\n\
-             Sizes: S1 {} stores × {} images × {} items; S2/S3 {} stores × {} images × {} items; concurrency {}.\n\n{table}\n{extras}",
+        let generated = format!(
+            "Measured {date} on {}.\n\nCommand: `cargo bench --locked --bench load -- --write BENCHMARKS.md`\n\n\
+             Sizes: S1/S4 {} stores × {} images × {} items; S2/S3 {} stores × {} images × {} items; \
+             S5 {} stores × {} items × 1 image, a tick every {} s; concurrency {}.\n\n{table}\n{extras}",
             machine(),
             sizes.s1_stores,
             sizes.s1_images,
@@ -870,9 +1159,12 @@ fn main() {
             sizes.big_stores,
             sizes.big_images,
             sizes.items,
+            sizes.s5_stores,
+            sizes.s5_items,
+            sizes.s5_interval,
             sizes.concurrency
         );
-        std::fs::write(&path, text).expect("write the report");
+        write_report(&path, &generated);
         println!("wrote {path}");
     }
     if !problems.is_empty() {
