@@ -30,15 +30,44 @@ pub fn content_hash(
     images: &serde_json::Value,
     settings: &StoreSettings,
 ) -> String {
+    hash_inputs(
+        "",
+        store_id,
+        settings,
+        &canonical_json(menu),
+        &canonical_json(images),
+    )
+}
+
+/// A hash of the same inputs with the POS bodies taken as received (by their
+/// sha256), not canonical: cheap, and a different domain from [`content_hash`].
+/// Equal fingerprints imply equal content hashes; the reverse does not hold.
+pub fn raw_fingerprint(
+    store_id: &str,
+    menu_digest: &[u8; 32],
+    images_digest: &[u8; 32],
+    settings: &StoreSettings,
+) -> String {
+    hash_inputs("raw ", store_id, settings, menu_digest, images_digest)
+}
+
+fn hash_inputs(
+    domain: &str,
+    store_id: &str,
+    settings: &StoreSettings,
+    menu: &[u8],
+    images: &[u8],
+) -> String {
     let mut hasher = Sha256::new();
     let settings = serde_json::to_value(settings).expect("store settings always serialise");
-    let revision = format!("menusync schema {SCHEMA_VERSION} transform {TRANSFORM_REVISION}");
+    let revision =
+        format!("menusync {domain}schema {SCHEMA_VERSION} transform {TRANSFORM_REVISION}");
     let parts: [&[u8]; 5] = [
         revision.as_bytes(),
         store_id.as_bytes(),
         &canonical_json(&settings),
-        &canonical_json(menu),
-        &canonical_json(images),
+        menu,
+        images,
     ];
     for part in parts {
         // Length-prefix each part so that moving bytes between parts changes the hash.

@@ -23,9 +23,9 @@ use crate::images::{self, ImageRequest};
 use crate::lock::StoreLock;
 use crate::menu::Menu;
 use crate::metrics::Metrics;
-use crate::pos::Provider;
+use crate::pos::{self, Documents, Fetched, Provider};
 use crate::publish::{IMAGES_DIR, MENU_PATH, StoreTree};
-use crate::state::StoreState;
+use crate::state::{InputMemo, StoreState};
 use crate::transform::{self, Problem};
 
 /// Item-level problems logged one by one per pass; the rest are counted.
@@ -259,6 +259,7 @@ async fn locked_pass(
         warn!(category = %err.category, "starting from a fresh state: {}", err.chain());
         StoreState::default()
     });
+    let saved = state.clone();
     let now = Utc::now();
     // Aborting drops the pass at an `.await`; publishing has none between a
     // rename and its fsync, so a release is either fully in place or not at all.
@@ -276,7 +277,9 @@ async fn locked_pass(
             failed(&err)
         }
     };
-    if let Err(err) = state.save(&state_file) {
+    if state.needs_save(&saved, now)
+        && let Err(err) = state.save(&state_file)
+    {
         outcome = failed(&err);
     }
     (outcome, Some(state))
@@ -331,25 +334,33 @@ async fn build_release(
     options: PassOptions,
 ) -> Result<Option<String>, StoreError> {
     let daemon = &ctx.config.daemon;
-    let documents = stage("fetch", async {
-        let _permit = ctx
-            .io
-            .acquire()
-            .await
-            .expect("the I/O semaphore is never closed");
-        provider
-            .fetch_documents(&store.pos_store_id, daemon.max_menu_bytes)
-            .await
-    })
+    let fetched = stage(
+        "fetch",
+        fetch(ctx, store, provider, pos::Freshness::Conditional),
+    )
     .await?;
 
     let current = tree.current_release()?;
-    let content_hash = detect::content_hash(
-        &store.id,
-        &documents.menu_value,
-        &documents.images_value,
-        &store.settings,
-    );
+    // Inputs byte-equal to the last ones have the content hash computed then:
+    // a quiet pass neither parses nor re-serialises the documents.
+    let fingerprint = fetched.fingerprint(&store.id, &store.settings);
+    let (content_hash, documents) = match state.known_hash(&fingerprint) {
+        Some(hash) => (hash.to_string(), Fetch::Pending(fetched)),
+        None => {
+            let documents = parse_or_refetch(ctx, store, provider, fetched).await?;
+            let content_hash = detect::content_hash(
+                &store.id,
+                &documents.menu_value,
+                &documents.images_value,
+                &store.settings,
+            );
+            state.inputs = Some(InputMemo {
+                fingerprint,
+                content_hash: content_hash.clone(),
+            });
+            (content_hash, Fetch::Parsed(documents))
+        }
+    };
     let unchanged = stage("detect", async {
         if let Some(pin) = &state.pinned {
             if current.as_deref() == Some(pin.release.as_str()) && pin.input_hash == content_hash {
@@ -370,6 +381,10 @@ async fn build_release(
     if unchanged {
         return Ok(None);
     }
+    let documents = match documents {
+        Fetch::Parsed(documents) => documents,
+        Fetch::Pending(fetched) => parse_or_refetch(ctx, store, provider, fetched).await?,
+    };
 
     let mut menu = stage("transform", async {
         let transformed = transform::transform(&store.id, &documents.menu, &store.settings);
@@ -469,6 +484,50 @@ async fn build_release(
         Ok(release)
     })
     .await
+}
+
+/// The POS documents of a pass: parsed, or fetched and not parsed yet.
+enum Fetch {
+    Pending(Fetched),
+    Parsed(Documents),
+}
+
+/// Fetches a store's POS documents under an I/O permit.
+async fn fetch(
+    ctx: &Context,
+    store: &Store,
+    provider: &Provider,
+    freshness: pos::Freshness,
+) -> Result<Fetched, StoreError> {
+    let _permit = ctx
+        .io
+        .acquire()
+        .await
+        .expect("the I/O semaphore is never closed");
+    provider
+        .fetch(
+            &store.pos_store_id,
+            ctx.config.daemon.max_menu_bytes,
+            freshness,
+        )
+        .await
+}
+
+/// Parses fetched documents; one the POS answered `304` is asked for again in full.
+async fn parse_or_refetch(
+    ctx: &Context,
+    store: &Store,
+    provider: &Provider,
+    fetched: Fetched,
+) -> Result<Documents, StoreError> {
+    if let Some(documents) = fetched.documents()? {
+        return Ok(documents);
+    }
+    debug!("a document answered 304 is needed in full; asking again without ETag");
+    let fetched = stage("fetch", fetch(ctx, store, provider, pos::Freshness::Full)).await?;
+    Ok(fetched
+        .documents()?
+        .expect("a full fetch always carries both bodies"))
 }
 
 fn log_problems(problems: &[Problem]) {

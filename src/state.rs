@@ -1,8 +1,11 @@
 //! Per-store state on disk: what was published, when, and what went wrong.
 //!
 //! `stores/<id>/state.json` sits beside the releases, outside any published
-//! tree. It is replaced atomically (temp file, fsync, rename) after every
-//! pass, so `menusync status` can read it while the daemon runs.
+//! tree. It is replaced atomically (temp file, fsync, rename), so `menusync
+//! status` can read it while the daemon runs. A quiet pass (nothing but the
+//! success times moved) skips the write unless the recorded success is older
+//! than [`QUIET_CHECKPOINT`]: at thousands of stores a minute, that is
+//! thousands of fsyncs spared, and `last_success` lags by at most that much.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,6 +15,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Category, StoreError};
+
+/// How stale a recorded `last_success` may get before a quiet pass rewrites it.
+pub const QUIET_CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -37,6 +43,17 @@ pub struct StoreState {
     pub targets: BTreeMap<String, TargetState>,
     /// Set by `menusync rollback`: hold `release` while the POS inputs stay the same.
     pub pinned: Option<Pin>,
+    /// The last inputs whose content hash was computed; spares the parse and
+    /// the hash while the POS keeps sending the same bytes.
+    pub inputs: Option<InputMemo>,
+}
+
+/// Inputs with this raw fingerprint have this content hash (a pure function
+/// of them, so the memo never goes stale; it is only replaced).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputMemo {
+    pub fingerprint: String,
+    pub content_hash: String,
 }
 
 /// A rollback that holds until the POS menu or the store's settings change.
@@ -105,6 +122,28 @@ impl StoreState {
         });
     }
 
+    /// The content hash memoised for `fingerprint`, if these are the last inputs seen.
+    pub fn known_hash(&self, fingerprint: &str) -> Option<&str> {
+        self.inputs
+            .as_ref()
+            .filter(|memo| memo.fingerprint == fingerprint)
+            .map(|memo| memo.content_hash.as_str())
+    }
+
+    /// Whether this state must be written, `saved` being what the file holds:
+    /// anything but the success times changed, or the recorded success is old.
+    pub fn needs_save(&self, saved: &StoreState, now: DateTime<Utc>) -> bool {
+        let quiet = StoreState {
+            last_success: saved.last_success,
+            last_attempt: saved.last_attempt,
+            ..self.clone()
+        };
+        let recent = saved
+            .last_success
+            .is_some_and(|at| (now - at).to_std().unwrap_or_default() < QUIET_CHECKPOINT);
+        quiet != *saved || !recent || self.last_success.is_none()
+    }
+
     pub fn record_success(&mut self, now: DateTime<Utc>) {
         self.last_attempt = Some(now);
         self.last_success = Some(now);
@@ -137,6 +176,44 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quiet_pass_is_written_only_when_its_recorded_success_is_old() {
+        let t0 = DateTime::parse_from_rfc3339("2026-11-24T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut saved = StoreState::default();
+        saved.record_success(t0);
+        let later = |secs| t0 + chrono::Duration::seconds(secs);
+
+        let mut quiet = saved.clone();
+        quiet.record_success(later(60));
+        assert!(!quiet.needs_save(&saved, later(60)), "only the times moved");
+        quiet.record_success(later(301));
+        assert!(
+            quiet.needs_save(&saved, later(301)),
+            "the record is 5 min old"
+        );
+
+        let mut failed = saved.clone();
+        failed.record_failure(Category::Network, "down".into(), later(60));
+        assert!(failed.needs_save(&saved, later(60)), "a failure is news");
+
+        let mut moved = saved.clone();
+        moved.record_success(later(60));
+        moved.inputs = Some(InputMemo {
+            fingerprint: "f".into(),
+            content_hash: "h".into(),
+        });
+        assert!(moved.needs_save(&saved, later(60)), "new inputs are news");
+        assert_eq!(moved.known_hash("f"), Some("h"));
+        assert_eq!(moved.known_hash("g"), None);
+
+        assert!(
+            StoreState::default().needs_save(&StoreState::default(), t0),
+            "a fresh store is written on its first pass"
+        );
+    }
 
     #[test]
     fn state_round_trips_and_missing_file_is_fresh() {

@@ -1,8 +1,10 @@
 //! The `http` provider: the reference POS protocol of `pos-api.md`.
 //!
-//! It keeps the last answer of each document with its `ETag` and asks with
-//! `If-None-Match`; a `304` hands back the kept bytes, so the content hash
-//! still decides and the pipeline after the fetch does not know the difference.
+//! It keeps the `ETag` and the body's sha256 of each document's last answer
+//! and asks with `If-None-Match`; a `304` hands back that digest without a
+//! body. The pipeline's fingerprint then matches the last pass's and nothing
+//! is parsed; when it needs the body after all (the last pass failed), it asks
+//! again in full. Bodies are not kept: memory stays small at thousands of stores.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,15 +17,16 @@ use url::Url;
 
 use super::client::{ApiKey, KeyHeader, PosClient, check_status, read_json_body, send};
 use super::resilience::ResilienceSettings;
+use super::{Body, Freshness};
 use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Category, StoreError};
 use crate::images::ImageSink;
 
-/// (document path, pos_store_id) → (`ETag`, body of that `200`).
-type EtagMap = HashMap<(&'static str, String), (HeaderValue, Vec<u8>)>;
+/// (document path, pos_store_id) → (`ETag`, sha256 of the body of that `200`).
+type EtagMap = HashMap<(&'static str, String), (HeaderValue, [u8; 32])>;
 
-/// The last `200` of each document per store, with its `ETag`; at most two
-/// entries per configured store.
+/// The `ETag` and digest of the last `200` of each document per store; at
+/// most two entries of about a hundred bytes per configured store.
 #[derive(Default)]
 struct EtagCache(Mutex<EtagMap>);
 
@@ -42,32 +45,37 @@ impl EtagCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn etag(&self, path: &'static str, store: &str) -> Option<HeaderValue> {
-        let cache = self.lock();
-        cache
-            .get(&(path, store.to_string()))
-            .map(|(etag, _)| etag.clone())
+    fn get(&self, path: &'static str, store: &str) -> Option<(HeaderValue, [u8; 32])> {
+        self.lock().get(&(path, store.to_string())).cloned()
     }
 
-    fn body(&self, path: &'static str, store: &str) -> Option<Vec<u8>> {
-        let cache = self.lock();
-        cache
-            .get(&(path, store.to_string()))
-            .map(|(_, body)| body.clone())
-    }
-
-    fn remember(&self, path: &'static str, store: &str, etag: Option<HeaderValue>, body: &[u8]) {
+    fn remember(
+        &self,
+        path: &'static str,
+        store: &str,
+        etag: Option<HeaderValue>,
+        digest: [u8; 32],
+    ) {
         let mut cache = self.lock();
         let key = (path, store.to_string());
         match etag {
             Some(etag) => {
-                cache.insert(key, (etag, body.to_vec()));
+                cache.insert(key, (etag, digest));
             }
             None => {
                 cache.remove(&key);
             }
         }
     }
+}
+
+/// One document request.
+struct Ask<'a> {
+    path: &'static str,
+    pos_store_id: &'a str,
+    key: &'a ApiKey,
+    max_bytes: u64,
+    freshness: Freshness,
 }
 
 #[derive(Debug)]
@@ -101,59 +109,59 @@ impl HttpPos {
         &self,
         pos_store_id: &str,
         max_bytes: u64,
-    ) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+        freshness: Freshness,
+    ) -> Result<(Body, Body), StoreError> {
         let key = self.client.api_key()?;
-        let menu = self
-            .post_document("api/menu", pos_store_id, &key, max_bytes)
-            .await?;
-        let images = self
-            .post_document("api/images", pos_store_id, &key, max_bytes)
-            .await?;
+        let ask = |path| Ask {
+            path,
+            pos_store_id,
+            key: &key,
+            max_bytes,
+            freshness,
+        };
+        let menu = self.post_document(ask("api/menu")).await?;
+        let images = self.post_document(ask("api/images")).await?;
         Ok((menu, images))
     }
 
-    async fn post_document(
-        &self,
-        path: &'static str,
-        pos_store_id: &str,
-        key: &ApiKey,
-        max_bytes: u64,
-    ) -> Result<Vec<u8>, StoreError> {
-        let url = self.client.url(path);
+    async fn post_document(&self, ask: Ask<'_>) -> Result<Body, StoreError> {
+        let url = self.client.url(ask.path);
         self.client
-            .call(|| self.post_document_once(&url, path, pos_store_id, key, max_bytes))
+            .call(|| self.post_document_once(&url, &ask))
             .await
     }
 
-    async fn post_document_once(
-        &self,
-        url: &Url,
-        path: &'static str,
-        pos_store_id: &str,
-        key: &ApiKey,
-        max_bytes: u64,
-    ) -> Result<Vec<u8>, StoreError> {
+    async fn post_document_once(&self, url: &Url, ask: &Ask<'_>) -> Result<Body, StoreError> {
         let mut request = self
             .client
-            .request(Method::POST, url, key)?
-            .json(&serde_json::json!({ "storeId": pos_store_id }));
-        if let Some(etag) = self.etags.etag(path, pos_store_id) {
-            request = request.header(header::IF_NONE_MATCH, etag);
+            .request(Method::POST, url, ask.key)?
+            .json(&serde_json::json!({ "storeId": ask.pos_store_id }));
+        let kept = match ask.freshness {
+            Freshness::Conditional => self.etags.get(ask.path, ask.pos_store_id),
+            Freshness::Full => None,
+        };
+        if let Some((etag, _)) = &kept {
+            request = request.header(header::IF_NONE_MATCH, etag.clone());
         }
         let response = send(url, request).await?;
         if response.status() == StatusCode::NOT_MODIFIED {
-            debug!(%url, "304 Not Modified: the POS document is the one kept from before");
-            return self.etags.body(path, pos_store_id).ok_or_else(|| {
-                StoreError::new(
+            debug!(%url, "304 Not Modified: the POS document is the one seen before");
+            return match kept {
+                Some((_, digest)) => Ok(Body {
+                    digest,
+                    bytes: None,
+                }),
+                None => Err(StoreError::new(
                     Category::Data,
                     format!("POST {url} answered 304 Not Modified to a request without an ETag"),
-                )
-            });
+                )),
+            };
         }
         let response = check_status(url, response)?;
         let etag = response.headers().get(header::ETAG).cloned();
-        let body = read_json_body("POST", url, response, max_bytes).await?;
-        self.etags.remember(path, pos_store_id, etag, &body);
+        let body = Body::new(read_json_body("POST", url, response, ask.max_bytes).await?);
+        self.etags
+            .remember(ask.path, ask.pos_store_id, etag, body.digest);
         Ok(body)
     }
 
@@ -167,20 +175,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_etag_cache_keeps_a_body_only_with_its_etag() {
+    fn the_etag_cache_keeps_a_digest_only_with_its_etag() {
         let cache = EtagCache::default();
         let etag = HeaderValue::from_static("\"v1\"");
-        cache.remember("api/menu", "S1", Some(etag.clone()), b"{}");
-        assert_eq!(cache.etag("api/menu", "S1"), Some(etag));
-        assert_eq!(cache.body("api/menu", "S1").as_deref(), Some(&b"{}"[..]));
-        assert_eq!(cache.etag("api/images", "S1"), None, "per document");
-        assert_eq!(cache.etag("api/menu", "S2"), None, "per store");
-        cache.remember("api/menu", "S1", None, b"{\"new\":1}");
+        let digest = Body::new(b"{}".to_vec()).digest;
+        cache.remember("api/menu", "S1", Some(etag.clone()), digest);
+        assert_eq!(cache.get("api/menu", "S1"), Some((etag, digest)));
+        assert_eq!(cache.get("api/images", "S1"), None, "per document");
+        assert_eq!(cache.get("api/menu", "S2"), None, "per store");
+        cache.remember("api/menu", "S1", None, [0; 32]);
         assert_eq!(
-            cache.etag("api/menu", "S1"),
+            cache.get("api/menu", "S1"),
             None,
             "an answer without ETag forgets"
         );
-        assert!(cache.body("api/menu", "S1").is_none());
     }
 }

@@ -7,6 +7,10 @@
 //! demo); `square` and `gloriafood` map those vendors' menu APIs into it.
 //! The content hash is taken over the documents as the provider gives them:
 //! the reference documents as received, a vendor's menu as mapped.
+//!
+//! A fetch hands back [`Fetched`]: the reference documents stay unparsed bytes
+//! with a digest until the pipeline needs them, so a pass whose inputs match
+//! the last ones (by [`Fetched::fingerprint`]) never parses them at all.
 
 mod client;
 pub mod doc;
@@ -18,7 +22,9 @@ mod square;
 
 use serde::de::DeserializeOwned;
 
-use crate::config::{DaemonSettings, PosEndpoint, PosKind};
+use sha2::{Digest, Sha256};
+
+use crate::config::{DaemonSettings, PosEndpoint, PosKind, StoreSettings};
 use crate::error::{Category, StoreError};
 use crate::images::ImageSink;
 use doc::{ImagesDoc, MenuDoc};
@@ -36,6 +42,79 @@ pub struct Documents {
     pub images: ImagesDoc,
     pub menu_value: serde_json::Value,
     pub images_value: serde_json::Value,
+}
+
+/// Whether a fetch may ask with `If-None-Match`, and so get a document back without its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    Conditional,
+    Full,
+}
+
+/// One reference document as fetched: the sha256 of its body, and the body
+/// itself unless the POS answered `304` (then only the digest is known).
+#[derive(Debug)]
+pub struct Body {
+    pub digest: [u8; 32],
+    pub bytes: Option<Vec<u8>>,
+}
+
+impl Body {
+    pub fn new(bytes: Vec<u8>) -> Body {
+        Body {
+            digest: Sha256::digest(&bytes).into(),
+            bytes: Some(bytes),
+        }
+    }
+}
+
+/// What a fetch hands back, before any parsing.
+#[derive(Debug)]
+pub enum Fetched {
+    /// `http` and `fixture`: the reference documents as received.
+    Raw { menu: Body, images: Body },
+    /// `square` and `gloriafood`: already mapped into the model.
+    Mapped(Box<Documents>),
+}
+
+impl Fetched {
+    /// A cheap hash of everything the content hash covers: equal fingerprints
+    /// mean equal content hashes, so a known fingerprint spares the parse.
+    pub fn fingerprint(&self, store_id: &str, settings: &StoreSettings) -> String {
+        match self {
+            Fetched::Raw { menu, images } => {
+                crate::detect::raw_fingerprint(store_id, &menu.digest, &images.digest, settings)
+            }
+            Fetched::Mapped(documents) => crate::detect::content_hash(
+                store_id,
+                &documents.menu_value,
+                &documents.images_value,
+                settings,
+            ),
+        }
+    }
+
+    /// The parsed documents; `None` when a body was answered `304`, so the
+    /// caller must fetch again with [`Freshness::Full`].
+    pub fn documents(self) -> Result<Option<Documents>, StoreError> {
+        match self {
+            Fetched::Raw { menu, images } => {
+                let (Some(menu_bytes), Some(images_bytes)) = (menu.bytes, images.bytes) else {
+                    return Ok(None);
+                };
+                let (menu_value, menu) = parse_document::<MenuDoc>("menu", &menu_bytes)?;
+                let (images_value, images) =
+                    parse_document::<ImagesDoc>("image list", &images_bytes)?;
+                Ok(Some(Documents {
+                    menu,
+                    images,
+                    menu_value,
+                    images_value,
+                }))
+            }
+            Fetched::Mapped(documents) => Ok(Some(*documents)),
+        }
+    }
 }
 
 /// One configured POS endpoint, ready to be asked.
@@ -103,29 +182,41 @@ impl Provider {
     }
 
     /// Fetches the menu and the image list of one store; each body is capped at `max_bytes`.
+    pub async fn fetch(
+        &self,
+        pos_store_id: &str,
+        max_bytes: u64,
+        freshness: Freshness,
+    ) -> Result<Fetched, StoreError> {
+        let (menu, images) = match self {
+            Provider::Http(pos) => {
+                pos.fetch_documents(pos_store_id, max_bytes, freshness)
+                    .await?
+            }
+            Provider::Fixture(pos) => {
+                let (menu, images) = pos.fetch_documents(pos_store_id, max_bytes).await?;
+                (Body::new(menu), Body::new(images))
+            }
+            Provider::Square(pos) => {
+                return Ok(mapped(pos.fetch_documents(pos_store_id, max_bytes).await?));
+            }
+            Provider::GloriaFood(pos) => {
+                return Ok(mapped(pos.fetch_documents(pos_store_id, max_bytes).await?));
+            }
+        };
+        Ok(Fetched::Raw { menu, images })
+    }
+
+    /// Fetches both documents in full and parses them.
     pub async fn fetch_documents(
         &self,
         pos_store_id: &str,
         max_bytes: u64,
     ) -> Result<Documents, StoreError> {
-        let (menu_bytes, images_bytes) = match self {
-            Provider::Http(pos) => pos.fetch_documents(pos_store_id, max_bytes).await?,
-            Provider::Fixture(pos) => pos.fetch_documents(pos_store_id, max_bytes).await?,
-            Provider::Square(pos) => {
-                return mapped(pos.fetch_documents(pos_store_id, max_bytes).await?);
-            }
-            Provider::GloriaFood(pos) => {
-                return mapped(pos.fetch_documents(pos_store_id, max_bytes).await?);
-            }
-        };
-        let (menu_value, menu) = parse_document::<MenuDoc>("menu", &menu_bytes)?;
-        let (images_value, images) = parse_document::<ImagesDoc>("image list", &images_bytes)?;
-        Ok(Documents {
-            menu,
-            images,
-            menu_value,
-            images_value,
-        })
+        let fetched = self.fetch(pos_store_id, max_bytes, Freshness::Full).await?;
+        Ok(fetched
+            .documents()?
+            .expect("a full fetch always carries both bodies"))
     }
 
     /// Streams one image, named by the image list's `url`, into `sink`.
@@ -148,13 +239,13 @@ impl Provider {
 }
 
 /// Documents a provider mapped from its own format; hashed as mapped.
-fn mapped((menu, images): (MenuDoc, ImagesDoc)) -> Result<Documents, StoreError> {
-    Ok(Documents {
+fn mapped((menu, images): (MenuDoc, ImagesDoc)) -> Fetched {
+    Fetched::Mapped(Box::new(Documents {
         menu_value: serde_json::to_value(&menu).expect("the menu model always serialises"),
         images_value: serde_json::to_value(&images).expect("the menu model always serialises"),
         menu,
         images,
-    })
+    }))
 }
 
 /// Parses a POS document, quoting the start of the body when it is not what we expect.
