@@ -4,7 +4,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -58,18 +57,21 @@ pub async fn once(config: Arc<Config>, store_ids: &[String], options: PassOption
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let concurrency = config.daemon.io_concurrency.get();
-    let reports: Vec<crate::pipeline::PassReport> = futures_util::stream::iter(stores)
-        .map(|store| {
-            let ctx = &ctx;
-            async move {
-                crate::schedule::run_guarded(&store.id, pipeline::run_pass(ctx, &store, options))
-                    .await
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
+    // One task per store, so passes spread over every worker thread; the pass
+    // semaphore bounds how many run at once, as in the daemon.
+    let ctx = Arc::new(ctx);
+    let mut passes = tokio::task::JoinSet::new();
+    for store in stores {
+        let ctx = Arc::clone(&ctx);
+        passes.spawn(async move {
+            let _permit = Arc::clone(&ctx.passes)
+                .acquire_owned()
+                .await
+                .expect("the pass semaphore is never closed");
+            crate::schedule::run_guarded(&store.id, pipeline::run_pass(&ctx, &store, options)).await
+        });
+    }
+    let reports: Vec<crate::pipeline::PassReport> = passes.join_all().await;
     for report in &reports {
         metrics.record(report);
     }
