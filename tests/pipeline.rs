@@ -6,6 +6,7 @@ mod common;
 use common::{
     Env, PosImage, count_requests, default_images, image_paths, item, menu_doc, serve_pos, text,
 };
+use std::os::unix::fs::MetadataExt;
 use wiremock::MockServer;
 
 #[tokio::test]
@@ -61,10 +62,18 @@ async fn an_unchanged_pass_fetches_no_image_and_runs_no_rsync() {
     let deployed_at = env.status().await[0]["targets"]["web"]["deployed_at"].clone();
     assert!(deployed_at.is_string());
 
-    // Same documents again, with keys reordered: still no change.
+    // Same documents again: still no change, and a quiet pass writes nothing.
+    let state_file = env.store_root().join("state.json");
+    let state_before = std::fs::metadata(&state_file).unwrap();
     pos.reset().await;
     serve_pos(&pos, &menu_doc(4500), &default_images()).await;
     let output = env.run(&["once"]).await;
+    let state_after = std::fs::metadata(&state_file).unwrap();
+    assert_eq!(
+        (state_before.ino(), state_before.modified().unwrap()),
+        (state_after.ino(), state_after.modified().unwrap()),
+        "state.json was not rewritten"
+    );
     assert!(output.status.success(), "{}", text(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("unchanged"));
 

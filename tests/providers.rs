@@ -406,18 +406,15 @@ async fn one_store_file_mixes_every_provider_kind() {
     }
 }
 
-#[tokio::test]
-async fn an_etag_answered_304_makes_the_next_pass_unchanged_without_image_requests() {
-    let pos = MockServer::start().await;
-    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
-    // The POS tags its menu; asked again with that tag, it answers 304 and no body.
-    // The image list carries no ETag, so it is always asked for in full.
+/// The POS tags its menu `"menu-v1"`; asked again with that tag, it answers
+/// 304 and no body. The image list carries no ETag, so it is always sent in full.
+async fn tag_the_menu(pos: &MockServer) {
     Mock::given(method("POST"))
         .and(path("/api/menu"))
         .and(header("If-None-Match", "\"menu-v1\""))
         .respond_with(ResponseTemplate::new(304))
         .with_priority(1)
-        .mount(&pos)
+        .mount(pos)
         .await;
     let menu_body = serde_json::to_vec(&menu_doc(4500)).unwrap();
     Mock::given(method("POST"))
@@ -428,8 +425,15 @@ async fn an_etag_answered_304_makes_the_next_pass_unchanged_without_image_reques
                 .set_body_raw(menu_body, "application/json"),
         )
         .with_priority(2)
-        .mount(&pos)
+        .mount(pos)
         .await;
+}
+
+#[tokio::test]
+async fn an_etag_answered_304_makes_the_next_pass_unchanged_without_image_requests() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    tag_the_menu(&pos).await;
     let env = Env::new(&pos.uri());
 
     let log = run_daemon_until(&env, "a pass answered 304", |log| {
@@ -459,4 +463,47 @@ async fn an_etag_answered_304_makes_the_next_pass_unchanged_without_image_reques
         .filter(|request| request.method.as_str() == "GET")
         .count();
     assert_eq!(image_requests, 3, "images only on the first pass");
+}
+
+#[tokio::test]
+async fn a_304_whose_body_is_needed_after_all_is_asked_for_again_in_full() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    tag_the_menu(&pos).await;
+    // The first pass gets the tagged menu, then a broken image list, and fails:
+    // the next pass's 304 names a menu that was never parsed into a release.
+    Mock::given(method("POST"))
+        .and(path("/api/images"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw("<html>maintenance</html>", "text/html"),
+        )
+        .with_priority(1)
+        .up_to_n_times(1)
+        .mount(&pos)
+        .await;
+    let env = Env::new(&pos.uri());
+
+    let log = run_daemon_until(&env, "a publish after the 304", |log| {
+        log.contains("published")
+    })
+    .await;
+    assert!(log.contains("failed data"), "the first pass fails\n{log}");
+    assert!(
+        log.contains("asking again without ETag"),
+        "the 304's body is fetched in full\n{log}"
+    );
+    let menu_requests: Vec<bool> = pos
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|request| request.url.path() == "/api/menu")
+        .map(|request| request.headers.contains_key("if-none-match"))
+        .collect();
+    assert_eq!(
+        menu_requests[..3],
+        [false, true, false],
+        "in full, conditional (304), in full again"
+    );
+    assert_eq!(env.releases().len(), 1, "the menu was published\n{log}");
 }
