@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
 use crate::error::{Category, StoreError};
@@ -78,9 +77,17 @@ pub fn is_image_name(name: &str) -> bool {
         && matches!(extension, "jpg" | "png" | "webp" | "gif")
 }
 
-/// Where a provider streams one image's bytes: a temp file, hashed and capped as it grows.
+/// Bytes an image sink holds in memory before it writes them out; most
+/// images fit, so each is written, fsynced and renamed in one blocking call.
+/// With `io_concurrency` downloads at once this bounds their buffers together.
+const SINK_BUFFER: usize = 128 * 1024;
+
+/// Where a provider streams one image's bytes: hashed and capped as it grows,
+/// held in memory up to [`SINK_BUFFER`], then spilled to a temp file.
 pub struct ImageSink {
-    file: tokio::fs::File,
+    /// The temp file, once the image outgrew the buffer.
+    file: Option<std::fs::File>,
+    buffer: Vec<u8>,
     path: PathBuf,
     hasher: Sha256,
     written: u64,
@@ -88,40 +95,50 @@ pub struct ImageSink {
     head: Vec<u8>,
 }
 
+/// Runs blocking file work off the async workers; a lost task is a storage failure.
+async fn blocking<T: Send + 'static>(
+    what: String,
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(|err| StoreError::storage(what, err)),
+        Err(err) => Err(StoreError::storage(what, std::io::Error::other(err))),
+    }
+}
+
 impl ImageSink {
-    async fn create(path: PathBuf, max_bytes: u64) -> Result<ImageSink, StoreError> {
-        let file = tokio::fs::File::create(&path)
-            .await
-            .map_err(|err| StoreError::storage(format!("creating {}", path.display()), err))?;
-        Ok(ImageSink {
-            file,
+    fn new(path: PathBuf, max_bytes: u64) -> ImageSink {
+        ImageSink {
+            file: None,
+            buffer: Vec::new(),
             path,
             hasher: Sha256::new(),
             written: 0,
             max_bytes,
             head: Vec::with_capacity(16),
-        })
+        }
     }
 
-    /// Empties the file so a retried download starts from its first byte.
+    /// Empties the sink so a retried download starts from its first byte.
     pub async fn restart(&mut self) -> Result<(), StoreError> {
-        use tokio::io::AsyncSeekExt;
-        if self.written == 0 {
-            return Ok(());
-        }
-        let reset = async {
-            self.file.set_len(0).await?;
-            self.file
-                .seek(std::io::SeekFrom::Start(0))
-                .await
-                .map(|_| ())
-        };
-        reset.await.map_err(|err| {
-            StoreError::storage(format!("truncating {}", self.path.display()), err)
-        })?;
+        self.buffer.clear();
         self.hasher = Sha256::new();
         self.written = 0;
         self.head.clear();
+        if let Some(file) = self.file.take() {
+            let kept = blocking(format!("truncating {}", self.path.display()), move || {
+                file.set_len(0)?;
+                Ok(file)
+            })
+            .await?;
+            // Writes go through a cursor-less `write_all` at the end, so rewind too.
+            use std::io::Seek;
+            let mut kept = kept;
+            kept.seek(std::io::SeekFrom::Start(0)).map_err(|err| {
+                StoreError::storage(format!("rewinding {}", self.path.display()), err)
+            })?;
+            self.file = Some(kept);
+        }
         Ok(())
     }
 
@@ -139,10 +156,30 @@ impl ImageSink {
             self.head.extend_from_slice(&chunk[..take]);
         }
         self.hasher.update(chunk);
-        self.file
-            .write_all(chunk)
-            .await
-            .map_err(|err| StoreError::storage(format!("writing {}", self.path.display()), err))
+        self.buffer.extend_from_slice(chunk);
+        if self.buffer.len() >= SINK_BUFFER {
+            self.spill().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffer out to the temp file, creating it on first use.
+    async fn spill(&mut self) -> Result<(), StoreError> {
+        let buffer = std::mem::take(&mut self.buffer);
+        let file = self.file.take();
+        let path = self.path.clone();
+        let file = blocking(format!("writing {}", self.path.display()), move || {
+            use std::io::Write;
+            let mut file = match file {
+                Some(file) => file,
+                None => std::fs::File::create(&path)?,
+            };
+            file.write_all(&buffer)?;
+            Ok(file)
+        })
+        .await?;
+        self.file = Some(file);
+        Ok(())
     }
 
     /// The byte count a `Content-Length` or file size announces, checked before streaming.
@@ -159,11 +196,9 @@ impl ImageSink {
         Ok(())
     }
 
-    /// Checks what arrived and makes it durable; returns the format and the full sha256.
-    async fn finish(
-        self,
-        expected_sha256: Option<&str>,
-    ) -> Result<(ImageFormat, String), StoreError> {
+    /// Checks what arrived, makes it durable under its content name in `dir`
+    /// (file written, fsynced, renamed in one blocking call) and returns the name.
+    async fn finish(self, expected_sha256: Option<&str>, dir: &Path) -> Result<String, StoreError> {
         let format = ImageFormat::sniff(&self.head).ok_or_else(|| {
             StoreError::new(
                 Category::Data,
@@ -179,11 +214,21 @@ impl ImageSink {
                 format!("bytes hash to {sha256}, but the POS says {expected}"),
             ));
         }
-        self.file
-            .sync_all()
-            .await
-            .map_err(|err| StoreError::storage(format!("syncing {}", self.path.display()), err))?;
-        Ok((format, sha256))
+        let name = format!("{}.{}", &sha256[..NAME_HASH_LEN], format.extension());
+        let target = dir.join(&name);
+        let (part, buffer, file) = (self.path, self.buffer, self.file);
+        blocking(format!("storing {}", target.display()), move || {
+            use std::io::Write;
+            let mut file = match file {
+                Some(file) => file,
+                None => std::fs::File::create(&part)?,
+            };
+            file.write_all(&buffer)?;
+            file.sync_all()?;
+            std::fs::rename(&part, &target)
+        })
+        .await?;
+        Ok(name)
     }
 }
 
@@ -338,7 +383,7 @@ async fn download(
         .acquire()
         .await
         .expect("the I/O semaphore is never closed");
-    let mut sink = ImageSink::create(part.clone(), request.max_bytes).await?;
+    let mut sink = ImageSink::new(part.clone(), request.max_bytes);
     let outcome = async {
         if let Some(size) = image.size {
             sink.check_announced_size(size)?;
@@ -348,12 +393,9 @@ async fn download(
             .fetch_image(request.pos_store_id, &image.url, &mut sink)
             .await?;
         let bytes = sink.written;
-        let (format, sha256) = sink.finish(image.sha256.as_deref()).await?;
-        let name = format!("{}.{}", &sha256[..NAME_HASH_LEN], format.extension());
-        let target = request.staging_dir.join(&name);
-        tokio::fs::rename(&part, &target)
-            .await
-            .map_err(|err| StoreError::storage(format!("renaming to {}", target.display()), err))?;
+        let name = sink
+            .finish(image.sha256.as_deref(), request.staging_dir)
+            .await?;
         Ok((name, bytes))
     }
     .await;
@@ -456,33 +498,63 @@ mod tests {
     #[tokio::test]
     async fn sink_refuses_past_the_cap_and_checks_sha256() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = ImageSink::create(dir.path().join("a"), 8).await.unwrap();
+        let mut sink = ImageSink::new(dir.path().join("a"), 8);
         sink.write(b"\x89PNG").await.unwrap();
         let err = sink.write(b"\r\n\x1a\n\x00").await.unwrap_err();
         assert_eq!(err.category, Category::Data);
         assert!(err.message.contains("cap"), "{}", err.message);
 
         let png = b"\x89PNG\r\n\x1a\nrest";
-        let mut sink = ImageSink::create(dir.path().join("b"), 1024).await.unwrap();
+        let mut sink = ImageSink::new(dir.path().join("b"), 1024);
         sink.write(png).await.unwrap();
-        let err = sink.finish(Some(&"0".repeat(64))).await.unwrap_err();
+        let err = sink
+            .finish(Some(&"0".repeat(64)), dir.path())
+            .await
+            .unwrap_err();
         assert_eq!(err.category, Category::Data);
 
-        let mut sink = ImageSink::create(dir.path().join("c"), 1024).await.unwrap();
+        let mut sink = ImageSink::new(dir.path().join("c"), 1024);
         sink.write(png).await.unwrap();
         let good = hex::encode(Sha256::digest(png));
-        let (format, sha) = sink.finish(Some(&good.to_uppercase())).await.unwrap();
-        assert_eq!((format, sha), (ImageFormat::Png, good));
+        let name = sink
+            .finish(Some(&good.to_uppercase()), dir.path())
+            .await
+            .unwrap();
+        assert_eq!(name, format!("{}.png", &good[..NAME_HASH_LEN]));
+        assert_eq!(std::fs::read(dir.path().join(&name)).unwrap(), png);
+        assert!(!dir.path().join("c").exists(), "the part file was renamed");
+    }
+
+    #[tokio::test]
+    async fn a_large_image_spills_to_disk_and_a_restart_starts_it_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut image = b"\x89PNG\r\n\x1a\n".to_vec();
+        image.extend((0..3 * SINK_BUFFER).map(|i| (i % 251) as u8));
+        let mut sink = ImageSink::new(dir.path().join("part"), 1 << 20);
+        // A first try that breaks off after spilling, then the whole image.
+        sink.write(&b"\xff\xd8\xff"[..]).await.unwrap();
+        sink.write(&vec![7; SINK_BUFFER]).await.unwrap();
+        assert!(
+            dir.path().join("part").exists(),
+            "past the buffer, bytes go to disk"
+        );
+        sink.restart().await.unwrap();
+        for chunk in image.chunks(10_000) {
+            sink.write(chunk).await.unwrap();
+        }
+        let name = sink.finish(None, dir.path()).await.unwrap();
+        assert!(name.ends_with(".png"), "{name}: sniffed after the restart");
+        assert_eq!(std::fs::read(dir.path().join(&name)).unwrap(), image);
     }
 
     #[tokio::test]
     async fn sink_refuses_html_posing_as_an_image() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = ImageSink::create(dir.path().join("a"), 1024).await.unwrap();
+        let mut sink = ImageSink::new(dir.path().join("a"), 1024);
         sink.write(b"<html><body>502 Bad Gateway</body></html>")
             .await
             .unwrap();
-        let err = sink.finish(None).await.unwrap_err();
+        let err = sink.finish(None, dir.path()).await.unwrap_err();
         assert_eq!(err.category, Category::Data);
     }
 }
