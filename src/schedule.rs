@@ -30,7 +30,7 @@ use crate::shutdown::Control;
 
 /// Ticks waiting for the dispatcher; a full queue drops the tick with a log line.
 const TICK_QUEUE: usize = 64;
-/// How often at most the metrics file is rewritten while passes end.
+/// How often at most the metrics file and the status line are rewritten while passes end.
 const METRICS_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Stores with a pass in flight in this process, and how each store's last pass ended.
@@ -160,12 +160,13 @@ impl Dispatcher {
                         .expect("the outcome lock is never poisoned")
                         .insert(store.id.clone(), outcome.is_ok());
                 }
-                notify::status(&passes.summary());
             });
         }
     }
 
-    /// Rewrites the metrics file if a pass ended since the last write.
+    /// Rewrites the metrics file and systemd's status line if a pass ended
+    /// since the last time: every [`METRICS_FLUSH`], not per pass, since the
+    /// summary counts every store.
     fn flush_metrics(&self) {
         if !self
             .passes
@@ -174,6 +175,7 @@ impl Dispatcher {
         {
             return;
         }
+        notify::status(&self.passes.summary());
         let daemon = &self.ctx.config.daemon;
         if let Some(dir) = &daemon.metrics_dir
             && let Err(err) = self
