@@ -68,7 +68,9 @@ pub async fn once(config: Arc<Config>, store_ids: &[String], options: PassOption
                 .acquire_owned()
                 .await
                 .expect("the pass semaphore is never closed");
-            crate::schedule::run_guarded(&store.id, pipeline::run_pass(&ctx, &store, options)).await
+            // Boxed, so the stores still waiting for a slot hold small tasks.
+            let pass = Box::pin(pipeline::run_pass(&ctx, &store, options));
+            crate::schedule::run_guarded(&store.id, pass).await
         });
     }
     let reports: Vec<crate::pipeline::PassReport> = passes.join_all().await;

@@ -143,9 +143,11 @@ impl Dispatcher {
                     }
                     () = shutdown.cancelled() => return,
                 };
+                // Boxed: a waiting task stays small; the pass's large state
+                // exists only while it runs (10,000 stores wait per tick).
                 let report = run_guarded(
                     &store.id,
-                    pipeline::run_pass(&ctx, &store, PassOptions::default()),
+                    Box::pin(pipeline::run_pass(&ctx, &store, PassOptions::default())),
                 )
                 .await;
                 ctx.metrics.record(&report);
