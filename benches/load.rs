@@ -542,6 +542,7 @@ struct Row {
     stores: usize,
     wall: f64,
     floor: Option<f64>,
+    disk_floor: Option<f64>,
     cpu: f64,
     rss_mb: f64,
     served: [(u64, u64); 3],
@@ -647,8 +648,22 @@ async fn daemon_pass(
     row
 }
 
+/// What the floor client does with image bodies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Images {
+    /// S2: no image requests at all.
+    Skip,
+    /// The issue's floor: fetch and drop.
+    Discard,
+    /// The disk floor: each body written to its own file and fsynced, as any
+    /// durable copy must; the daemon cannot beat the disk it writes to.
+    Durable,
+}
+
 /// The floor: the same requests with the same concurrency, no processing.
-async fn floor_pass(pos: &Pos, u: &Universe, with_images: bool) -> f64 {
+async fn floor_pass(pos: &Pos, u: &Universe, images: Images) -> f64 {
+    let sink = tempfile::tempdir_in(u.dir.path()).expect("floor dir");
+    let files = AtomicU64::new(0);
     let client = reqwest::Client::new();
     let io = Arc::new(tokio::sync::Semaphore::new(u.concurrency));
     let bytes = Arc::new(AtomicU64::new(0));
@@ -678,7 +693,7 @@ async fn floor_pass(pos: &Pos, u: &Universe, with_images: bool) -> f64 {
     };
     futures_util::stream::iter(u.pos_ids.iter().map(|id| {
         let base = pos.base.clone();
-        let get = &get;
+        let (get, sink, files) = (&get, &sink, &files);
         async move {
             let body = format!("{{\"storeId\":\"{id}\"}}");
             let post = reqwest::Method::POST;
@@ -686,7 +701,7 @@ async fn floor_pass(pos: &Pos, u: &Universe, with_images: bool) -> f64 {
                 get(post.clone(), format!("{base}api/menu"), Some(body.clone())),
                 get(post, format!("{base}api/images"), Some(body)),
             );
-            if with_images {
+            if images != Images::Skip {
                 let list: serde_json::Value = serde_json::from_slice(&list).expect("images JSON");
                 let urls: Vec<String> = list["images"]
                     .as_array()
@@ -694,10 +709,23 @@ async fn floor_pass(pos: &Pos, u: &Universe, with_images: bool) -> f64 {
                     .iter()
                     .map(|x| format!("{base}{}", x["url"].as_str().expect("url")))
                     .collect();
-                futures_util::stream::iter(
-                    urls.into_iter()
-                        .map(|url| get(reqwest::Method::GET, url, None)),
-                )
+                futures_util::stream::iter(urls.into_iter().map(|url| async {
+                    let body = get(reqwest::Method::GET, url, None).await;
+                    if images == Images::Durable {
+                        let path = sink
+                            .path()
+                            .join(files.fetch_add(1, Ordering::Relaxed).to_string());
+                        tokio::task::spawn_blocking(move || {
+                            use std::io::Write as _;
+                            let mut file = std::fs::File::create(path)?;
+                            file.write_all(&body)?;
+                            file.sync_all()
+                        })
+                        .await
+                        .expect("join")
+                        .expect("floor write");
+                    }
+                }))
                 .buffer_unordered(u.concurrency)
                 .for_each(|_| async {})
                 .await;
@@ -779,9 +807,11 @@ async fn first_sync_and_image_change(pos: &Pos, sizes: &Sizes, plan: &Plan) -> V
         },
     );
     let all: Vec<usize> = (0..sizes.s1_stores).collect();
-    let floor = floor_pass(pos, &a, true).await;
+    let floor = floor_pass(pos, &a, Images::Discard).await;
+    let disk_floor = floor_pass(pos, &a, Images::Durable).await;
     let mut s1 = daemon_pass(pos, &a, "S1 first full sync", &all, &plan.wrap).await;
     s1.floor = Some(floor);
+    s1.disk_floor = Some(disk_floor);
 
     let before = a.current_release(0).expect("S1 published store 0");
     pos.control(
@@ -816,7 +846,7 @@ async fn quiet_passes(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Vec<Row> {
         "setup of {} stores: {:.1}s, {} failed",
         sizes.big_stores, setup.wall, setup.failed
     );
-    let floor = floor_pass(pos, &b, false).await;
+    let floor = floor_pass(pos, &b, Images::Skip).await;
     let mut s2 = daemon_pass(pos, &b, "S2 no-change pass", &all, &plan.wrap).await;
     s2.floor = Some(floor);
 
@@ -996,14 +1026,16 @@ fn mb(bytes: u64) -> String {
 
 fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| scenario | stores | wall s | floor s | ratio | CPU s (user+sys) | CPU ms/store | peak RSS MB | POST /api/menu | POST /api/images | GET images | published / unchanged / failed |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| scenario | stores | wall s | floor s | ratio | disk floor s | ratio to disk floor | CPU s (user+sys) | CPU ms/store | peak RSS MB | POST /api/menu | POST /api/images | GET images | published / unchanged / failed |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
-        let (floor, ratio) = match r.floor {
+        let versus = |floor: Option<f64>| match floor {
             Some(f) => (format!("{f:.2}"), format!("{:.2}×", r.wall / f)),
             None => ("–".into(), "–".into()),
         };
+        let (floor, ratio) = versus(r.floor);
+        let (disk_floor, disk_ratio) = versus(r.disk_floor);
         // S5's CPU is over all its ticks: per store per tick.
         let passes = if r.name.starts_with("S5") {
             r.served[0].0.max(1) as f64
@@ -1012,7 +1044,7 @@ fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.2} | {floor} | {ratio} | {:.2} | {:.2} | {:.1} | {} ({}) | {} ({}) | {} ({}) | {} / {} / {} |",
+            "| {} | {} | {:.2} | {floor} | {ratio} | {disk_floor} | {disk_ratio} | {:.2} | {:.2} | {:.1} | {} ({}) | {} ({}) | {} ({}) | {} / {} / {} |",
             r.name,
             r.stores,
             r.wall,
