@@ -219,13 +219,25 @@ impl ImageSink {
         let (part, buffer, file) = (self.path, self.buffer, self.file);
         blocking(format!("storing {}", target.display()), move || {
             use std::io::Write;
-            let mut file = match file {
-                Some(file) => file,
-                None => std::fs::File::create(&part)?,
-            };
-            file.write_all(&buffer)?;
-            file.sync_all()?;
-            std::fs::rename(&part, &target)
+            match file {
+                // Spilled: finish the part file, then give it its content name.
+                Some(mut file) => {
+                    file.write_all(&buffer)?;
+                    file.sync_all()?;
+                    std::fs::rename(&part, &target)
+                }
+                // Whole in memory, so its name is known before it touches the
+                // disk: write it under that name, with no part file to rename.
+                // Another entry with the same bytes may have stored it already.
+                None => match std::fs::File::create_new(&target) {
+                    Ok(mut file) => {
+                        file.write_all(&buffer)?;
+                        file.sync_all()
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                    Err(err) => Err(err),
+                },
+            }
         })
         .await?;
         Ok(name)
@@ -522,7 +534,10 @@ mod tests {
             .unwrap();
         assert_eq!(name, format!("{}.png", &good[..NAME_HASH_LEN]));
         assert_eq!(std::fs::read(dir.path().join(&name)).unwrap(), png);
-        assert!(!dir.path().join("c").exists(), "the part file was renamed");
+        assert!(
+            !dir.path().join("c").exists(),
+            "no part file is left behind"
+        );
     }
 
     #[tokio::test]
