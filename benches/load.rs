@@ -509,31 +509,95 @@ impl Universe {
         self.dir.path().join("daemon.log")
     }
 
-    /// The real binary on this universe's config, its output appended to daemon.log.
-    fn command(&self, args: &[String], wrap: &[String]) -> Command {
+    /// Starts the real binary on this universe's config (under `wrap`, if
+    /// any), its output appended to daemon.log, through the `--measure` helper.
+    fn spawn(&self, args: &[String], wrap: &[String]) -> Measured {
         let exe = env!("CARGO_BIN_EXE_menusync");
-        let mut command = match wrap.split_first() {
-            Some((program, rest)) => {
-                let mut command = Command::new(program);
-                command.args(rest).arg(exe);
-                command
-            }
-            None => Command::new(exe),
-        };
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("daemon log");
-        command
+        let mut helper = Command::new(std::env::current_exe().expect("exe"));
+        helper
+            .arg("--measure")
+            .arg(self.log_path())
+            .arg("--")
+            .args(wrap)
+            .arg(exe)
             .arg("--config")
             .arg(&self.config_path)
             .args(args)
             .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log);
-        command
+            .stdout(Stdio::piped());
+        let mut helper = helper.spawn().expect("spawn the measuring helper");
+        let mut lines = BufReader::new(helper.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        lines
+            .read_line(&mut line)
+            .expect("the helper reports a pid");
+        let pid = line
+            .strip_prefix("pid ")
+            .and_then(|pid| pid.trim().parse().ok())
+            .unwrap_or_else(|| panic!("helper said {line:?}"));
+        Measured { helper, pid, lines }
     }
+}
+
+/// A daemon process started through the helper: its pid, and later its usage.
+struct Measured {
+    helper: Child,
+    pid: u32,
+    lines: BufReader<std::process::ChildStdout>,
+}
+
+impl Measured {
+    /// Waits for the daemon to end; blocking.
+    fn wait(mut self) -> Usage {
+        let mut line = String::new();
+        self.lines
+            .read_line(&mut line)
+            .expect("the helper reports usage");
+        let _ = self.helper.wait();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words[..] {
+            ["usage", cpu, rss_mb, exit] => Usage {
+                cpu: cpu.parse().expect("cpu"),
+                rss_mb: rss_mb.parse().expect("rss"),
+                exit: exit.parse().ok().filter(|code: &i32| *code >= 0),
+            },
+            _ => panic!("helper said {line:?}"),
+        }
+    }
+}
+
+/// `--measure LOG -- PROGRAM ARGS…`: runs PROGRAM with its output appended to
+/// LOG, prints `pid N`, waits, prints `usage CPU_S RSS_MB EXIT`.
+///
+/// Linux carries the spawning process's RSS high-water mark into a child's
+/// `ru_maxrss` (vfork shares the address space until exec), so the daemon is
+/// spawned from this small process, not from the bench with its floor client.
+fn measure(args: &[String]) {
+    let [log, dashes, program, rest @ ..] = args else {
+        panic!("usage: --measure LOG -- PROGRAM ARGS...");
+    };
+    assert_eq!(dashes, "--");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("daemon log");
+    let child = Command::new(program)
+        .args(rest)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn the daemon");
+    println!("pid {}", child.id());
+    std::io::stdout().flush().expect("flush");
+    let usage = wait_measured(child);
+    println!(
+        "usage {} {} {}",
+        usage.cpu,
+        usage.rss_mb,
+        usage.exit.unwrap_or(-1)
+    );
 }
 
 #[derive(Default, Clone)]
@@ -577,6 +641,12 @@ fn wait_measured(child: Child) -> Usage {
     }
 }
 
+/// Asks a daemon to stop, as systemd would.
+fn terminate(pid: u32) {
+    // SAFETY: plain kill(2) on a pid of our helper's child, which it has not waited for.
+    unsafe { libc::kill(libc::pid_t::try_from(pid).expect("pid fits"), libc::SIGTERM) };
+}
+
 /// user+sys seconds of a running process, from /proc/<pid>/stat (100 ticks a second).
 fn cpu_seconds_of(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -611,8 +681,8 @@ async fn daemon_pass(
         }
     }
     let started = Instant::now();
-    let child = u.command(&args, wrap).spawn().expect("spawn menusync");
-    let usage = tokio::task::spawn_blocking(move || wait_measured(child))
+    let daemon = u.spawn(&args, wrap);
+    let usage = tokio::task::spawn_blocking(move || daemon.wait())
         .await
         .expect("wait");
     let wall = started.elapsed().as_secs_f64();
@@ -893,11 +963,8 @@ async fn scheduler_ticks(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Row {
 
     pos.control(reqwest::Method::POST, "_record", String::new())
         .await;
-    let mut child = c
-        .command(&["run".to_string()], &plan.wrap)
-        .spawn()
-        .expect("spawn menusync run");
-    let pid = child.id();
+    let daemon = c.spawn(&["run".to_string()], &plan.wrap);
+    let pid = daemon.pid;
     // The daemon's own first pass over every store runs at start; wait for it
     // to have fetched every store, then count from the next tick on.
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -908,8 +975,8 @@ async fn scheduler_ticks(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Row {
         if log.lines().count() >= sizes.s5_stores {
             break;
         }
-        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
-            let _ = child.kill();
+        if Instant::now() > deadline || !Path::new(&format!("/proc/{pid}")).exists() {
+            terminate(pid);
             panic!(
                 "S5: the daemon's first pass did not finish; see {}",
                 c.log_path().display()
@@ -930,9 +997,8 @@ async fn scheduler_ticks(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Row {
     let log = pos
         .control(reqwest::Method::GET, "_log", String::new())
         .await;
-    // SAFETY: plain kill(2) on our own child's pid.
-    unsafe { libc::kill(libc::pid_t::try_from(pid).expect("pid fits"), libc::SIGTERM) };
-    let usage = tokio::task::spawn_blocking(move || wait_measured(child))
+    terminate(pid);
+    let usage = tokio::task::spawn_blocking(move || daemon.wait())
         .await
         .expect("wait");
 
@@ -1105,6 +1171,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--serve") {
         serve();
+        return;
+    }
+    if args.first().is_some_and(|a| a == "--measure") {
+        measure(&args[1..]);
         return;
     }
     let value = |flag: &str| {
