@@ -347,18 +347,11 @@ async fn build_release(
     let (content_hash, documents) = match state.known_hash(&fingerprint) {
         Some(hash) => (hash.to_string(), Fetch::Pending(fetched)),
         None => {
-            let documents = parse_or_refetch(ctx, store, provider, fetched).await?;
-            let content_hash = detect::content_hash(
-                &store.id,
-                &documents.menu_value,
-                &documents.images_value,
-                &store.settings,
-            );
-            state.inputs = Some(InputMemo {
-                fingerprint,
-                content_hash: content_hash.clone(),
-            });
-            (content_hash, Fetch::Parsed(documents))
+            let parsed = parse_or_refetch(ctx, store, provider, fetched).await?;
+            (
+                memoise(state, store, &parsed),
+                Fetch::Parsed(parsed.documents),
+            )
         }
     };
     let unchanged = stage("detect", async {
@@ -381,9 +374,19 @@ async fn build_release(
     if unchanged {
         return Ok(None);
     }
-    let documents = match documents {
-        Fetch::Parsed(documents) => documents,
-        Fetch::Pending(fetched) => parse_or_refetch(ctx, store, provider, fetched).await?,
+    let (documents, content_hash) = match documents {
+        Fetch::Parsed(documents) => (documents, content_hash),
+        Fetch::Pending(fetched) => {
+            let parsed = parse_or_refetch(ctx, store, provider, fetched).await?;
+            // A 304 asked again in full may have brought newer bytes than the
+            // fingerprint the memo answered for: then hash what was parsed.
+            let content_hash = if parsed.fingerprint == fingerprint {
+                content_hash
+            } else {
+                memoise(state, store, &parsed)
+            };
+            (parsed.documents, content_hash)
+        }
     };
 
     let mut menu = stage("transform", async {
@@ -513,21 +516,55 @@ async fn fetch(
         .await
 }
 
+/// Parsed documents and the fingerprint of exactly the bytes they came from.
+struct Parsed {
+    documents: Documents,
+    fingerprint: String,
+}
+
 /// Parses fetched documents; one the POS answered `304` is asked for again in full.
 async fn parse_or_refetch(
     ctx: &Context,
     store: &Store,
     provider: &Provider,
     fetched: Fetched,
-) -> Result<Documents, StoreError> {
-    if let Some(documents) = fetched.documents()? {
-        return Ok(documents);
+) -> Result<Parsed, StoreError> {
+    let fingerprint = fetched.fingerprint(&store.id, &store.settings);
+    if let Some(documents) = stage("parse", async { fetched.documents() }).await? {
+        return Ok(Parsed {
+            documents,
+            fingerprint,
+        });
     }
-    debug!("a document answered 304 is needed in full; asking again without ETag");
-    let fetched = stage("fetch", fetch(ctx, store, provider, pos::Freshness::Full)).await?;
-    Ok(fetched
-        .documents()?
-        .expect("a full fetch always carries both bodies"))
+    let fetched = stage("fetch", async {
+        debug!("a document answered 304 is needed in full; asking again without ETag");
+        fetch(ctx, store, provider, pos::Freshness::Full).await
+    })
+    .await?;
+    let fingerprint = fetched.fingerprint(&store.id, &store.settings);
+    let documents = stage("parse", async { fetched.documents() })
+        .await?
+        .expect("a full fetch always carries both bodies");
+    Ok(Parsed {
+        documents,
+        fingerprint,
+    })
+}
+
+/// The canonical content hash of parsed documents, remembered for their fingerprint.
+fn memoise(state: &mut StoreState, store: &Store, parsed: &Parsed) -> String {
+    let documents = &parsed.documents;
+    let content_hash = detect::content_hash(
+        &store.id,
+        &documents.menu_value,
+        &documents.images_value,
+        &store.settings,
+    );
+    state.inputs = Some(InputMemo {
+        fingerprint: parsed.fingerprint.clone(),
+        content_hash: content_hash.clone(),
+    });
+    content_hash
 }
 
 fn log_problems(problems: &[Problem]) {

@@ -138,9 +138,11 @@ impl StoreState {
             last_attempt: saved.last_attempt,
             ..self.clone()
         };
+        // A recorded success in the future (the clock was stepped back) is not recent.
         let recent = saved
             .last_success
-            .is_some_and(|at| (now - at).to_std().unwrap_or_default() < QUIET_CHECKPOINT);
+            .and_then(|at| (now - at).to_std().ok())
+            .is_some_and(|age| age < QUIET_CHECKPOINT);
         quiet != *saved || !recent || self.last_success.is_none()
     }
 
@@ -212,6 +214,13 @@ mod tests {
         assert!(
             StoreState::default().needs_save(&StoreState::default(), t0),
             "a fresh store is written on its first pass"
+        );
+
+        let mut stepped_back = saved.clone();
+        stepped_back.record_success(later(-3600));
+        assert!(
+            stepped_back.needs_save(&saved, later(-3600)),
+            "a recorded success in the future is rewritten, not trusted"
         );
     }
 

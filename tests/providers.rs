@@ -507,3 +507,71 @@ async fn a_304_whose_body_is_needed_after_all_is_asked_for_again_in_full() {
     );
     assert_eq!(env.releases().len(), 1, "the menu was published\n{log}");
 }
+
+#[tokio::test]
+async fn a_menu_that_changed_between_a_304_and_its_full_refetch_is_hashed_as_received() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let answer = |price: i64| serde_json::to_vec(&menu_doc(price)).unwrap();
+    // Pass 1: menu A tagged "v1", then a broken image list: the pass fails.
+    // Pass 2: "v1" is answered 304; the menu is asked again in full and is now
+    // B (untagged): B is published. Pass 3: the POS is back at A, untagged.
+    // Had pass 2 remembered A's bytes as hashing to B, pass 3 would look
+    // unchanged and A would never come back.
+    let mounts = [
+        (1, Some("\"v1\""), ResponseTemplate::new(304), Some(1)),
+        (
+            2,
+            None,
+            ResponseTemplate::new(200)
+                .insert_header("ETag", "\"v1\"")
+                .set_body_raw(answer(4500), "application/json"),
+            Some(1),
+        ),
+        (
+            3,
+            None,
+            ResponseTemplate::new(200).set_body_raw(answer(4900), "application/json"),
+            Some(1),
+        ),
+        (
+            4,
+            None,
+            ResponseTemplate::new(200).set_body_raw(answer(4500), "application/json"),
+            None,
+        ),
+    ];
+    for (priority, if_none_match, response, times) in mounts {
+        let mut mock = Mock::given(method("POST")).and(path("/api/menu"));
+        if let Some(tag) = if_none_match {
+            mock = mock.and(header("If-None-Match", tag));
+        }
+        let mut mock = mock.respond_with(response).with_priority(priority);
+        if let Some(times) = times {
+            mock = mock.up_to_n_times(times);
+        }
+        mock.mount(&pos).await;
+    }
+    Mock::given(method("POST"))
+        .and(path("/api/images"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("<html>down</html>", "text/html"))
+        .with_priority(1)
+        .up_to_n_times(1)
+        .mount(&pos)
+        .await;
+    let env = Env::new(&pos.uri());
+
+    let log = run_daemon_until(&env, "two publishes", |log| {
+        log.lines()
+            .filter(|line| line.contains("stage=result") && line.contains("published"))
+            .count()
+            >= 2
+    })
+    .await;
+    assert_eq!(env.releases().len(), 2, "B, then A again\n{log}");
+    assert_eq!(
+        item(&env.menu(), "I100")["price"],
+        4500,
+        "A is live again\n{log}"
+    );
+}
