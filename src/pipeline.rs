@@ -388,9 +388,18 @@ async fn build_release(
             (parsed.documents, content_hash)
         }
     };
+    // The JSON trees served the hash; free them before the long images stage,
+    // which up to io_concurrency passes may be in at once.
+    let Documents {
+        menu: menu_doc,
+        images: images_doc,
+        menu_value,
+        images_value,
+    } = documents;
+    drop((menu_value, images_value));
 
     let mut menu = stage("transform", async {
-        let transformed = transform::transform(&store.id, &documents.menu, &store.settings);
+        let transformed = transform::transform(&store.id, &menu_doc, &store.settings);
         log_problems(&transformed.problems);
         let published_items = state.item_count.filter(|_| current.is_some());
         transform::check_publishable(
@@ -419,12 +428,8 @@ async fn build_release(
             held_index: &state.images,
             staging_dir: &staging_images,
         };
-        let gathered = images::gather(
-            &request,
-            &documents.images,
-            &transform::wanted_images(&menu),
-        )
-        .await?;
+        let gathered =
+            images::gather(&request, &images_doc, &transform::wanted_images(&menu)).await?;
         log_problems(&gathered.problems);
         let _ = RECORDER.try_with(|recorder| {
             recorder
