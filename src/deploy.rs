@@ -66,6 +66,23 @@ impl Site<'_> {
         }
     }
 
+    /// The absolute path of a release on the target's own filesystem, for `--link-dest`.
+    ///
+    /// Absolute, never `../PREV`: with a relative `--link-dest` over ssh, the
+    /// rsync Debian 12 ships (3.2.7) on the receiving side discards every file
+    /// ("failed verification -- update discarded", exit code 23), so every
+    /// release after a host's first failed there. tests/field/ proves it on
+    /// a real Debian 12 web host.
+    fn release_path(&self, store_id: &str, release: &str) -> String {
+        match self.dest {
+            RsyncDest::Local(path) => {
+                let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                format!("{}/{store_id}/releases/{release}", absolute.display())
+            }
+            RsyncDest::Remote { path, .. } => format!("{path}/{store_id}/releases/{release}"),
+        }
+    }
+
     fn describe(&self) -> String {
         match self.dest {
             RsyncDest::Local(path) => path.display().to_string(),
@@ -253,7 +270,7 @@ async fn push_release(site: Site<'_>, push: &Push<'_>) -> Result<(), StoreError>
     let link_dest = push
         .previous
         .filter(|previous| is_release_id(previous) && *previous != push.release)
-        .map(|previous| format!("--link-dest=../{previous}"));
+        .map(|previous| format!("--link-dest={}", site.release_path(push.store_id, previous)));
     let mut extra = vec!["--checksum", "--delete"];
     extra.extend(link_dest.as_deref());
     rsync(site, push, &source, &target, &extra).await?;

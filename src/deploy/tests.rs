@@ -205,3 +205,28 @@ async fn releases_mode_swaps_current_links_unchanged_files_and_prunes() {
     };
     assert_eq!(inode(R2), inode(R3), "--link-dest shares unchanged files");
 }
+
+/// Regression (issue 11): a relative `--link-dest=../PREV` made Debian 12's
+/// rsync discard every file of a remote release after the first.
+#[test]
+fn link_dest_is_an_absolute_path_on_the_target() {
+    let remote = RsyncDest::Remote {
+        host: "web@host".into(),
+        path: "/srv/www".into(),
+    };
+    let local = RsyncDest::Local("relative/web".into());
+    let ssh = SshOptions::default();
+    let remote_path = Site {
+        dest: &remote,
+        ssh: &ssh,
+    }
+    .release_path("s", R1);
+    assert_eq!(remote_path, format!("/srv/www/s/releases/{R1}"));
+    let local_path = Site {
+        dest: &local,
+        ssh: &ssh,
+    }
+    .release_path("s", R1);
+    assert!(local_path.starts_with('/'), "{local_path}");
+    assert!(local_path.ends_with(&format!("relative/web/s/releases/{R1}")));
+}
