@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler};
@@ -38,8 +39,8 @@ const METRICS_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 struct Passes {
     /// Held only for an insert or a remove, never across `.await`.
     running: Mutex<HashSet<String>>,
-    /// Store id → whether its last pass succeeded; for the systemd status line.
-    last_ok: Mutex<HashMap<String, bool>>,
+    /// How passes ended, for the systemd status line.
+    outcomes: Mutex<Outcomes>,
     /// Set after a pass; the daemon loop rewrites the metrics file when set.
     metrics_dirty: std::sync::atomic::AtomicBool,
 }
@@ -63,15 +64,43 @@ impl Passes {
     }
 
     fn summary(&self) -> String {
-        let last_ok = self
-            .last_ok
+        self.outcomes
+            .lock()
+            .expect("the outcome lock is never poisoned")
+            .summary()
+    }
+
+    fn record(&self, store_id: &str, ok: bool, ended: DateTime<Utc>) {
+        let mut outcomes = self
+            .outcomes
             .lock()
             .expect("the outcome lock is never poisoned");
-        let failing = last_ok.values().filter(|ok| !**ok).count();
+        outcomes.last_ok.insert(store_id.to_string(), ok);
+        outcomes.last_ended = Some(ended);
+    }
+}
+
+/// How each store's last pass ended, and when the last one ended.
+#[derive(Default)]
+struct Outcomes {
+    /// Store id → whether its last pass succeeded.
+    last_ok: HashMap<String, bool>,
+    /// When a pass last ended; `None` until one has.
+    last_ended: Option<DateTime<Utc>>,
+}
+
+impl Outcomes {
+    /// systemd's STATUS= line: the time of the last pass that really ended,
+    /// never the time the line is written (a reload writes it too).
+    fn summary(&self) -> String {
+        let failing = self.last_ok.values().filter(|ok| !**ok).count();
+        let last = match self.last_ended {
+            Some(at) => format!("last pass {}", at.format("%H:%M:%SZ")),
+            None => "no pass finished yet".to_string(),
+        };
         format!(
-            "{} stores ok, {failing} failing, last pass {}",
-            last_ok.len() - failing,
-            chrono::Utc::now().format("%H:%M:%SZ")
+            "{} stores ok, {failing} failing, {last}",
+            self.last_ok.len() - failing
         )
     }
 }
@@ -156,11 +185,7 @@ impl Dispatcher {
                     .store(true, std::sync::atomic::Ordering::Relaxed);
                 let outcome = report.outcome;
                 if outcome != Outcome::Busy && outcome != Outcome::Aborted {
-                    passes
-                        .last_ok
-                        .lock()
-                        .expect("the outcome lock is never poisoned")
-                        .insert(store.id.clone(), outcome.is_ok());
+                    passes.record(&store.id, outcome.is_ok(), Utc::now());
                 }
             });
         }
@@ -386,12 +411,12 @@ async fn reload(
         "config reloaded; syncing new and changed stores now"
     );
     {
-        let mut last_ok = dispatcher
+        let mut outcomes = dispatcher
             .passes
-            .last_ok
+            .outcomes
             .lock()
             .expect("the outcome lock is never poisoned");
-        last_ok.retain(|id, _| new.store(id).is_some());
+        outcomes.last_ok.retain(|id, _| new.store(id).is_some());
     }
     dispatcher.ctx = Arc::new(ctx);
     dispatcher.dispatch(&changed);
@@ -416,6 +441,24 @@ mod tests {
         );
         drop(guard);
         assert!(passes.claim("gangnam").is_some());
+    }
+
+    /// Regression (issue 11): after a reload in which no pass ran, STATUS said
+    /// `last pass <now>`.
+    #[test]
+    fn the_status_line_gives_the_time_a_pass_ended_not_the_time_it_is_written() {
+        let passes = Passes::default();
+        assert_eq!(
+            passes.summary(),
+            "0 stores ok, 0 failing, no pass finished yet"
+        );
+        let ended = "2026-12-03T08:15:30Z".parse().unwrap();
+        passes.record("gangnam", true, ended);
+        passes.record("hongdae", false, ended);
+        assert_eq!(
+            passes.summary(),
+            "1 stores ok, 1 failing, last pass 08:15:30Z"
+        );
     }
 
     #[tokio::test]

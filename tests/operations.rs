@@ -278,3 +278,88 @@ async fn file_logs_are_written_beside_stdout() {
         "{logged}"
     );
 }
+
+/// Regression (issue 11): the deploy stage logged a field `target`, which
+/// journald stores as `TARGET=` beside tracing's own `TARGET=` (the module),
+/// so entries carried two. Under journald every field name is upper-cased
+/// with no prefix; none may take a name that tracing-journald or journald
+/// itself writes.
+#[tokio::test]
+async fn no_log_field_takes_a_name_journald_already_uses() {
+    const RESERVED: &[&str] = &[
+        "TARGET",
+        "MESSAGE",
+        "PRIORITY",
+        "CODE_FILE",
+        "CODE_LINE",
+        "CODE_FUNC",
+        "SYSLOG_IDENTIFIER",
+        "SYSLOG_FACILITY",
+        "SYSLOG_PID",
+        "SPAN_NAME",
+        "ERRNO",
+        "MESSAGE_ID",
+    ];
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    let config = std::fs::read_to_string(env.config()).unwrap();
+    env.write_config(&format!("{config}\n[log]\nformat = \"json\"\n"));
+    let output = env.run(&["once"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|event| event["fields"]["deploy_target"] == "web"),
+        "the deploy line names its target:\n{}",
+        text(&output)
+    );
+    for event in &events {
+        let spans = event["spans"].as_array().cloned().unwrap_or_default();
+        let objects = std::iter::once(&event["fields"]).chain(spans.iter());
+        for object in objects {
+            for key in object.as_object().into_iter().flat_map(|map| map.keys()) {
+                if key == "message" || key == "name" {
+                    continue; // the event's text and the span's name, not fields
+                }
+                assert!(
+                    !RESERVED.contains(&key.to_uppercase().as_str()),
+                    "field `{key}` becomes journald's {} in {event}",
+                    key.to_uppercase()
+                );
+            }
+        }
+    }
+}
+
+/// Regression (issue 11): every retry of a POS call was a warning, so
+/// `journalctl -p warning` listed stores whose POS had healed by itself.
+#[tokio::test]
+async fn a_retry_that_heals_is_logged_but_is_no_warning() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    Mock::given(wiremock::matchers::path("/api/menu"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&pos)
+        .await;
+    let env = Env::new(&pos.uri());
+    let output = env.run(&["once"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let log = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        log.lines()
+            .any(|line| line.contains("retrying") && line.contains("INFO")),
+        "the retry is logged:\n{log}"
+    );
+    let warnings: Vec<&str> = log.lines().filter(|line| line.contains("WARN")).collect();
+    assert!(
+        warnings.is_empty(),
+        "warnings after a healed retry: {warnings:#?}"
+    );
+}

@@ -139,7 +139,7 @@ async fn push_one(
     match result {
         Ok(()) => {
             let elapsed_ms = started.elapsed().as_millis() as u64;
-            info!(target = %name, release = %current, elapsed_ms, "deployed");
+            info!(deploy_target = %name, release = %current, elapsed_ms, "deployed");
             TargetResult::Pushed(TargetState {
                 release: Some(current.to_string()),
                 deployed_at: Some(finished),
@@ -155,7 +155,7 @@ async fn push_one(
                 message: err.chain(),
                 at: finished,
             });
-            warn!(target = %name, category = %err.category, "{}; next try in {wait:?}", err.chain());
+            warn!(deploy_target = %name, category = %err.category, "{}; next try in {wait:?}", err.chain());
             TargetResult::Failed(target_state, err.chain())
         }
     }

@@ -95,7 +95,9 @@ impl Resilience {
                 delay.map(|delay| err.retry_after.map_or(delay, |after| after.max(delay)))
             })
             .notify(|err, delay| {
-                warn!(category = %err.category, "retrying in {delay:?}: {}", err.chain());
+                // Info, not warning: a retry that heals is no trouble, and one that
+                // does not ends the pass with a warning of its own.
+                info!(category = %err.category, "retrying in {delay:?}: {}", err.chain());
             })
             .await;
         if guarded {
