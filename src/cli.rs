@@ -1,6 +1,6 @@
 //! The command line, parsed with clap.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
@@ -12,10 +12,32 @@ use clap::{Parser, Subcommand};
 )]
 pub struct Cli {
     /// The configuration file; relative paths inside it resolve against its folder.
-    #[arg(long, global = true, default_value = "stores.toml")]
-    pub config: PathBuf,
+    /// Default: ./stores.toml if it exists, else /etc/menusync/stores.toml.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The config of a checkout: the quick start runs in the repository's folder.
+pub const LOCAL_CONFIG: &str = "stores.toml";
+/// The config the .deb installs; an installed host's commands find it without `--config`.
+pub const INSTALLED_CONFIG: &str = "/etc/menusync/stores.toml";
+
+impl Cli {
+    /// The config to load: `--config`, else `./stores.toml` where it exists
+    /// (a checkout), else the installed `/etc/menusync/stores.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        choose_config(self.config.as_deref(), |path| path.exists())
+    }
+}
+
+fn choose_config(given: Option<&Path>, exists: impl Fn(&Path) -> bool) -> PathBuf {
+    match given {
+        Some(path) => path.to_path_buf(),
+        None if exists(Path::new(LOCAL_CONFIG)) => PathBuf::from(LOCAL_CONFIG),
+        None => PathBuf::from(INSTALLED_CONFIG),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,4 +83,24 @@ pub enum Command {
         #[arg(long, value_name = "RELEASE")]
         to: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 11): on an installed host `menusync status` read
+    /// `./stores.toml` and failed; the installed config is the fallback.
+    #[test]
+    fn the_config_is_the_flag_else_a_local_file_else_the_installed_one() {
+        let none = |_: &Path| false;
+        let local = |path: &Path| path == Path::new(LOCAL_CONFIG);
+        let given = Some(Path::new("/tmp/other.toml"));
+        assert_eq!(
+            choose_config(given, local),
+            PathBuf::from("/tmp/other.toml")
+        );
+        assert_eq!(choose_config(None, local), PathBuf::from(LOCAL_CONFIG));
+        assert_eq!(choose_config(None, none), PathBuf::from(INSTALLED_CONFIG));
+    }
 }

@@ -13,7 +13,8 @@
 //!
 //! Cross-cutting: [`error`] (failure categories), [`state`] (per-store status
 //! files), [`lock`] (one pass per store across processes), [`shutdown`]
-//! (signals), [`notify`] (systemd notifications), [`telemetry`] (logging), [`cli`] and [`commands`].
+//! (signals), [`privileges`] (root by hand becomes the state owner),
+//! [`notify`] (systemd notifications), [`telemetry`] (logging), [`cli`] and [`commands`].
 
 pub mod cli;
 pub mod commands;
@@ -30,6 +31,7 @@ pub mod notify;
 pub mod operations;
 pub mod pipeline;
 pub mod pos;
+pub mod privileges;
 pub mod publish;
 pub mod schedule;
 pub mod shutdown;

@@ -12,13 +12,35 @@ use menusync::pipeline::PassOptions;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::load(&cli.config) {
+    let config = match Config::load(&cli.config_path()) {
         Ok(config) => Arc::new(config),
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // Root by hand on an installed host: read the root-only POS keys, then
+    // become the state directory's owner, before any thread starts.
+    if std::env::var_os("CREDENTIALS_DIRECTORY").is_none()
+        && nix::unistd::Uid::effective().is_root()
+    {
+        menusync::pos::preload_credentials(std::path::Path::new(
+            menusync::pos::CREDENTIALS_SOURCE_DIR,
+        ));
+    }
+    match menusync::privileges::become_state_owner(&config.daemon.state_dir) {
+        Ok(Some(became)) => eprintln!(
+            "menusync: running as {} (uid {}), the owner of {}",
+            became.user,
+            became.uid,
+            config.daemon.state_dir.display()
+        ),
+        Ok(None) => {}
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
     match cli.command {
         Command::Check => commands::check(&config),
         Command::Status { json } => commands::status(&config, json),

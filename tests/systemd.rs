@@ -81,8 +81,8 @@ fn unit_verifies_clean() {
     if !tool("systemd-analyze", "unit_verifies_clean") {
         return;
     }
-    // verify insists that ExecStart's binary exists, so check a copy of the
-    // shipped unit that starts the binary cargo built instead of /usr/bin/menusync.
+    // verify insists that every Exec*'s binary exists, so check a copy of the
+    // shipped unit that runs the binary cargo built instead of /usr/bin/menusync.
     let shipped = read(&unit_path());
     assert_eq!(
         single(&shipped, "ExecStart"),
@@ -93,10 +93,15 @@ fn unit_verifies_clean() {
     let copy = dir.path().join("menusync.service");
     std::fs::write(
         &copy,
-        shipped.replace(
-            "ExecStart=/usr/bin/menusync ",
-            &format!("ExecStart={binary} "),
-        ),
+        shipped
+            .replace(
+                "ExecStart=/usr/bin/menusync ",
+                &format!("ExecStart={binary} "),
+            )
+            .replace(
+                "ExecReload=/usr/bin/menusync ",
+                &format!("ExecReload={binary} "),
+            ),
     )
     .unwrap();
 
@@ -153,7 +158,17 @@ fn unit_security_exposure_is_at_most_2() {
 fn unit_is_a_notify_service_with_reload_watchdog_and_a_long_enough_stop() {
     let unit = read(&unit_path());
     assert_eq!(single(&unit, "Type"), "notify");
-    assert_eq!(single(&unit, "ExecReload"), "/bin/kill -HUP $MAINPID");
+    // Regression (issue 11): a reload of an invalid file returned 0. The
+    // file is checked first, so the reload command itself fails.
+    let reload = values(&unit, "ExecReload");
+    assert_eq!(
+        reload,
+        [
+            "/usr/bin/menusync --config /etc/menusync/stores.toml check",
+            "/bin/kill -HUP $MAINPID"
+        ],
+        "ExecReload checks the file, then signals"
+    );
     assert_eq!(single(&unit, "Restart"), "on-failure");
     assert!(seconds(single(&unit, "WatchdogSec")) > 0);
     // The daemon waits shutdown_timeout_secs for passes in flight; systemd

@@ -14,6 +14,7 @@ use reqwest::redirect::Policy;
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use url::Url;
 
+use super::keys::read_api_key;
 use super::resilience::{MAX_RETRY_AFTER, Resilience, ResilienceSettings};
 use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Category, StoreError};
@@ -46,35 +47,6 @@ impl fmt::Display for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("MASKED")
     }
-}
-
-/// Reads a key afresh from its source, so a rotated key or credential applies at the next pass.
-pub(super) fn read_api_key(source: &ApiKeySource) -> Result<ApiKey, StoreError> {
-    let missing =
-        |what: String| StoreError::new(Category::Config, format!("the POS API key {what}"));
-    let read_file = |path: &std::path::Path| {
-        std::fs::read_to_string(path)
-            .map(|text| text.trim_end_matches(['\n', '\r']).to_string())
-            .map_err(|err| missing(format!("file {} cannot be read: {err}", path.display())))
-    };
-    let key = match source {
-        ApiKeySource::Env(name) => {
-            std::env::var(name).map_err(|_| missing(format!("variable {name} is not set")))?
-        }
-        ApiKeySource::Credential(name) => {
-            let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
-                missing(format!(
-                    "credential {name} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)"
-                ))
-            })?;
-            read_file(&std::path::Path::new(&dir).join(name))?
-        }
-        ApiKeySource::File(path) => read_file(path)?,
-    };
-    if key.is_empty() {
-        return Err(missing("is empty".to_string()));
-    }
-    Ok(ApiKey::new(key))
 }
 
 /// How a provider presents its key to its POS.

@@ -17,6 +17,7 @@ pub mod doc;
 mod fixture;
 mod gloriafood;
 mod http;
+mod keys;
 mod resilience;
 mod square;
 
@@ -30,6 +31,7 @@ use crate::images::ImageSink;
 use doc::{ImagesDoc, MenuDoc};
 
 pub use client::{ApiKey, status_category};
+pub use keys::{CREDENTIALS_SOURCE_DIR, preload_credentials};
 pub use resilience::{Breaker, MAX_RETRY_AFTER, ResilienceSettings};
 
 /// How much of an unexpected body a log line quotes.

@@ -1,0 +1,113 @@
+//! Regression (issue 11): `menusync rollback` run as root left root-owned
+//! `state.json`, `current` and pushed files in the service's tree, which the
+//! service (user `menusync`) then could not replace. A command run as root
+//! now becomes the owner of the state directory first.
+//!
+//! Needs root, as CI and the field test run; elsewhere it says so and passes.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+mod common;
+
+use common::text;
+
+/// `nobody`, present on every Debian system.
+const OWNER: u32 = 65534;
+
+fn menusync(config: &Path, args: &[&str]) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("menusync")
+        .unwrap()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("MENUSYNC_LOG_TARGET", "stdout")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap()
+}
+
+/// Every path under `root` whose owner is not [`OWNER`].
+fn not_owned(root: &Path) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.uid() != OWNER || meta.gid() != OWNER {
+            wrong.push(format!(
+                "{} ({}:{})",
+                path.display(),
+                meta.uid(),
+                meta.gid()
+            ));
+        }
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    wrong
+}
+
+#[test]
+fn root_commands_write_as_the_owner_of_the_state_directory() {
+    if !nix::unistd::Uid::effective().is_root() {
+        println!("SKIPPED: root_commands_write_as_the_owner_of_the_state_directory: not root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for sub in ["state", "web"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        std::os::unix::fs::chown(dir.path().join(sub), Some(OWNER), Some(OWNER)).unwrap();
+    }
+    let config = dir.path().join("stores.toml");
+    let write_config = |price: u32| {
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[daemon]
+state_dir = "state"
+
+[pos.demo]
+kind = "fixture"
+path = "{fixtures}"
+
+[target.web]
+kind = "rsync"
+dest = "web"
+
+[[store]]
+id = "gangnam"
+name = "강남점"
+pos = "demo"
+pos_store_id = "S001"
+targets = ["web"]
+price_overrides = {{ I100 = {price} }}
+"#,
+                fixtures = common::repo().join("fixtures/pos").display()
+            ),
+        )
+        .unwrap();
+    };
+
+    write_config(4800);
+    let first = menusync(&config, &["once"]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(
+        String::from_utf8_lossy(&first.stderr).contains("running as nobody"),
+        "{}",
+        text(&first)
+    );
+    write_config(4900);
+    let second = menusync(&config, &["once"]);
+    assert!(second.status.success(), "{}", text(&second));
+    let rollback = menusync(&config, &["rollback", "gangnam"]);
+    assert!(rollback.status.success(), "{}", text(&rollback));
+
+    for sub in ["state", "web"] {
+        let wrong = not_owned(&dir.path().join(sub));
+        assert!(wrong.is_empty(), "not owned by nobody: {wrong:#?}");
+    }
+}
