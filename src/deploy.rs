@@ -160,9 +160,7 @@ async fn run(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|err| {
-            StoreError::with_source(Category::Deploy, format!("starting {program}"), err)
-        })?;
+        .map_err(|err| spawn_error(program, err))?;
     let output = tokio::time::timeout(wall_timeout, child.wait_with_output())
         .await
         .map_err(|_| {
@@ -188,6 +186,25 @@ async fn run(
         Category::Deploy,
         format!("{what} failed with {code}: {}", tail.trim()),
     ))
+}
+
+/// A child that cannot start; a missing program says which package brings it,
+/// never a bare "No such file or directory".
+fn spawn_error(program: &str, err: std::io::Error) -> StoreError {
+    if err.kind() == std::io::ErrorKind::NotFound {
+        let package = match program {
+            "ssh" => "openssh-client",
+            other => other,
+        };
+        return StoreError::new(
+            Category::Deploy,
+            format!(
+                "{program} is not installed (not found on PATH): install the `{package}` \
+                 package, e.g. `apt-get install {package}`"
+            ),
+        );
+    }
+    StoreError::with_source(Category::Deploy, format!("starting {program}"), err)
 }
 
 async fn rsync(

@@ -36,7 +36,29 @@ impl StoreLock {
             )),
         }
     }
+
+    /// Takes the lock, waiting up to `wait` for a pass that holds it to end;
+    /// `Ok(None)` if it is still held then. For commands run by hand, which
+    /// should not fail just because the daemon is in the middle of a pass.
+    pub async fn acquire_within(
+        path: &Path,
+        wait: std::time::Duration,
+    ) -> Result<Option<StoreLock>, StoreError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(lock) = StoreLock::try_acquire(path)? {
+                return Ok(Some(lock));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(LOCK_POLL).await;
+        }
+    }
 }
+
+/// How often a waiting command tries the lock again.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {
@@ -51,5 +73,31 @@ mod tests {
         assert!(StoreLock::try_acquire(&path).unwrap().is_none());
         drop(first);
         assert!(StoreLock::try_acquire(&path).unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_holder_gets_the_lock_once_the_first_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".lock");
+        let first = StoreLock::try_acquire(&path).unwrap().unwrap();
+        let short = std::time::Duration::from_millis(200);
+        assert!(
+            StoreLock::acquire_within(&path, short)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            drop(first);
+        });
+        let long = std::time::Duration::from_secs(10);
+        assert!(
+            StoreLock::acquire_within(&path, long)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        release.await.unwrap();
     }
 }

@@ -58,6 +58,9 @@ pub fn releases(ctx: &Context, store: &Store) -> Result<Vec<ReleaseInfo>, StoreE
         .collect())
 }
 
+/// How long `rollback` waits for a pass of the same store to end.
+const ROLLBACK_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Points `current` at `to` (default: the release before the current one) and deploys it.
 pub async fn rollback(
     ctx: &Context,
@@ -66,12 +69,18 @@ pub async fn rollback(
 ) -> Result<String, StoreError> {
     let tree = StoreTree::new(&ctx.config.daemon.state_dir, &store.id);
     tree.ensure()?;
-    let _lock = StoreLock::try_acquire(&tree.lock_file())?.ok_or_else(|| {
-        StoreError::new(
-            Category::Storage,
-            "a pass of this store is running; try again in a moment",
-        )
-    })?;
+    // The daemon may be in the middle of a pass of this store: wait for it.
+    let _lock = StoreLock::acquire_within(&tree.lock_file(), ROLLBACK_LOCK_WAIT)
+        .await?
+        .ok_or_else(|| {
+            StoreError::new(
+                Category::Storage,
+                format!(
+                    "a pass of this store has been running for over {}s; try again later",
+                    ROLLBACK_LOCK_WAIT.as_secs()
+                ),
+            )
+        })?;
     let current = tree.current_release()?;
     let kept = tree.releases()?;
     let target = match to {

@@ -1,15 +1,13 @@
-//! The .deb that `cargo deb` builds into target/debian/ (`.ci/run` builds it
-//! before `cargo test`): what it installs, its conffile, dependencies and
+//! The .deb that `cargo deb` builds, made here from the binary under test
+//! (`common::deb`): what it installs, its conffile, dependencies and
 //! maintainer scripts, and that the installed config is one the packaged
 //! binary accepts. Also: the example config agrees with the unit.
-//!
-//! Without a fresh .deb (or without dpkg-deb) the package test prints
-//! `SKIPPED: <reason>` and passes, unless MENUSYNC_REQUIRE_DEB is set, as
-//! `.ci/run` does, so CI can never skip it silently.
+//! tests/field.rs installs the same package on a booted Debian 12.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::SystemTime;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -17,66 +15,6 @@ fn repo() -> PathBuf {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
-}
-
-/// Skips, or fails where a .deb is required.
-fn skip(reason: &str) {
-    if std::env::var_os("MENUSYNC_REQUIRE_DEB").is_some() {
-        panic!("MENUSYNC_REQUIRE_DEB is set, but: {reason}");
-    }
-    println!("SKIPPED: deb_installs_binary_unit_sysusers_and_conffile: {reason}");
-}
-
-/// What the package is built from; a .deb older than any of them is stale.
-const SOURCES: &[&str] = &[
-    "Cargo.toml",
-    "systemd/menusync.service",
-    "systemd/menusync.sysusers",
-    "systemd/menusync.tmpfiles",
-    "packaging/stores.toml",
-    "docs/stores.schema.json",
-];
-
-fn modified(path: &Path) -> SystemTime {
-    std::fs::metadata(path)
-        .and_then(|meta| meta.modified())
-        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
-}
-
-/// The newest target/debian/menusync_<version>-*.deb.
-fn find_deb() -> Result<PathBuf, String> {
-    // CARGO_TARGET_TMPDIR is <target dir>/tmp, wherever the target dir is.
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target dir")
-        .to_path_buf();
-    let dir = target.join("debian");
-    let prefix = format!("menusync_{}-", env!("CARGO_PKG_VERSION"));
-    let entries = std::fs::read_dir(&dir).map_err(|err| {
-        format!(
-            "no {}: {err}; build it with `cargo deb` (cargo install cargo-deb)",
-            dir.display()
-        )
-    })?;
-    let deb = entries
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| {
-            path.file_name()
-                .and_then(|name| name.to_str())
-                .is_some_and(|name| name.starts_with(&prefix) && name.ends_with(".deb"))
-        })
-        .max_by_key(|path| modified(path))
-        .ok_or_else(|| format!("no {prefix}*.deb in {}; run `cargo deb`", dir.display()))?;
-    let built = modified(&deb);
-    for source in SOURCES {
-        if modified(&repo().join(source)) > built {
-            return Err(format!(
-                "{} is older than {source}; rebuild it with `cargo deb`",
-                deb.display()
-            ));
-        }
-    }
-    Ok(deb)
 }
 
 fn dpkg_deb(args: &[&str], deb: &Path) -> String {
@@ -107,13 +45,8 @@ fn control(deb: &Path, member: &str) -> String {
 
 #[test]
 fn deb_installs_binary_unit_sysusers_and_conffile() {
-    if Command::new("dpkg-deb").arg("--version").output().is_err() {
-        return skip("dpkg-deb is not available here");
-    }
-    let deb = match find_deb() {
-        Ok(deb) => deb,
-        Err(reason) => return skip(&reason),
-    };
+    let out = tempfile::tempdir().unwrap();
+    let deb = common::deb::build_deb(out.path());
     println!("checking {}", deb.display());
 
     // `dpkg-deb -c` lists like `tar tv`: mode, owner, size, date, time, path.

@@ -170,6 +170,10 @@ fn unit_is_a_notify_service_with_reload_watchdog_and_a_long_enough_stop() {
         "ExecReload checks the file, then signals"
     );
     assert_eq!(single(&unit, "Restart"), "on-failure");
+    // Regression (issue 11, found by tests/field/): with the default
+    // KillMode=control-group a stop sent SIGTERM to the rsync of a push in
+    // flight too, so it failed and the target stayed a release behind.
+    assert_eq!(single(&unit, "KillMode"), "mixed");
     assert!(seconds(single(&unit, "WatchdogSec")) > 0);
     // The daemon waits shutdown_timeout_secs for passes in flight; systemd
     // must not SIGKILL it before then.

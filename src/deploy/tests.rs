@@ -230,3 +230,30 @@ fn link_dest_is_an_absolute_path_on_the_target() {
     assert!(local_path.starts_with('/'), "{local_path}");
     assert!(local_path.ends_with(&format!("relative/web/s/releases/{R1}")));
 }
+
+/// Issue 11: on a fresh machine without rsync the quick start said only
+/// "No such file or directory".
+#[tokio::test]
+async fn a_missing_program_names_the_package_to_install() {
+    let err = run(
+        "menusync-test-no-such-program",
+        &[],
+        "a push",
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.category, Category::Deploy);
+    assert!(err.message.contains("is not installed"), "{}", err.message);
+    assert!(
+        err.message
+            .contains("apt-get install menusync-test-no-such-program"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        spawn_error("ssh", std::io::ErrorKind::NotFound.into()).message,
+        "ssh is not installed (not found on PATH): install the `openssh-client` package, \
+         e.g. `apt-get install openssh-client`"
+    );
+}

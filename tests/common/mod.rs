@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod deb;
 pub mod fixture_pos;
 pub mod providers;
 pub mod raw_pos;
