@@ -25,6 +25,13 @@ use crate::publish::{StoreTree, release_time};
 use crate::transform::Problem;
 use chrono::{DateTime, Utc};
 
+mod dimensions;
+pub use dimensions::Dimensions;
+
+/// Bytes of an image's start kept in memory for its format and dimensions;
+/// a JPEG's frame header may follow EXIF data of tens of kilobytes.
+const HEAD_BYTES: usize = 64 * 1024;
+
 /// Hex digits of the content hash kept in an image's file name (64 bits).
 const NAME_HASH_LEN: usize = 16;
 
@@ -92,6 +99,9 @@ pub struct ImageSink {
     hasher: Sha256,
     written: u64,
     max_bytes: u64,
+    /// Width × height the header may announce.
+    max_pixels: u64,
+    /// The first [`HEAD_BYTES`] bytes, for the format and the dimensions.
     head: Vec<u8>,
 }
 
@@ -107,7 +117,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl ImageSink {
-    fn new(path: PathBuf, max_bytes: u64) -> ImageSink {
+    fn new(path: PathBuf, max_bytes: u64, max_pixels: u64) -> ImageSink {
         ImageSink {
             file: None,
             buffer: Vec::new(),
@@ -115,7 +125,8 @@ impl ImageSink {
             hasher: Sha256::new(),
             written: 0,
             max_bytes,
-            head: Vec::with_capacity(16),
+            max_pixels,
+            head: Vec::new(),
         }
     }
 
@@ -151,8 +162,8 @@ impl ImageSink {
                 format!("image is larger than the {} byte cap", self.max_bytes),
             ));
         }
-        if self.head.len() < 16 {
-            let take = (16 - self.head.len()).min(chunk.len());
+        if self.head.len() < HEAD_BYTES {
+            let take = (HEAD_BYTES - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
         }
         self.hasher.update(chunk);
@@ -214,17 +225,35 @@ impl ImageSink {
                 format!("bytes hash to {sha256}, but the POS says {expected}"),
             ));
         }
+        // Whole in memory, the buffer is the image; spilled, its head usually
+        // holds the frame header, else the part file is read back (under the cap).
+        let in_memory = self.file.is_none();
+        let dimensions = if in_memory {
+            dimensions::read(&self.buffer)
+        } else {
+            dimensions::read(&self.head)
+        };
+        if in_memory || dimensions.is_some() {
+            check_pixels(dimensions, self.max_pixels)?;
+        }
+        let max_pixels = self.max_pixels;
         let name = format!("{}.{}", &sha256[..NAME_HASH_LEN], format.extension());
         let target = dir.join(&name);
         let (part, buffer, file) = (self.path, self.buffer, self.file);
-        blocking(format!("storing {}", target.display()), move || {
+        let stored = blocking(format!("storing {}", target.display()), move || {
             use std::io::Write;
             match file {
                 // Spilled: finish the part file, then give it its content name.
                 Some(mut file) => {
                     file.write_all(&buffer)?;
                     file.sync_all()?;
-                    std::fs::rename(&part, &target)
+                    if dimensions.is_none() {
+                        let whole = std::fs::read(&part)?;
+                        if let Err(err) = check_pixels(dimensions::read(&whole), max_pixels) {
+                            return Ok(Err(err));
+                        }
+                    }
+                    std::fs::rename(&part, &target).map(Ok)
                 }
                 // Whole in memory, so its name is known before it touches the
                 // disk: write it under that name, with no part file to rename.
@@ -232,16 +261,39 @@ impl ImageSink {
                 None => match std::fs::File::create_new(&target) {
                     Ok(mut file) => {
                         file.write_all(&buffer)?;
-                        file.sync_all()
+                        file.sync_all().map(Ok)
                     }
-                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(Ok(())),
                     Err(err) => Err(err),
                 },
             }
         })
         .await?;
-        Ok(name)
+        stored.map(|()| name)
     }
+}
+
+/// Refuses an image whose header gives no size, or more pixels than allowed:
+/// a small file can announce a picture that no phone can decode.
+fn check_pixels(dimensions: Option<Dimensions>, max_pixels: u64) -> Result<(), StoreError> {
+    let Some(dimensions) = dimensions else {
+        return Err(StoreError::new(
+            Category::Data,
+            "the image header gives no width and height (cut short or malformed)",
+        ));
+    };
+    if dimensions.pixels() > max_pixels {
+        return Err(StoreError::new(
+            Category::Data,
+            format!(
+                "image is {}×{} = {} pixels, over max_image_pixels ({max_pixels})",
+                dimensions.width,
+                dimensions.height,
+                dimensions.pixels()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// What the images stage produced for one release.
@@ -267,6 +319,12 @@ pub struct ImageRequest<'a> {
     pub io: &'a Semaphore,
     pub concurrency: usize,
     pub max_bytes: u64,
+    pub max_pixels: u64,
+    /// Wall-clock cap on one image, from when its download starts.
+    pub image_timeout: std::time::Duration,
+    /// When the whole stage gives up on the images still outstanding, so
+    /// slow images can never hold the menu back past the pass's own deadline.
+    pub deadline: tokio::time::Instant,
     /// The published release's `images/`, whose files may be linked.
     pub held_dir: Option<&'a Path>,
     /// The index saved by the last pass: fingerprint → file name.
@@ -288,6 +346,12 @@ pub async fn gather(
     wanted: &BTreeSet<String>,
 ) -> Result<GatheredImages, StoreError> {
     let mut result = GatheredImages::default();
+    for problem in &images.problems {
+        result.problems.push(Problem::data(
+            problem.subject.clone(),
+            problem.message.clone(),
+        ));
+    }
     let mut by_id: BTreeMap<&str, &ImageDoc> = BTreeMap::new();
     for image in &images.images {
         if by_id.contains_key(image.image_id.as_str()) {
@@ -390,13 +454,21 @@ async fn download(
     image: &ImageDoc,
     part: PathBuf,
 ) -> Result<(String, u64), StoreError> {
-    let _permit = request
-        .io
-        .acquire()
+    let out_of_time = || {
+        StoreError::new(
+            Category::Network,
+            "not fetched: the images stage ran out of time (pass_timeout_secs); \
+             the menu goes out without it",
+        )
+    };
+    let _permit = tokio::time::timeout_at(request.deadline, request.io.acquire())
         .await
+        .map_err(|_| out_of_time())?
         .expect("the I/O semaphore is never closed");
-    let mut sink = ImageSink::new(part.clone(), request.max_bytes);
-    let outcome = async {
+    let own_deadline = tokio::time::Instant::now() + request.image_timeout;
+    let deadline = own_deadline.min(request.deadline);
+    let mut sink = ImageSink::new(part.clone(), request.max_bytes, request.max_pixels);
+    let fetch = async {
         if let Some(size) = image.size {
             sink.check_announced_size(size)?;
         }
@@ -404,13 +476,26 @@ async fn download(
             .provider
             .fetch_image(request.pos_store_id, &image.url, &mut sink)
             .await?;
-        let bytes = sink.written;
-        let name = sink
-            .finish(image.sha256.as_deref(), request.staging_dir)
-            .await?;
-        Ok((name, bytes))
-    }
-    .await;
+        Ok::<_, StoreError>(())
+    };
+    // A POS that sends an image slowly (a byte a second) costs that image only.
+    let outcome = match tokio::time::timeout_at(deadline, fetch).await {
+        Ok(Ok(())) => {
+            let bytes = sink.written;
+            sink.finish(image.sha256.as_deref(), request.staging_dir)
+                .await
+                .map(|name| (name, bytes))
+        }
+        Ok(Err(err)) => Err(err),
+        Err(_) if deadline == own_deadline => Err(StoreError::new(
+            Category::Network,
+            format!(
+                "the image took longer than image_timeout_secs ({}s); left out",
+                request.image_timeout.as_secs()
+            ),
+        )),
+        Err(_) => Err(out_of_time()),
+    };
     if outcome.is_err() {
         // The part file may be half-written; it never becomes part of a release.
         let _ = tokio::fs::remove_file(&part).await;
@@ -507,17 +592,58 @@ mod tests {
         }
     }
 
+    /// The start of a PNG: signature and IHDR announcing `width`×`height`.
+    fn png_header(width: u32, height: u32) -> Vec<u8> {
+        let mut bytes = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+        bytes.extend(width.to_be_bytes());
+        bytes.extend(height.to_be_bytes());
+        bytes.extend([8, 6, 0, 0, 0, 0, 0, 0, 0]);
+        bytes
+    }
+
+    /// Issue 12: a 20000×20000 PNG of a few kilobytes passed the magic-byte
+    /// check and went to customers' phones.
+    #[tokio::test]
+    async fn an_image_announcing_more_pixels_than_allowed_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let bomb = png_header(20_000, 20_000);
+        let mut sink = ImageSink::new(dir.path().join("a"), 1 << 20, 25_000_000);
+        sink.write(&bomb).await.unwrap();
+        let err = sink.finish(None, dir.path()).await.unwrap_err();
+        assert_eq!(err.category, Category::Data);
+        assert!(err.message.contains("20000×20000"), "{}", err.message);
+
+        // The same check when the image outgrew memory and its frame header
+        // lies past the kept head (a JPEG after a big EXIF block).
+        let mut jpeg = vec![0xFF, 0xD8];
+        for _ in 0..3 {
+            jpeg.extend([0xFF, 0xE1, 0xFF, 0xFF]);
+            jpeg.extend(vec![0u8; 0xFFFF - 2]);
+        }
+        jpeg.extend([0xFF, 0xC0, 0x00, 0x11, 0x08, 0x4E, 0x20, 0x4E, 0x20]);
+        jpeg.extend([0u8; 9]);
+        assert!(jpeg.len() > HEAD_BYTES && jpeg.len() > SINK_BUFFER);
+        let mut sink = ImageSink::new(dir.path().join("b"), 1 << 20, 25_000_000);
+        sink.write(&jpeg).await.unwrap();
+        let err = sink.finish(None, dir.path()).await.unwrap_err();
+        assert!(err.message.contains("20000×20000"), "{}", err.message);
+
+        let mut sink = ImageSink::new(dir.path().join("c"), 1 << 20, 25_000_000);
+        sink.write(&png_header(4000, 3000)).await.unwrap();
+        assert!(sink.finish(None, dir.path()).await.is_ok(), "12 MP is fine");
+    }
+
     #[tokio::test]
     async fn sink_refuses_past_the_cap_and_checks_sha256() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = ImageSink::new(dir.path().join("a"), 8);
+        let mut sink = ImageSink::new(dir.path().join("a"), 8, u64::MAX);
         sink.write(b"\x89PNG").await.unwrap();
         let err = sink.write(b"\r\n\x1a\n\x00").await.unwrap_err();
         assert_eq!(err.category, Category::Data);
         assert!(err.message.contains("cap"), "{}", err.message);
 
-        let png = b"\x89PNG\r\n\x1a\nrest";
-        let mut sink = ImageSink::new(dir.path().join("b"), 1024);
+        let png: &[u8] = &png_header(2, 2);
+        let mut sink = ImageSink::new(dir.path().join("b"), 1024, u64::MAX);
         sink.write(png).await.unwrap();
         let err = sink
             .finish(Some(&"0".repeat(64)), dir.path())
@@ -525,7 +651,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.category, Category::Data);
 
-        let mut sink = ImageSink::new(dir.path().join("c"), 1024);
+        let mut sink = ImageSink::new(dir.path().join("c"), 1024, u64::MAX);
         sink.write(png).await.unwrap();
         let good = hex::encode(Sha256::digest(png));
         let name = sink
@@ -543,9 +669,9 @@ mod tests {
     #[tokio::test]
     async fn a_large_image_spills_to_disk_and_a_restart_starts_it_over() {
         let dir = tempfile::tempdir().unwrap();
-        let mut image = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut image = png_header(640, 480);
         image.extend((0..3 * SINK_BUFFER).map(|i| (i % 251) as u8));
-        let mut sink = ImageSink::new(dir.path().join("part"), 1 << 20);
+        let mut sink = ImageSink::new(dir.path().join("part"), 1 << 20, u64::MAX);
         // A first try that breaks off after spilling, then the whole image.
         sink.write(&b"\xff\xd8\xff"[..]).await.unwrap();
         sink.write(&vec![7; SINK_BUFFER]).await.unwrap();
@@ -565,7 +691,7 @@ mod tests {
     #[tokio::test]
     async fn sink_refuses_html_posing_as_an_image() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = ImageSink::new(dir.path().join("a"), 1024);
+        let mut sink = ImageSink::new(dir.path().join("a"), 1024, u64::MAX);
         sink.write(b"<html><body>502 Bad Gateway</body></html>")
             .await
             .unwrap();

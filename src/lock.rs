@@ -6,6 +6,7 @@
 //! `kill -9` never leaves a store locked.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rustix::fs::{FlockOperation, flock};
@@ -21,10 +22,12 @@ pub struct StoreLock {
 impl StoreLock {
     /// Takes the lock without waiting; `Ok(None)` means another pass holds it.
     pub fn try_acquire(path: &Path) -> Result<Option<StoreLock>, StoreError> {
+        // O_NOFOLLOW: a link planted at `.lock` is refused, never opened (or created) through.
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(path)
             .map_err(|err| StoreError::storage(format!("opening {}", path.display()), err))?;
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {

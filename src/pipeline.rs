@@ -73,6 +73,77 @@ impl Context {
     }
 }
 
+impl Context {
+    /// The context for a reloaded config, keeping what must outlive a reload
+    /// while passes started under the old config still run:
+    /// - the three limits are the same semaphores, resized, so old and new
+    ///   passes together never exceed the larger of the two settings and soon
+    ///   the new one;
+    /// - every POS endpoint whose settings (and the timeouts its client was
+    ///   built with) did not change keeps its provider: its rate limiter,
+    ///   open or closed breaker and ETag memo.
+    pub fn reloaded(&self, config: Arc<Config>) -> Result<Context, StoreError> {
+        let (old, new) = (&self.config.daemon, &config.daemon);
+        let same_client =
+            old.connect_timeout == new.connect_timeout && old.read_timeout == new.read_timeout;
+        let mut providers = BTreeMap::new();
+        for (name, endpoint) in &config.pos {
+            let kept = self
+                .config
+                .pos
+                .get(name)
+                .filter(|old_endpoint| same_client && ***old_endpoint == **endpoint)
+                .and_then(|_| self.providers.get(name));
+            let provider = match kept {
+                Some(provider) => Arc::clone(provider),
+                None => Arc::new(Provider::new(endpoint, new)?),
+            };
+            providers.insert(name.clone(), provider);
+        }
+        resize(
+            &self.passes,
+            old.io_concurrency.get(),
+            new.io_concurrency.get(),
+        );
+        resize(&self.io, old.io_concurrency.get(), new.io_concurrency.get());
+        resize(
+            &self.deploy,
+            old.deploy_concurrency.get(),
+            new.deploy_concurrency.get(),
+        );
+        Ok(Context {
+            config,
+            providers,
+            passes: Arc::clone(&self.passes),
+            io: Arc::clone(&self.io),
+            deploy: Arc::clone(&self.deploy),
+            abort: self.abort.clone(),
+            metrics: Arc::clone(&self.metrics),
+        })
+    }
+}
+
+/// Changes a limit of `from` permits to `to`: grown at once; shrunk by
+/// forgetting free permits now and the rest as passes give them back (a
+/// waiting acquire is served first, so nobody new gets in meanwhile).
+fn resize(limit: &Arc<Semaphore>, from: usize, to: usize) {
+    if to > from {
+        limit.add_permits(to - from);
+    } else if to < from {
+        let excess = from - to;
+        let rest = excess - limit.forget_permits(excess);
+        if rest > 0 {
+            let limit = Arc::clone(limit);
+            let rest = u32::try_from(rest).expect("limits are bounded far below u32::MAX");
+            tokio::spawn(async move {
+                if let Ok(permits) = limit.acquire_many_owned(rest).await {
+                    permits.forget();
+                }
+            });
+        }
+    }
+}
+
 /// Choices an operator makes for one run.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PassOptions {
@@ -251,7 +322,7 @@ async fn locked_pass(
     let _lock = match lock {
         Ok(Some(lock)) => lock,
         Ok(None) => return (Outcome::Busy, None),
-        Err(err) => return (failed(&err), None),
+        Err(err) => return (failed(&err), record_early_failure(&tree, &err)),
     };
 
     let state_file = tree.state_file();
@@ -285,6 +356,29 @@ async fn locked_pass(
     (outcome, Some(state))
 }
 
+/// A pass that failed before it held the lock (a planted link, a broken
+/// folder) still shows in `status`: its failure goes into `state.json` when
+/// that file can be written at all.
+fn record_early_failure(tree: &StoreTree, err: &StoreError) -> Option<StoreState> {
+    // Never through a link: only into a real stores/<id>/ under a real stores/.
+    let real = |dir: &std::path::Path| {
+        std::fs::symlink_metadata(dir).is_ok_and(|meta| meta.file_type().is_dir())
+    };
+    if !real(tree.root()) || !tree.root().parent().is_some_and(real) {
+        return None;
+    }
+    let state_file = tree.state_file();
+    let mut state = StoreState::load(&state_file).ok()?;
+    state.record_failure(err.category, err.chain(), Utc::now());
+    match state.save(&state_file) {
+        Ok(()) => Some(state),
+        Err(save_err) => {
+            warn!(category = %save_err.category, "cannot record the failure: {}", save_err.chain());
+            None
+        }
+    }
+}
+
 fn failed(err: &StoreError) -> Outcome {
     Outcome::Failed {
         category: err.category,
@@ -306,7 +400,8 @@ async fn sync(
         .get(&store.pos)
         .expect("config validation resolves every store's pos");
 
-    let build = build_release(ctx, store, provider, tree, state, options);
+    let images_deadline = tokio::time::Instant::now() + images_budget(daemon.pass_timeout);
+    let build = build_release(ctx, store, provider, tree, state, options, images_deadline);
     let built = tokio::time::timeout(daemon.pass_timeout, build)
         .await
         .map_err(|_| {
@@ -324,6 +419,13 @@ async fn sync(
     Ok(outcome)
 }
 
+/// How long into a pass the images stage may run: the pass timeout less a
+/// quarter of it (at most 10 s) kept for publishing, so images still
+/// outstanding then are left out and the menu goes out without them.
+fn images_budget(pass_timeout: std::time::Duration) -> std::time::Duration {
+    pass_timeout - (pass_timeout / 4).min(std::time::Duration::from_secs(10))
+}
+
 /// Fetch to publish. `Some(release)` when a new release went live.
 async fn build_release(
     ctx: &Context,
@@ -332,6 +434,7 @@ async fn build_release(
     tree: &StoreTree,
     state: &mut StoreState,
     options: PassOptions,
+    images_deadline: tokio::time::Instant,
 ) -> Result<Option<String>, StoreError> {
     let daemon = &ctx.config.daemon;
     let fetched = stage(
@@ -424,6 +527,9 @@ async fn build_release(
             io: &ctx.io,
             concurrency: daemon.io_concurrency.get(),
             max_bytes: daemon.max_image_bytes,
+            max_pixels: daemon.max_image_pixels,
+            image_timeout: daemon.image_timeout,
+            deadline: images_deadline,
             held_dir: held_dir.as_deref(),
             held_index: &state.images,
             staging_dir: &staging_images,

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::error::StoreError;
+use crate::error::{Category, StoreError};
 
 const RELEASES: &str = "releases";
 const STAGING: &str = "staging";
@@ -68,11 +68,25 @@ impl StoreTree {
         self.root.join(RELEASES).join(release)
     }
 
-    /// Creates the store's folders if they are missing.
+    /// Creates the store's folders if they are missing, and refuses any of
+    /// them that is not a real directory: a symbolic link planted at
+    /// `stores/`, `stores/<id>/`, `releases/` or `staging/` would make the
+    /// pass write into, and clean out, whatever folder it points to.
     pub fn ensure(&self) -> Result<(), StoreError> {
-        for dir in [self.root.join(RELEASES), self.root.join(STAGING)] {
-            fs::create_dir_all(&dir)
-                .map_err(|err| StoreError::storage(format!("creating {}", dir.display()), err))?;
+        let stores = self.root.parent().expect("a store's root is stores/<id>");
+        if let Some(state_dir) = stores.parent() {
+            // The configured state_dir itself may be a link (ops' choice); below it, nothing is.
+            fs::create_dir_all(state_dir).map_err(|err| {
+                StoreError::storage(format!("creating {}", state_dir.display()), err)
+            })?;
+        }
+        for dir in [
+            stores.to_path_buf(),
+            self.root.clone(),
+            self.root.join(RELEASES),
+            self.root.join(STAGING),
+        ] {
+            real_dir(&dir)?;
         }
         Ok(())
     }
@@ -132,6 +146,7 @@ impl StoreTree {
     /// Call only while holding the store's lock, so no live pass is building there.
     pub fn clean_staging(&self) -> Result<usize, StoreError> {
         let dir = self.root.join(STAGING);
+        real_dir(&dir)?;
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -202,6 +217,7 @@ impl StoreTree {
 
     /// Deletes all but the newest `keep` releases, never the one `current` points at.
     pub fn prune(&self, keep: usize) -> Result<Vec<String>, StoreError> {
+        real_dir(&self.root.join(RELEASES))?;
         let current = self.current_release()?;
         let releases = self.releases()?;
         let excess = releases.len().saturating_sub(keep);
@@ -293,6 +309,49 @@ pub fn is_release_id(name: &str) -> bool {
 pub fn release_time(name: &str) -> Option<chrono::NaiveDateTime> {
     let stamp = name.get(..STAMP_LEN)?;
     chrono::NaiveDateTime::parse_from_str(stamp, STAMP_FORMAT).ok()
+}
+
+/// Makes sure `dir` is a real directory, creating it if missing; anything
+/// else there, a symbolic link above all, is refused and named, never followed.
+fn real_dir(dir: &Path) -> Result<(), StoreError> {
+    let refuse = |what: String| {
+        StoreError::new(
+            Category::Storage,
+            format!(
+                "{} is {what}, not a folder; menusync never writes or deletes through it: \
+                 remove it and the next pass recreates the folder",
+                dir.display()
+            ),
+        )
+    };
+    match fs::symlink_metadata(dir) {
+        Ok(meta) if meta.file_type().is_dir() => Ok(()),
+        Ok(meta) if meta.file_type().is_symlink() => {
+            let target = fs::read_link(dir)
+                .map(|target| target.display().to_string())
+                .unwrap_or_else(|_| "?".to_string());
+            Err(refuse(format!("a symbolic link to {target}")))
+        }
+        Ok(_) => Err(refuse("a file".to_string())),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => match fs::create_dir(dir) {
+            Ok(()) => Ok(()),
+            // Created meanwhile (another process): check what it is.
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                match fs::symlink_metadata(dir) {
+                    Ok(meta) if meta.file_type().is_dir() => Ok(()),
+                    _ => Err(refuse("not a folder".to_string())),
+                }
+            }
+            Err(err) => Err(StoreError::storage(
+                format!("creating {}", dir.display()),
+                err,
+            )),
+        },
+        Err(err) => Err(StoreError::storage(
+            format!("inspecting {}", dir.display()),
+            err,
+        )),
+    }
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {

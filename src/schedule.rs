@@ -331,7 +331,7 @@ pub async fn run(
                 }
                 Control::Reload => {
                     notify::reloading();
-                    if let Some(new_scheduler) = reload(&config_path, &mut dispatcher, &tick_sender, &abort).await {
+                    if let Some(new_scheduler) = reload(&config_path, &mut dispatcher, &tick_sender).await {
                         let mut old = std::mem::replace(&mut scheduler, new_scheduler);
                         if let Err(err) = old.shutdown().await {
                             warn!("stopping the old scheduler: {err}");
@@ -370,7 +370,6 @@ async fn reload(
     config_path: &std::path::Path,
     dispatcher: &mut Dispatcher,
     ticks: &mpsc::Sender<Arc<str>>,
-    abort: &CancellationToken,
 ) -> Option<JobScheduler> {
     let new = match Config::load(config_path) {
         Ok(config) => Arc::new(config),
@@ -379,22 +378,25 @@ async fn reload(
             return None;
         }
     };
-    let metrics = Arc::clone(&dispatcher.ctx.metrics);
-    metrics.retain(|store| new.store(store).is_some());
-    let ctx = match Context::new(Arc::clone(&new), abort.clone(), metrics) {
-        Ok(ctx) => ctx,
-        Err(err) => {
-            error!("reload refused, the running config stays: {}", err.chain());
-            return None;
-        }
-    };
-    let scheduler = match start_scheduler(&new, ticks).await {
+    let mut scheduler = match start_scheduler(&new, ticks).await {
         Ok(scheduler) => scheduler,
         Err(err) => {
             error!("reload refused, the running config stays: {err:#}");
             return None;
         }
     };
+    // Limits, breakers, rate limiters and ETag memos carry over (see `Context::reloaded`).
+    let ctx = match dispatcher.ctx.reloaded(Arc::clone(&new)) {
+        Ok(ctx) => ctx,
+        Err(err) => {
+            error!("reload refused, the running config stays: {}", err.chain());
+            if let Err(err) = scheduler.shutdown().await {
+                warn!("stopping the refused config's scheduler: {err}");
+            }
+            return None;
+        }
+    };
+    ctx.metrics.retain(|store| new.store(store).is_some());
     let changed = changed_stores(&dispatcher.ctx.config, &new);
     let removed: Vec<&str> = dispatcher
         .ctx

@@ -5,6 +5,8 @@
 //! parsed schedules, safe store ids). Every error names the file, line and
 //! column, the way `menusync check` prints it.
 
+pub mod bounds;
+mod explain;
 mod pos;
 mod raw;
 mod target;
@@ -42,6 +44,10 @@ pub const DEFAULT_STALE_AFTER_SECS: u64 = 3600;
 pub const DEFAULT_LOG_FILE_KEEP_DAYS: usize = 14;
 /// Images of releases replaced less than this long ago stay in the newest release.
 pub const DEFAULT_IMAGE_GRACE_SECS: u64 = 3600;
+/// Wall-clock cap on fetching one image; past it the image is left out, the menu goes on.
+pub const DEFAULT_IMAGE_TIMEOUT_SECS: u64 = 30;
+/// Pixels an image may announce (width × height); 25 megapixels is a 5000×5000 photo.
+pub const DEFAULT_MAX_IMAGE_PIXELS: u64 = 25_000_000;
 
 /// A config file that cannot be used, with where in it the problem is.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +108,10 @@ pub struct DaemonSettings {
     /// A page loaded before a publish may still ask for its images: they are
     /// carried into newer releases (and so kept on targets) for this long.
     pub image_grace: Duration,
+    /// Wall-clock cap on one image's download; a slower image is left out.
+    pub image_timeout: Duration,
+    /// Width × height an image may announce in its header; a bigger one is left out.
+    pub max_image_pixels: u64,
 }
 
 /// How logs are written besides the journal.
@@ -149,15 +159,26 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Config::parse(path, &text)
+        Config::check_text(path, &text, true)
     }
 
     /// Checks `text` as if read from `path`; relative paths resolve against its folder.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let checker = Checker { path, text };
+        Config::check_text(path, text, false)
+    }
+
+    fn check_text(path: &Path, text: &str, on_disk: bool) -> Result<Config, ConfigError> {
+        let checker = Checker {
+            path,
+            text,
+            on_disk,
+        };
         let raw: RawConfig = toml::from_str(text).map_err(|err| {
             let span = err.span().unwrap_or(0..0);
-            checker.error(span, err.message().to_string())
+            checker.error(
+                span.clone(),
+                explain::parse_error(err.message(), text, span),
+            )
         })?;
         checker.check(raw)
     }
@@ -171,6 +192,8 @@ impl Config {
 struct Checker<'a> {
     path: &'a Path,
     text: &'a str,
+    /// Whether to look at the disk too (`state_dir`); `parse` checks the text alone.
+    on_disk: bool,
 }
 
 impl Checker<'_> {
@@ -244,17 +267,23 @@ impl Checker<'_> {
             Some(dir) => self.resolve(dir.get_ref()),
             None => self.resolve(DEFAULT_STATE_DIR),
         };
+        if self.on_disk
+            && let Err(why) = usable_state_dir(&state_dir)
+        {
+            let span = raw.state_dir.as_ref().map(Spanned::span).unwrap_or(0..0);
+            return Err(self.error(span, why));
+        }
         let schedule = match &raw.schedule {
             Some(schedule) => self.check_schedule(schedule)?,
             None => DEFAULT_SCHEDULE.to_string(),
         };
         let secs = |value: &Option<Spanned<i64>>, name: &str, default: u64| {
-            self.positive(value, name, default).map(Duration::from_secs)
+            self.bounded(value, name, default).map(Duration::from_secs)
         };
         let count = |value: &Option<Spanned<i64>>, name: &str, default: usize| {
-            self.positive(value, name, default as u64).map(|n| {
+            self.bounded(value, name, default as u64).map(|n| {
                 NonZeroUsize::new(usize::try_from(n).unwrap_or(usize::MAX))
-                    .expect("positive() never returns zero")
+                    .expect("every count's bound starts at 1")
             })
         };
         Ok(DaemonSettings {
@@ -291,12 +320,12 @@ impl Checker<'_> {
                 DEFAULT_DEPLOY_TIMEOUT_SECS,
             )?,
             keep_releases: count(&raw.keep_releases, "keep_releases", DEFAULT_KEEP_RELEASES)?,
-            max_image_bytes: self.positive(
+            max_image_bytes: self.bounded(
                 &raw.max_image_bytes,
                 "max_image_bytes",
                 DEFAULT_MAX_IMAGE_BYTES,
             )?,
-            max_menu_bytes: self.positive(
+            max_menu_bytes: self.bounded(
                 &raw.max_menu_bytes,
                 "max_menu_bytes",
                 DEFAULT_MAX_MENU_BYTES,
@@ -312,18 +341,27 @@ impl Checker<'_> {
                 DEFAULT_STALE_AFTER_SECS,
             )?,
             metrics_dir: self.optional_dir(&raw.metrics_dir, "metrics_dir")?,
-            image_grace: match &raw.image_grace_secs {
-                Some(secs) if *secs.get_ref() < 0 => {
-                    return Err(self.error(secs.span(), "`image_grace_secs` must not be negative"));
-                }
-                Some(secs) => Duration::from_secs(*secs.get_ref() as u64),
-                None => Duration::from_secs(DEFAULT_IMAGE_GRACE_SECS),
-            },
-            max_shrink_percent: self.percent(
+            image_grace: secs(
+                &raw.image_grace_secs,
+                "image_grace_secs",
+                DEFAULT_IMAGE_GRACE_SECS,
+            )?,
+            image_timeout: secs(
+                &raw.image_timeout_secs,
+                "image_timeout_secs",
+                DEFAULT_IMAGE_TIMEOUT_SECS,
+            )?,
+            max_image_pixels: self.bounded(
+                &raw.max_image_pixels,
+                "max_image_pixels",
+                DEFAULT_MAX_IMAGE_PIXELS,
+            )?,
+            max_shrink_percent: u8::try_from(self.bounded(
                 &raw.max_shrink_percent,
                 "max_shrink_percent",
-                DEFAULT_MAX_SHRINK_PERCENT,
-            )?,
+                u64::from(DEFAULT_MAX_SHRINK_PERCENT),
+            )?)
+            .expect("the percent bound ends at 100"),
         })
     }
 
@@ -356,7 +394,7 @@ impl Checker<'_> {
                 ));
             }
         };
-        let keep = self.positive(
+        let keep = self.bounded(
             &raw.file_keep_days,
             "file_keep_days",
             DEFAULT_LOG_FILE_KEEP_DAYS as u64,
@@ -368,7 +406,8 @@ impl Checker<'_> {
         })
     }
 
-    fn positive(
+    /// `value`, or `default` when absent, refused outside `name`'s range in [`bounds::BOUNDS`].
+    fn bounded(
         &self,
         value: &Option<Spanned<i64>>,
         name: &str,
@@ -376,34 +415,9 @@ impl Checker<'_> {
     ) -> Result<u64, ConfigError> {
         match value {
             None => Ok(default),
-            Some(spanned) if *spanned.get_ref() > 0 => Ok(*spanned.get_ref() as u64),
-            Some(spanned) => Err(self.error(
-                spanned.span(),
-                format!("`{name}` must be greater than 0, got {}", spanned.get_ref()),
-            )),
-        }
-    }
-
-    fn percent(
-        &self,
-        value: &Option<Spanned<i64>>,
-        name: &str,
-        default: u8,
-    ) -> Result<u8, ConfigError> {
-        match value {
-            None => Ok(default),
-            Some(spanned) => u8::try_from(*spanned.get_ref())
-                .ok()
-                .filter(|percent| *percent <= 100)
-                .ok_or_else(|| {
-                    self.error(
-                        spanned.span(),
-                        format!(
-                            "`{name}` must be between 0 and 100, got {}",
-                            spanned.get_ref()
-                        ),
-                    )
-                }),
+            Some(spanned) => bounds::of(name)
+                .check(name, *spanned.get_ref())
+                .map_err(|message| self.error(spanned.span(), message)),
         }
     }
 
@@ -526,6 +540,34 @@ fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// Parses a 6-field cron string (seconds first) the way the scheduler will.
+/// A `state_dir` that exists must be a folder this process can write in;
+/// one that does not exist yet is created by the first pass.
+fn usable_state_dir(dir: &Path) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => Err(format!(
+            "`state_dir` {} is a file, not a folder: point it at a folder (or a path that \
+             does not exist yet)",
+            dir.display()
+        )),
+        Ok(_) => rustix::fs::access(
+            dir,
+            rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+        )
+        .map_err(|err| {
+            format!(
+                "`state_dir` {} is not writable by this user ({err}): fix its owner or \
+                     mode, or run as its owner",
+                dir.display()
+            )
+        }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(format!(
+            "`state_dir` {} cannot be read: {err}",
+            dir.display()
+        )),
+    }
+}
+
 pub fn validate_schedule(schedule: &str) -> Result<(), String> {
     let fields = schedule.split_whitespace().count();
     if fields != 6 {
@@ -533,13 +575,62 @@ pub fn validate_schedule(schedule: &str) -> Result<(), String> {
             "schedule `{schedule}` has {fields} fields; it needs 6, seconds first (e.g. \"{DEFAULT_SCHEDULE}\")"
         ));
     }
-    croner::parser::CronParser::builder()
+    for (field, (name, min, max)) in schedule.split_whitespace().zip(CRON_FIELDS) {
+        check_cron_field(field, name, min, max)
+            .map_err(|why| format!("schedule `{schedule}`: {why}"))?;
+    }
+    let cron = croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Required)
         .dom_and_dow(true)
         .build()
         .parse(schedule)
-        .map(|_| ())
-        .map_err(|err| format!("schedule `{schedule}` does not parse: {err}"))
+        .map_err(|err| format!("schedule `{schedule}` does not parse: {err}"))?;
+    // A pattern can parse and still never come round (30 February): the store
+    // would sync once at start and never again, and never be reported stale.
+    let now = chrono::Utc::now();
+    match cron.find_next_occurrence(&now, false) {
+        Ok(next) if next - now <= chrono::TimeDelta::days(366) => Ok(()),
+        _ => Err(format!(
+            "schedule `{schedule}` never runs within a year (is that day in that month?); \
+             e.g. \"{DEFAULT_SCHEDULE}\" is every 5 minutes"
+        )),
+    }
+}
+
+/// The six fields of a schedule, seconds first, with their numeric ranges.
+const CRON_FIELDS: [(&str, u32, u32); 6] = [
+    ("seconds", 0, 59),
+    ("minutes", 0, 59),
+    ("hours", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+];
+
+/// Every number in one cron field within its range, so the message names the
+/// field; names (MON, JAN), `*`, `?`, `L`, `W` and `#` are left to croner.
+fn check_cron_field(field: &str, name: &str, min: u32, max: u32) -> Result<(), String> {
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((range, step)) => (range, Some(step)),
+            None => (part, None),
+        };
+        if let Some(step) = step
+            && step.parse::<u32>().is_ok_and(|step| step == 0)
+        {
+            return Err(format!("the {name} field `{field}` has a step of 0"));
+        }
+        for number in range.split('-') {
+            if let Ok(value) = number.parse::<u64>()
+                && !(u64::from(min)..=u64::from(max)).contains(&value)
+            {
+                return Err(format!(
+                    "the {name} field `{field}` is out of range: {name} go from {min} to {max}"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -27,13 +27,13 @@ pub const DEFAULT_SQUARE_VERSION: &str = "2025-08-20";
 /// Where a `gloriafood` pos lives without `base_url`: GloriaFood's Fetch Menu API.
 pub const GLORIAFOOD_BASE_URL: &str = "https://pos.globalfoodsoft.com";
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct PosEndpoint {
     pub name: String,
     pub kind: PosKind,
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum PosKind {
     /// The reference protocol of `pos-api.md` over HTTP(S).
     Http {
@@ -233,6 +233,14 @@ impl Checker<'_> {
                     self.error(base.span(), "`base_url` must be an http:// or https:// URL")
                 })?,
         };
+        if !base_url.username().is_empty() || base_url.password().is_some() {
+            return Err(self.error(
+                base.map(Spanned::span).unwrap_or(0..0),
+                "`base_url` holds a user name or password (`user:KEY@`), which would be \
+                 printed and stored: remove it and give the key with api_key_credential, \
+                 api_key_env or api_key_file",
+            ));
+        }
         let key = self.check_key_source(raw, kind_name)?;
         Ok(Remote {
             base_url,
@@ -242,31 +250,28 @@ impl Checker<'_> {
     }
 
     fn check_resilience(&self, raw: &RawPos) -> Result<ResilienceSettings, ConfigError> {
-        let retries = self.at_least(&raw.retries, "retries", 0, DEFAULT_RETRIES)?;
-        let breaker_failures = self.at_least(
+        let retries = self.bounded(&raw.retries, "retries", DEFAULT_RETRIES)?;
+        let breaker_failures = self.bounded(
             &raw.breaker_failures,
             "breaker_failures",
-            1,
             DEFAULT_BREAKER_FAILURES,
         )?;
-        let cooldown = self.at_least(
+        let cooldown = self.bounded(
             &raw.breaker_cooldown_secs,
             "breaker_cooldown_secs",
-            1,
             DEFAULT_BREAKER_COOLDOWN_SECS,
         )?;
-        let rate = self.at_least(
+        let rate = self.bounded(
             &raw.requests_per_second,
             "requests_per_second",
-            1,
             DEFAULT_REQUESTS_PER_SECOND,
         )?;
         Ok(ResilienceSettings {
-            retries: retries.min(10) as usize,
+            retries: retries as usize,
             breaker_failures: u32::try_from(breaker_failures).unwrap_or(u32::MAX),
             breaker_cooldown: Duration::from_secs(cooldown),
             requests_per_second: NonZeroU32::new(u32::try_from(rate).unwrap_or(u32::MAX))
-                .expect("at_least(1) is never zero"),
+                .expect("the bound of requests_per_second starts at 1"),
         })
     }
 
@@ -399,26 +404,6 @@ impl Checker<'_> {
                 format!("`{field}` does not apply to a pos of kind `{kind_name}`"),
             )),
             None => Ok(()),
-        }
-    }
-
-    fn at_least(
-        &self,
-        value: &Option<Spanned<i64>>,
-        name: &str,
-        minimum: i64,
-        default: u64,
-    ) -> Result<u64, ConfigError> {
-        match value {
-            None => Ok(default),
-            Some(spanned) if *spanned.get_ref() >= minimum => Ok(*spanned.get_ref() as u64),
-            Some(spanned) => Err(self.error(
-                spanned.span(),
-                format!(
-                    "`{name}` must be at least {minimum}, got {}",
-                    spanned.get_ref()
-                ),
-            )),
         }
     }
 }

@@ -53,6 +53,8 @@ pub struct RawDaemon {
     pub stale_after_secs: Option<Spanned<i64>>,
     pub metrics_dir: Option<Spanned<String>>,
     pub image_grace_secs: Option<Spanned<i64>>,
+    pub image_timeout_secs: Option<Spanned<i64>>,
+    pub max_image_pixels: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

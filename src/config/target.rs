@@ -92,25 +92,21 @@ impl Checker<'_> {
                 ));
             }
         };
-        let keep = self.positive(
+        let keep = self.bounded(
             &raw.keep_releases,
             "keep_releases",
             DEFAULT_TARGET_KEEP_RELEASES as u64,
         )?;
-        let backoff = self.positive(
+        let backoff = self.bounded(
             &raw.retry_backoff_secs,
             "retry_backoff_secs",
             DEFAULT_RETRY_BACKOFF_SECS,
         )?;
         let port = match &raw.ssh_port {
             None => None,
-            Some(port) => Some(
-                u16::try_from(*port.get_ref())
-                    .ok()
-                    .filter(|port| *port > 0)
-                    .ok_or_else(|| {
-                        self.error(port.span(), "`ssh_port` must be between 1 and 65535")
-                    })?,
+            Some(_) => Some(
+                u16::try_from(self.bounded(&raw.ssh_port, "ssh_port", 22)?)
+                    .expect("the ssh_port bound ends at 65535"),
             ),
         };
         let ssh = SshOptions {
@@ -138,7 +134,7 @@ impl Checker<'_> {
                 dest,
                 mode,
                 keep_releases: NonZeroUsize::new(usize::try_from(keep).unwrap_or(usize::MAX))
-                    .expect("positive() never returns zero"),
+                    .expect("the bound of keep_releases starts at 1"),
                 retry_backoff: Duration::from_secs(backoff),
                 ssh,
             },

@@ -79,7 +79,7 @@ fn every_invalid_config_gives_its_error() {
             ));
             continue;
         };
-        match Config::parse(file, &text) {
+        match Config::load(file) {
             Err(ConfigError::Invalid {
                 path,
                 line,
@@ -214,9 +214,35 @@ fn schedules_are_checked() {
         ("*/5 * * * *", Err("has 5 fields")),
         ("0 0 0 * * * 2030", Err("has 7 fields")),
         ("", Err("has 0 fields")),
-        ("0 61 * * * *", Err("does not parse")),
-        ("0 0 25 * * *", Err("does not parse")),
+        (
+            "0 61 * * * *",
+            Err("the minutes field `61` is out of range"),
+        ),
+        (
+            "0 0 25 * * *",
+            Err("the hours field `25` is out of range: hours go from 0 to 23"),
+        ),
+        (
+            "0 0 0 0 * *",
+            Err("the day-of-month field `0` is out of range"),
+        ),
+        (
+            "0 0 0 1 1-13 *",
+            Err("the month field `1-13` is out of range"),
+        ),
+        (
+            "0 0 0 * * 8",
+            Err("the day-of-week field `8` is out of range"),
+        ),
+        (
+            "*/0 * * * * *",
+            Err("the seconds field `*/0` has a step of 0"),
+        ),
         ("every minute of the day please", Err("does not parse")),
+        // Issue 12: parses, but never comes round; the store would sync once, then never.
+        ("0 0 6 30 2 *", Err("never runs within a year")),
+        ("0 0 6 31 4,6,9,11 *", Err("never runs within a year")),
+        ("0 0 12 31 12 *", Ok(())),
     ];
     for (schedule, want) in cases {
         match (validate_schedule(schedule), want) {
@@ -251,4 +277,19 @@ fn remote_dests_are_checked() {
         target::parse_rsync_dest("var/web", resolve),
         Ok(RsyncDest::Local("/base/var/web".into()))
     );
+}
+
+/// bounds.rs promises that the README's table lists every bound.
+#[test]
+fn the_readme_lists_every_bound() {
+    let readme = std::fs::read_to_string(manifest_dir().join("README.md")).unwrap();
+    for (key, bound) in bounds::BOUNDS {
+        let range = format!("{}–{}", bound.min, bound.max);
+        assert!(
+            readme.lines().any(|line| line.starts_with("| ")
+                && line.contains(&format!("`{key}`"))
+                && line.contains(&range)),
+            "README.md has no table line for `{key}` with {range}"
+        );
+    }
 }

@@ -197,14 +197,14 @@ impl PosClient {
         let resolved = self.base_url.join(url).map_err(|err| {
             StoreError::with_source(
                 Category::Data,
-                format!("image url {url:?} does not parse"),
+                format!("image url {:?} does not parse", redact(url)),
                 err,
             )
         })?;
         if !matches!(resolved.scheme(), "http" | "https") {
             return Err(StoreError::new(
                 Category::Data,
-                format!("image url {resolved} is not http or https"),
+                format!("image url {} is not http or https", shown(&resolved)),
             ));
         }
         let same_origin = resolved.origin() == self.base_url.origin();
@@ -273,8 +273,8 @@ pub(super) fn request_error(url: &Url, err: reqwest::Error) -> StoreError {
         // A redirect loop is what the POS data says, not a passing outage: never retried.
         return StoreError::with_source(
             Category::Data,
-            format!("request to {url} redirected too often"),
-            err,
+            format!("request to {} redirected too often", shown(url)),
+            err.without_url(),
         );
     }
     let what = if err.is_timeout() {
@@ -284,7 +284,11 @@ pub(super) fn request_error(url: &Url, err: reqwest::Error) -> StoreError {
     } else {
         "failed"
     };
-    StoreError::with_source(Category::Network, format!("request to {url} {what}"), err)
+    StoreError::with_source(
+        Category::Network,
+        format!("request to {} {what}", shown(url)),
+        err.without_url(),
+    )
 }
 
 pub(super) fn check_status(url: &Url, response: Response) -> Result<Response, StoreError> {
@@ -292,7 +296,10 @@ pub(super) fn check_status(url: &Url, response: Response) -> Result<Response, St
     if status.is_success() {
         return Ok(response);
     }
-    let mut err = StoreError::new(status_category(status), format!("{url} answered {status}"));
+    let mut err = StoreError::new(
+        status_category(status),
+        format!("{} answered {status}", shown(url)),
+    );
     if matches!(status.as_u16(), 429 | 503) {
         err.retry_after = retry_after(response.headers());
     }
@@ -345,7 +352,7 @@ async fn read_capped(
     let too_big = || {
         StoreError::new(
             Category::Data,
-            format!("{url} sent a body over the {max_bytes} byte cap"),
+            format!("{} sent a body over the {max_bytes} byte cap", shown(url)),
         )
     };
     if response
@@ -368,9 +375,51 @@ async fn read_capped(
     Ok(body)
 }
 
+/// `url` as it may be printed: without a user name or password, which may be a key.
+pub fn shown(url: &Url) -> String {
+    if url.username().is_empty() && url.password().is_none() {
+        return url.to_string();
+    }
+    let mut clean = url.clone();
+    let _ = clean.set_username("");
+    let _ = clean.set_password(None);
+    clean.to_string()
+}
+
+/// A URL as written (it may not even parse) with any `user:password@` cut out.
+pub fn redact(text: &str) -> String {
+    let Some(scheme_end) = text.find("://").map(|at| at + 3) else {
+        return text.to_string();
+    };
+    let authority_end = text[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |at| scheme_end + at);
+    match text[scheme_end..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &text[..scheme_end], &text[scheme_end + at + 1..]),
+        None => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12: a key written into a URL (`http://user:KEY@host/`) was printed
+    /// in log lines, `status` and state.json.
+    #[test]
+    fn urls_are_never_shown_with_their_user_or_password() {
+        let url = Url::parse("https://user:SECRET@pos.example.com:8443/img/a.jpg?x=1").unwrap();
+        assert_eq!(shown(&url), "https://pos.example.com:8443/img/a.jpg?x=1");
+        for (written, expected) in [
+            ("http://user:SECRET@host/a", "http://host/a"),
+            ("http://SECRET@host", "http://host"),
+            ("http://a@b:SECRET@host/x@y", "http://host/x@y"),
+            ("not a url with @ in it", "not a url with @ in it"),
+            ("img/IMG100.jpg", "img/IMG100.jpg"),
+        ] {
+            assert_eq!(redact(written), expected, "{written}");
+        }
+    }
 
     #[test]
     fn status_categories_follow_the_protocol_table() {

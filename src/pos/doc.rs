@@ -10,8 +10,12 @@
 use serde::{Deserialize, Serialize};
 
 /// The answer to `POST /api/menu`, or a provider's mapping of its own menu.
+///
+/// Read leniently: each category and item is checked on its own, and one
+/// that does not match the protocol (a price of `4500.5`, `"4500"`, `null`
+/// or 2^63) is left out as a problem of that entry, never of the store.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "WireMenuDoc")]
 pub struct MenuDoc {
     #[serde(default)]
     pub store_id: Option<String>,
@@ -121,10 +125,168 @@ pub struct OptionDoc {
 }
 
 /// The answer to `POST /api/images`, or a provider's list of image sources.
+///
+/// Read leniently like [`MenuDoc`]: a malformed entry costs that image only.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(from = "WireImagesDoc")]
 pub struct ImagesDoc {
     #[serde(default)]
     pub images: Vec<ImageDoc>,
+    /// Entries left out because they do not match the protocol.
+    #[serde(skip)]
+    pub problems: Vec<DocProblem>,
+}
+
+/// [`MenuDoc`] as it comes off the wire, entries not yet checked one by one.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireMenuDoc {
+    #[serde(default)]
+    store_id: Option<String>,
+    #[serde(default)]
+    version: Option<serde_json::Value>,
+    #[serde(default)]
+    updated_at: Option<String>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    categories: Vec<serde_json::Value>,
+    #[serde(default)]
+    items: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct WireImagesDoc {
+    #[serde(default)]
+    images: Vec<serde_json::Value>,
+}
+
+impl From<WireMenuDoc> for MenuDoc {
+    fn from(wire: WireMenuDoc) -> MenuDoc {
+        let mut problems = Vec::new();
+        let categories = entries(wire.categories, "category", "categoryId", &mut problems);
+        let items = entries(wire.items, "item", "itemId", &mut problems);
+        MenuDoc {
+            store_id: wire.store_id,
+            version: wire.version,
+            updated_at: wire.updated_at,
+            currency: wire.currency,
+            categories,
+            items,
+            problems,
+        }
+    }
+}
+
+impl From<WireImagesDoc> for ImagesDoc {
+    fn from(wire: WireImagesDoc) -> ImagesDoc {
+        let mut problems = Vec::new();
+        let images = entries(wire.images, "image", "imageId", &mut problems);
+        ImagesDoc { images, problems }
+    }
+}
+
+/// Every entry that reads as a `T`; each other one becomes a problem named
+/// by its id where it has one, else by its position.
+fn entries<T: serde::de::DeserializeOwned>(
+    values: Vec<serde_json::Value>,
+    kind: &str,
+    id_field: &str,
+    problems: &mut Vec<DocProblem>,
+) -> Vec<T> {
+    let mut kept = Vec::with_capacity(values.len());
+    for (index, value) in values.into_iter().enumerate() {
+        let subject = match value.get(id_field) {
+            Some(serde_json::Value::String(id)) => format!("{kind} {id}"),
+            Some(serde_json::Value::Number(id)) => format!("{kind} {id}"),
+            _ => format!("{kind} #{} in the list", index + 1),
+        };
+        match T::deserialize(value) {
+            Ok(entry) => kept.push(entry),
+            Err(err) => problems.push(DocProblem {
+                subject,
+                message: format!("left out: {}", plain_serde_message(&err.to_string())),
+            }),
+        }
+    }
+    kept
+}
+
+/// serde's words for the types a POS gets wrong, in words staff use.
+fn plain_serde_message(message: &str) -> String {
+    message
+        .replace(
+            "expected i64",
+            "expected a whole number (minor units, e.g. 4500)",
+        )
+        .replace("expected u64", "expected a whole number of 0 or more")
+        .replace("expected u32", "expected a whole number of 0 or more")
+        .replace("expected a boolean", "expected true or false")
+        .replace("expected a sequence", "expected a list [ ... ]")
+        .replace("expected a string", "expected text in quotes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn item(price: serde_json::Value) -> serde_json::Value {
+        json!({"itemId": "I1", "categoryId": "C1", "name": "커피", "price": price})
+    }
+
+    /// Issue 12: one badly typed price refused the whole store.
+    #[test]
+    fn a_badly_typed_price_costs_its_item_only() {
+        let doc: MenuDoc = serde_json::from_value(json!({
+            "categories": [{"categoryId": "C1", "name": "커피"}, {"name": "no id"}],
+            "items": [
+                item(json!(4500)),
+                item(json!(4500.5)),
+                item(json!("4500")),
+                item(json!(null)),
+                item(json!(9_223_372_036_854_775_808_u64)),
+                {"categoryId": "C1", "name": "no id", "price": 1},
+            ],
+        }))
+        .expect("a menu with bad entries still reads");
+        assert_eq!(doc.items.len(), 1);
+        assert_eq!(doc.categories.len(), 1);
+        let subjects: Vec<&str> = doc.problems.iter().map(|p| p.subject.as_str()).collect();
+        assert_eq!(
+            subjects,
+            [
+                "category #2 in the list",
+                "item I1",
+                "item I1",
+                "item I1",
+                "item I1",
+                "item #6 in the list"
+            ]
+        );
+        assert!(
+            doc.problems[1].message.contains("expected a whole number"),
+            "{}",
+            doc.problems[1].message
+        );
+    }
+
+    #[test]
+    fn a_malformed_image_entry_costs_that_image_only() {
+        let doc: ImagesDoc = serde_json::from_value(json!({"images": [
+            {"imageId": "IMG1", "url": "a.jpg"},
+            {"imageId": "IMG2", "url": 7},
+        ]}))
+        .unwrap();
+        assert_eq!(doc.images.len(), 1);
+        assert_eq!(doc.problems[0].subject, "image IMG2");
+    }
+
+    #[test]
+    fn the_top_level_shape_is_still_checked() {
+        assert!(serde_json::from_value::<MenuDoc>(json!({"items": {"a": 1}})).is_err());
+        assert!(serde_json::from_value::<MenuDoc>(json!([1, 2])).is_err());
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -153,7 +153,10 @@ impl HttpPos {
                 }),
                 None => Err(StoreError::new(
                     Category::Data,
-                    format!("POST {url} answered 304 Not Modified to a request without an ETag"),
+                    format!(
+                        "POST {} answered 304 Not Modified to a request without an ETag",
+                        super::client::shown(url)
+                    ),
                 )),
             };
         }

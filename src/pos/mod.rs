@@ -234,7 +234,10 @@ impl Provider {
             Provider::Square(pos) => pos.fetch_image(url, sink).await,
             Provider::GloriaFood(_) => Err(StoreError::new(
                 Category::Data,
-                format!("GloriaFood lists no images, yet image {url:?} was asked for"),
+                format!(
+                    "GloriaFood lists no images, yet image {:?} was asked for",
+                    client::redact(url)
+                ),
             )),
         }
     }
@@ -303,9 +306,15 @@ mod tests {
         let err = parse_document::<MenuDoc>("menu", truncated).unwrap_err();
         assert_eq!(err.category, Category::Data);
 
-        let wrong_shape = br#"{"items":[{"itemId":5}]}"#;
+        // A document of the wrong shape fails; one item of the wrong shape
+        // costs that item only (issue 12).
+        let wrong_shape = br#"{"items":{"itemId":5}}"#;
         let err = parse_document::<MenuDoc>("menu", wrong_shape).unwrap_err();
         assert_eq!(err.category, Category::Data);
+        let wrong_item = br#"{"items":[{"itemId":5}]}"#;
+        let (_, doc) = parse_document::<MenuDoc>("menu", wrong_item).unwrap();
+        assert!(doc.items.is_empty());
+        assert_eq!(doc.problems[0].subject, "item 5");
     }
 
     #[test]

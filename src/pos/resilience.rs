@@ -24,7 +24,7 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 
 /// The knobs of one endpoint, from its `[pos.NAME]` section.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResilienceSettings {
     pub retries: usize,
     pub breaker_failures: u32,

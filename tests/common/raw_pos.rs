@@ -68,6 +68,14 @@ pub enum Reply {
         content_type: String,
         announced: Option<u64>,
     },
+    /// A 200 head with the body's true length, then the body one byte per
+    /// `every` (a POS sending an image at a byte a second): every read gets
+    /// data well within a read timeout, yet the whole takes ages.
+    Drip {
+        content_type: String,
+        body: Vec<u8>,
+        every: Duration,
+    },
 }
 
 impl Reply {
@@ -228,6 +236,35 @@ async fn serve(mut stream: TcpStream, handler: &Handler, stats: &Stats) {
             content_type,
             announced,
         } => endless(stream, &content_type, announced, stats).await,
+        Reply::Drip {
+            content_type,
+            body,
+            every,
+        } => drip(stream, &content_type, &body, every).await,
+    }
+}
+
+/// Sends the head, then one byte per `every` until the body is out, the
+/// client hangs up, or the connection's wall-clock limit ends it.
+async fn drip(mut stream: TcpStream, content_type: &str, body: &[u8], every: Duration) {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if !matches!(
+        timeout(IO_TIMEOUT, stream.write_all(head.as_bytes())).await,
+        Ok(Ok(()))
+    ) {
+        return;
+    }
+    for byte in body {
+        if !matches!(
+            timeout(IO_TIMEOUT, stream.write_all(&[*byte])).await,
+            Ok(Ok(()))
+        ) {
+            return;
+        }
+        tokio::time::sleep(every).await;
     }
 }
 

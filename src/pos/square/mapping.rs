@@ -53,6 +53,7 @@ pub(super) fn map_catalog(catalog: &Catalog, location: &str) -> (MenuDoc, Images
         menu,
         ImagesDoc {
             images: mapper.images,
+            problems: Vec::new(),
         },
     )
 }
