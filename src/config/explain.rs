@@ -7,10 +7,23 @@
 
 use std::ops::Range;
 
-/// The message `check` prints for a parse error at `span` of `text`.
+/// The message `check` prints for a parse error at `span` of `text`,
+/// led by the key it is about when the line is `key = value`.
 pub fn parse_error(message: &str, text: &str, span: Range<usize>) -> String {
-    let message = message.trim_end();
     let line = line_at(text, span.start).trim();
+    let explained = explain(message.trim_end(), line);
+    match line
+        .split_once('=')
+        .map(|(key, _)| format!("`{}`", key.trim()))
+    {
+        Some(key) if !line.starts_with('[') && !explained.contains(&key) => {
+            format!("{key}: {explained}")
+        }
+        _ => explained,
+    }
+}
+
+fn explain(message: &str, line: &str) -> String {
     let table_header = line.starts_with('[');
     if line.starts_with("[store]")
         && (message.contains("duplicate") || message.contains("sequence"))
@@ -66,4 +79,27 @@ fn line_at(text: &str, offset: usize) -> &str {
         .find('\n')
         .map_or(text.len(), |at| offset + at);
     &text[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_key_and_the_fix() {
+        let text = "[daemon]\nio_concurrency = \"16\"\n";
+        let at = text.find('"').unwrap();
+        let message = parse_error(
+            "invalid type: string \"16\", expected i64",
+            text,
+            at..at + 4,
+        );
+        assert!(
+            message.starts_with("`io_concurrency`: expected a number, not text in quotes: write 16 instead of \"16\""),
+            "{message}"
+        );
+        let text = "[store]\nid = \"x\"\n";
+        let message = parse_error("invalid type: map, expected a sequence", text, 0..7);
+        assert!(message.contains("`[[store]]`"), "{message}");
+    }
 }
