@@ -41,6 +41,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // Commands that write need a state_dir they can write in (after the
+    // switch above, as the user that will write); read-only ones do not.
+    let writes = matches!(
+        cli.command,
+        Command::Check | Command::Once { .. } | Command::Run | Command::Rollback { .. }
+    );
+    if writes && let Err(err) = config.check_state_dir_writable() {
+        eprintln!("error: {err}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     match cli.command {
         Command::Check => commands::check(&config),
         Command::Status { json } => commands::status(&config, json),

@@ -111,3 +111,45 @@ price_overrides = {{ I100 = {price} }}
         assert!(wrong.is_empty(), "not owned by nobody: {wrong:#?}");
     }
 }
+
+/// Issue 12: `check` refuses a state_dir this user cannot write in, while a
+/// read-only command (`status`, as a monitoring user runs it) still works.
+#[test]
+fn check_refuses_a_state_dir_the_user_cannot_write_but_status_reads_it() {
+    if !nix::unistd::Uid::effective().is_root() {
+        println!("SKIPPED: check_refuses_a_state_dir_the_user_cannot_write: not root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(dir.path().join("state")).unwrap();
+    let config = dir.path().join("stores.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nstate_dir = \"state\"\n\n[pos.demo]\nkind = \"fixture\"\npath = \"{}\"\n\n\
+             [[store]]\nid = \"gangnam\"\nname = \"강남점\"\npos = \"demo\"\npos_store_id = \"S001\"\n",
+            common::repo().join("fixtures/pos").display()
+        ),
+    )
+    .unwrap();
+    let as_nobody = |command: &str| {
+        std::process::Command::new("runuser")
+            .args(["-u", "nobody", "--"])
+            .arg(env!("CARGO_BIN_EXE_menusync"))
+            .arg("--config")
+            .arg(&config)
+            .arg(command)
+            .output()
+            .unwrap()
+    };
+    let check = as_nobody("check");
+    assert_eq!(check.status.code(), Some(2), "{}", text(&check));
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        stderr.contains("stores.toml:2:13: `state_dir`") && stderr.contains("not writable"),
+        "{stderr}"
+    );
+    let status = as_nobody("status");
+    assert!(status.status.success(), "{}", text(&status));
+}

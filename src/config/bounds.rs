@@ -43,7 +43,7 @@ pub const BOUNDS: &[(&str, Bound)] = &[
     ("retries", bound(0, 10, "")),
     ("breaker_failures", bound(1, 1000, "")),
     ("breaker_cooldown_secs", bound(1, DAY, "seconds")),
-    ("requests_per_second", bound(1, 10_000, "")),
+    ("requests_per_second", bound(1, 1_000_000, "")),
     ("retry_backoff_secs", bound(1, DAY, "seconds")),
     ("ssh_port", bound(1, 65535, "")),
 ];

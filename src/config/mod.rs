@@ -77,6 +77,8 @@ pub struct Config {
     pub pos: BTreeMap<String, Arc<PosEndpoint>>,
     pub targets: BTreeMap<String, Arc<Target>>,
     pub stores: Vec<Arc<Store>>,
+    /// Line and column of `state_dir` in the file (1:1 when it is not set), for messages.
+    pub state_dir_position: (usize, usize),
 }
 
 #[derive(Debug, Clone)]
@@ -183,6 +185,28 @@ impl Config {
         checker.check(raw)
     }
 
+    /// For commands that write (`check`, `once`, `run`, `rollback`): an
+    /// existing `state_dir` must be writable by this process. Read-only
+    /// commands (`status`, `releases`, `diff`) skip it, so a monitoring user
+    /// may run `menusync status`.
+    pub fn check_state_dir_writable(&self) -> Result<(), ConfigError> {
+        let dir = &self.daemon.state_dir;
+        if !dir.is_dir() {
+            return Ok(());
+        }
+        let access = rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK;
+        rustix::fs::access(dir, access).map_err(|err| ConfigError::Invalid {
+            path: self.path.display().to_string(),
+            line: self.state_dir_position.0,
+            column: self.state_dir_position.1,
+            message: format!(
+                "`state_dir` {} is not writable by this user ({err}): fix its owner or \
+                 mode, or run as its owner",
+                dir.display()
+            ),
+        })
+    }
+
     pub fn store(&self, id: &str) -> Option<&Arc<Store>> {
         self.stores.iter().find(|store| store.id == id)
     }
@@ -249,6 +273,10 @@ impl Checker<'_> {
         }
         self.attach_locations(&mut pos, &raw.store)?;
         let log = self.check_log(&raw.log)?;
+        let state_dir_position = match &raw.daemon.state_dir {
+            Some(dir) => line_column(self.text, dir.span().start),
+            None => (1, 1),
+        };
         Ok(Config {
             path: self.path.to_path_buf(),
             daemon,
@@ -256,6 +284,7 @@ impl Checker<'_> {
             pos,
             targets,
             stores,
+            state_dir_position,
         })
     }
 
@@ -549,17 +578,7 @@ fn usable_state_dir(dir: &Path) -> Result<(), String> {
              does not exist yet)",
             dir.display()
         )),
-        Ok(_) => rustix::fs::access(
-            dir,
-            rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
-        )
-        .map_err(|err| {
-            format!(
-                "`state_dir` {} is not writable by this user ({err}): fix its owner or \
-                     mode, or run as its owner",
-                dir.display()
-            )
-        }),
+        Ok(_) => Ok(()),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(err) => Err(format!(
             "`state_dir` {} cannot be read: {err}",
