@@ -32,8 +32,18 @@ fn release(root: &Path, name: &str, menu: &str, images: &[&str]) -> PathBuf {
     std::fs::create_dir_all(dir.join("data")).unwrap();
     std::fs::create_dir_all(dir.join("images")).unwrap();
     std::fs::write(dir.join("data/menu.json"), menu).unwrap();
+    // One fixed mtime: rsync's --link-dest links a file only when its time
+    // matches too, and files written a second apart would not (a flaky test).
+    let fixed = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     for image in images {
-        std::fs::write(dir.join("images").join(image), image.as_bytes()).unwrap();
+        let path = dir.join("images").join(image);
+        std::fs::write(&path, image.as_bytes()).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(fixed)
+            .unwrap();
     }
     dir
 }
