@@ -123,6 +123,25 @@ impl StoreError {
     }
 }
 
+/// Something in the POS data that was left out of the menu, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub category: Category,
+    /// What was left out, e.g. `item I105` or `image IMG100`.
+    pub subject: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn data(subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            category: Category::Data,
+            subject: subject.into(),
+            message: message.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,11 +7,11 @@
 //! - [`pos`]: the fetch stage, one provider per POS kind;
 //! - [`detect`]: change detection by content hash;
 //! - [`transform`]: POS menu → the standard [`menu`] schema (pure);
-//! - [`images`]: image download, checks and content-derived names;
+//! - [`images`]: the images stage, with [`image_sink`] receiving and checking one image;
 //! - [`publish`]: releases built in staging and swapped in atomically;
 //! - [`deploy`]: rsync to the web hosts.
 //!
-//! Cross-cutting: [`error`] (failure categories), [`state`] (per-store status
+//! Cross-cutting: [`error`] (failure categories), [`report`] (how a pass ended), [`state`] (per-store status
 //! files), [`lock`] (one pass per store across processes), [`shutdown`]
 //! (signals), [`privileges`] (root by hand becomes the state owner),
 //! [`notify`] (systemd notifications), [`telemetry`] (logging), [`cli`] and [`commands`].
@@ -23,6 +23,7 @@ pub mod deploy;
 pub mod detect;
 pub mod diff;
 pub mod error;
+pub mod image_sink;
 pub mod images;
 pub mod lock;
 pub mod menu;
@@ -33,6 +34,7 @@ pub mod pipeline;
 pub mod pos;
 pub mod privileges;
 pub mod publish;
+pub mod report;
 pub mod schedule;
 pub mod shutdown;
 pub mod state;

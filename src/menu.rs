@@ -6,6 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The currency when the POS names none (`pos-api.md`).
+pub const DEFAULT_CURRENCY: &str = "KRW";
+
 /// Bumped whenever the shape of `menu.json` changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::pipeline::{Outcome, PassReport};
+use crate::report::{Outcome, PassReport};
 
 pub const METRICS_FILE: &str = "menusync.prom";
 

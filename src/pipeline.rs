@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use crate::config::{Config, Store};
+use crate::config::{Config, Store, StoreSettings};
 use crate::detect;
 use crate::diff::MenuDiff;
 use crate::error::{Category, StoreError};
@@ -25,6 +25,7 @@ use crate::menu::Menu;
 use crate::metrics::Metrics;
 use crate::pos::{self, Documents, Fetched, Provider};
 use crate::publish::{IMAGES_DIR, MENU_PATH, StoreTree};
+pub use crate::report::{Outcome, PassReport};
 use crate::state::{InputMemo, StoreState};
 use crate::transform::{self, Problem};
 
@@ -151,29 +152,6 @@ pub struct PassOptions {
     pub allow_shrink: bool,
 }
 
-/// How a store's pass ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Unchanged,
-    Published {
-        release: String,
-    },
-    Failed {
-        category: Category,
-        message: String,
-    },
-    /// Another pass (in this or another process) holds the store.
-    Busy,
-    /// The daemon stopped and the grace period ran out; nothing was published.
-    Aborted,
-}
-
-impl Outcome {
-    pub fn is_ok(&self) -> bool {
-        matches!(self, Outcome::Unchanged | Outcome::Published { .. })
-    }
-}
-
 /// A short id that tells passes apart in the journal.
 fn new_run_id() -> String {
     static SEQUENCE: AtomicU64 = AtomicU64::new(0);
@@ -212,29 +190,6 @@ async fn stage<T>(name: &'static str, future: impl Future<Output = T>) -> T {
             .push((name, elapsed))
     });
     output
-}
-
-/// How a pass went, what it measured, and the store's state after it.
-#[derive(Debug)]
-pub struct PassReport {
-    pub store_id: String,
-    pub outcome: Outcome,
-    pub stages: Vec<(&'static str, Duration)>,
-    pub image_bytes: u64,
-    /// The state as saved after the pass; `None` when the pass never got the store.
-    pub state: Option<StoreState>,
-}
-
-impl PassReport {
-    pub fn failed(store_id: &str, category: Category, message: String) -> PassReport {
-        PassReport {
-            store_id: store_id.to_string(),
-            outcome: Outcome::Failed { category, message },
-            stages: Vec::new(),
-            image_bytes: 0,
-            state: None,
-        }
-    }
 }
 
 /// One full pass over one store. Never fails: the report says how it went.
@@ -419,6 +374,22 @@ async fn sync(
     Ok(outcome)
 }
 
+/// A cheap hash of everything the content hash covers: equal fingerprints
+/// mean equal content hashes, so a known fingerprint spares the parse.
+fn input_fingerprint(fetched: &Fetched, store_id: &str, settings: &StoreSettings) -> String {
+    match fetched {
+        Fetched::Raw { menu, images } => {
+            detect::raw_fingerprint(store_id, &menu.digest, &images.digest, settings)
+        }
+        Fetched::Mapped(documents) => detect::content_hash(
+            store_id,
+            &documents.menu_value,
+            &documents.images_value,
+            settings,
+        ),
+    }
+}
+
 /// How long into a pass the images stage may run: the pass timeout less a
 /// quarter of it (at most 10 s) kept for publishing, so images still
 /// outstanding then are left out and the menu goes out without them.
@@ -446,7 +417,7 @@ async fn build_release(
     let current = tree.current_release()?;
     // Inputs byte-equal to the last ones have the content hash computed then:
     // a quiet pass neither parses nor re-serialises the documents.
-    let fingerprint = fetched.fingerprint(&store.id, &store.settings);
+    let fingerprint = input_fingerprint(&fetched, &store.id, &store.settings);
     let (content_hash, documents) = match state.known_hash(&fingerprint) {
         Some(hash) => (hash.to_string(), Fetch::Pending(fetched)),
         None => {
@@ -640,7 +611,7 @@ async fn parse_or_refetch(
     provider: &Provider,
     fetched: Fetched,
 ) -> Result<Parsed, StoreError> {
-    let fingerprint = fetched.fingerprint(&store.id, &store.settings);
+    let fingerprint = input_fingerprint(&fetched, &store.id, &store.settings);
     if let Some(documents) = stage("parse", async { fetched.documents() }).await? {
         return Ok(Parsed {
             documents,
@@ -652,7 +623,7 @@ async fn parse_or_refetch(
         fetch(ctx, store, provider, pos::Freshness::Full).await
     })
     .await?;
-    let fingerprint = fetched.fingerprint(&store.id, &store.settings);
+    let fingerprint = input_fingerprint(&fetched, &store.id, &store.settings);
     let documents = stage("parse", async { fetched.documents() })
         .await?
         .expect("a full fetch always carries both bodies");

@@ -12,27 +12,9 @@ use crate::error::{Category, StoreError};
 use crate::menu::{self, Menu, OptionChoice, OptionGroup, StoreInfo, Variant};
 use crate::pos::doc::{ItemDoc, MenuDoc, OptionGroupDoc, VariantDoc};
 
-/// The currency when the POS names none (`pos-api.md`).
-pub const DEFAULT_CURRENCY: &str = "KRW";
+pub use crate::menu::DEFAULT_CURRENCY;
 
-/// Something in the POS data that was left out of the menu, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub category: Category,
-    /// What was left out, e.g. `item I105` or `image IMG100`.
-    pub subject: String,
-    pub message: String,
-}
-
-impl Problem {
-    pub fn data(subject: impl Into<String>, message: impl Into<String>) -> Self {
-        Problem {
-            category: Category::Data,
-            subject: subject.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::error::Problem;
 
 /// The transformed menu, and what was skipped on the way.
 #[derive(Debug)]

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Serialize;
 use toml::Spanned;
 
-pub use pos::{ApiKeySource, PosEndpoint, PosKind};
+pub use pos::{ApiKeySource, PosEndpoint, PosKind, ResilienceSettings};
 use raw::{RawConfig, RawDaemon, RawStore};
 pub use target::{DeployMode, RsyncDest, SshOptions, Target, TargetKind};
 

@@ -12,7 +12,6 @@ use toml::Spanned;
 
 use super::raw::{RawPos, RawStore};
 use super::{Checker, ConfigError, check_name};
-use crate::pos::ResilienceSettings;
 
 pub const DEFAULT_RETRIES: u64 = 3;
 pub const DEFAULT_BREAKER_FAILURES: u64 = 5;
@@ -26,6 +25,15 @@ pub const SQUARE_BASE_URL: &str = "https://connect.squareup.com";
 pub const DEFAULT_SQUARE_VERSION: &str = "2025-08-20";
 /// Where a `gloriafood` pos lives without `base_url`: GloriaFood's Fetch Menu API.
 pub const GLORIAFOOD_BASE_URL: &str = "https://pos.globalfoodsoft.com";
+
+/// The knobs of one endpoint, from its `[pos.NAME]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResilienceSettings {
+    pub retries: usize,
+    pub breaker_failures: u32,
+    pub breaker_cooldown: Duration,
+    pub requests_per_second: NonZeroU32,
+}
 
 #[derive(Debug, PartialEq)]
 pub struct PosEndpoint {

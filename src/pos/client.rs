@@ -7,47 +7,19 @@
 //! total), every body is streamed under a byte cap, and the API key is only
 //! ever sent to the POS's own origin.
 
-use std::fmt;
-
 use reqwest::header::{self, HeaderName, HeaderValue};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use url::Url;
 
-use super::keys::read_api_key;
+use super::keys::{ApiKey, read_api_key};
 use super::resilience::{MAX_RETRY_AFTER, Resilience, ResilienceSettings};
 use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Category, StoreError};
-use crate::images::ImageSink;
+use crate::image_sink::ImageSink;
 
 /// Redirects followed for one request before giving up (a redirect loop ends here).
 const MAX_REDIRECTS: usize = 5;
-
-/// A POS API key; prints as `MASKED` so it never reaches a log by accident.
-#[derive(Clone)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn new(key: String) -> ApiKey {
-        ApiKey(key)
-    }
-
-    fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MASKED")
-    }
-}
-
-impl fmt::Display for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MASKED")
-    }
-}
 
 /// How a provider presents its key to its POS.
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use tokio::io::AsyncReadExt;
 
 use crate::error::{Category, StoreError};
-use crate::images::ImageSink;
+use crate::image_sink::ImageSink;
 
 #[derive(Debug)]
 pub struct FixturePos {

@@ -24,14 +24,15 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use url::Url;
 
-use super::client::{ApiKey, KeyHeader, PosClient, check_status, read_json_body, send};
+use super::client::{KeyHeader, PosClient, check_status, read_json_body, send};
 use super::doc::{
     CategoryDoc, DocProblem, ImagesDoc, ItemDoc, MenuDoc, OptionDoc, OptionGroupDoc, VariantDoc,
 };
+use super::keys::ApiKey;
 use super::resilience::ResilienceSettings;
 use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Category, StoreError};
-use crate::transform::DEFAULT_CURRENCY;
+use crate::menu::DEFAULT_CURRENCY;
 
 mod money;
 

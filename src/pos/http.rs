@@ -15,12 +15,13 @@ use reqwest::{Method, StatusCode};
 use tracing::debug;
 use url::Url;
 
-use super::client::{ApiKey, KeyHeader, PosClient, check_status, read_json_body, send};
+use super::client::{KeyHeader, PosClient, check_status, read_json_body, send};
+use super::keys::ApiKey;
 use super::resilience::ResilienceSettings;
 use super::{Body, Freshness};
 use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Category, StoreError};
-use crate::images::ImageSink;
+use crate::image_sink::ImageSink;
 
 /// (document path, pos_store_id) → (`ETag`, sha256 of the body of that `200`).
 type EtagMap = HashMap<(&'static str, String), (HeaderValue, [u8; 32])>;

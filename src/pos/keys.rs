@@ -10,12 +10,38 @@
 //! is still root (see `privileges`).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use super::client::ApiKey;
 use crate::config::ApiKeySource;
 use crate::error::{Category, StoreError};
+
+/// A POS API key; prints as `MASKED` so it never reaches a log by accident.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: String) -> ApiKey {
+        ApiKey(key)
+    }
+
+    pub(super) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MASKED")
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MASKED")
+    }
+}
 
 /// The folder the shipped unit hands to the service as credentials.
 pub const CREDENTIALS_SOURCE_DIR: &str = "/etc/menusync/credentials";

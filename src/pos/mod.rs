@@ -25,13 +25,13 @@ use serde::de::DeserializeOwned;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{DaemonSettings, PosEndpoint, PosKind, StoreSettings};
+use crate::config::{DaemonSettings, PosEndpoint, PosKind};
 use crate::error::{Category, StoreError};
-use crate::images::ImageSink;
+use crate::image_sink::ImageSink;
 use doc::{ImagesDoc, MenuDoc};
 
-pub use client::{ApiKey, status_category};
-pub use keys::{CREDENTIALS_SOURCE_DIR, preload_credentials};
+pub use client::status_category;
+pub use keys::{ApiKey, CREDENTIALS_SOURCE_DIR, preload_credentials};
 pub use resilience::{Breaker, MAX_RETRY_AFTER, ResilienceSettings};
 
 /// How much of an unexpected body a log line quotes.
@@ -80,22 +80,6 @@ pub enum Fetched {
 }
 
 impl Fetched {
-    /// A cheap hash of everything the content hash covers: equal fingerprints
-    /// mean equal content hashes, so a known fingerprint spares the parse.
-    pub fn fingerprint(&self, store_id: &str, settings: &StoreSettings) -> String {
-        match self {
-            Fetched::Raw { menu, images } => {
-                crate::detect::raw_fingerprint(store_id, &menu.digest, &images.digest, settings)
-            }
-            Fetched::Mapped(documents) => crate::detect::content_hash(
-                store_id,
-                &documents.menu_value,
-                &documents.images_value,
-                settings,
-            ),
-        }
-    }
-
     /// The parsed documents; `None` when a body was answered `304`, so the
     /// caller must fetch again with [`Freshness::Full`].
     pub fn documents(self) -> Result<Option<Documents>, StoreError> {

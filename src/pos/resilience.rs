@@ -7,7 +7,6 @@
 //! [`MAX_RETRY_AFTER`]. The breaker counts only `network` failures: a POS that
 //! answers, even with an error, is alive.
 
-use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -23,14 +22,7 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 
-/// The knobs of one endpoint, from its `[pos.NAME]` section.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResilienceSettings {
-    pub retries: usize,
-    pub breaker_failures: u32,
-    pub breaker_cooldown: Duration,
-    pub requests_per_second: NonZeroU32,
-}
+pub use crate::config::ResilienceSettings;
 
 /// Retries, breaker and rate limit of one POS endpoint.
 pub struct Resilience {
@@ -225,7 +217,7 @@ mod tests {
             retries,
             breaker_failures: 2,
             breaker_cooldown: Duration::from_secs(30),
-            requests_per_second: NonZeroU32::new(1000).unwrap(),
+            requests_per_second: std::num::NonZeroU32::new(1000).unwrap(),
         }
     }
 

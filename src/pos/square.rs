@@ -20,12 +20,13 @@ use serde::Deserialize;
 use tracing::debug;
 use url::Url;
 
-use super::client::{ApiKey, KeyHeader, PosClient, check_status, read_json_body, send};
+use super::client::{KeyHeader, PosClient, check_status, read_json_body, send};
 use super::doc::{ImagesDoc, MenuDoc};
+use super::keys::ApiKey;
 use super::resilience::ResilienceSettings;
 use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Category, StoreError};
-use crate::images::ImageSink;
+use crate::image_sink::ImageSink;
 
 mod mapping;
 
