@@ -70,7 +70,7 @@ pub async fn once(config: Arc<Config>, store_ids: &[String], options: PassOption
                 .expect("the pass semaphore is never closed");
             // Boxed, so the stores still waiting for a slot hold small tasks.
             let pass = Box::pin(pipeline::run_pass(&ctx, &store, options));
-            crate::schedule::run_guarded(&store.id, pass).await
+            crate::daemon::run_guarded(&store.id, pass).await
         });
     }
     let reports: Vec<crate::pipeline::PassReport> = passes.join_all().await;
@@ -96,14 +96,14 @@ pub async fn once(config: Arc<Config>, store_ids: &[String], options: PassOption
 /// `menusync run`: the daemon.
 pub async fn run(config: Arc<Config>) -> ExitCode {
     let shutdown = CancellationToken::new();
-    let controls = match crate::shutdown::listen(shutdown.clone()) {
+    let controls = match crate::signals::listen(shutdown.clone()) {
         Ok((_task, controls)) => controls,
         Err(err) => {
             eprintln!("menusync: cannot listen for signals: {err}");
             return ExitCode::FAILURE;
         }
     };
-    match crate::schedule::run(config.path.clone(), config, shutdown, controls).await {
+    match crate::daemon::run(config.path.clone(), config, shutdown, controls).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");

@@ -2,24 +2,27 @@
 //!
 //! The pipeline, one module per stage:
 //! - [`config`]: `stores.toml`, parsed and checked;
-//! - [`schedule`]: the daemon loop, cron ticks fanned out to stores;
-//! - [`pipeline`]: one pass for one store, tying the stages together;
+//! - [`daemon`]: the daemon loop, cron ticks fanned out to stores, reloads;
+//! - [`pipeline`]: one pass for one store, tying the stages together (its
+//!   deploy stage in `pipeline/deploy.rs`);
 //! - [`pos`]: the fetch stage, one provider per POS kind;
 //! - [`detect`]: change detection by content hash;
 //! - [`transform`]: POS menu → the standard [`menu`] schema (pure);
 //! - [`images`]: the images stage, with [`image_sink`] receiving and checking one image;
 //! - [`publish`]: releases built in staging and swapped in atomically;
-//! - [`deploy`]: rsync to the web hosts.
+//! - [`rsync`]: pushing one release to one web host with rsync and ssh.
 //!
-//! Cross-cutting: [`error`] (failure categories), [`report`] (how a pass ended), [`state`] (per-store status
-//! files), [`lock`] (one pass per store across processes), [`shutdown`]
-//! (signals), [`privileges`] (root by hand becomes the state owner),
-//! [`notify`] (systemd notifications), [`telemetry`] (logging), [`cli`] and [`commands`].
+//! Cross-cutting: [`error`] (failure categories), [`report`] (how a pass
+//! ended), [`state`] (per-store status files), [`lock`] (one pass per store
+//! across processes), [`signals`] (stop, reload, sync now), [`privileges`]
+//! (root by hand becomes the state owner), [`notify`] (systemd
+//! notifications), [`telemetry`] (logging), [`metrics`], [`diff`],
+//! [`operations`], [`cli`] and [`commands`].
 
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod deploy;
+pub mod daemon;
 pub mod detect;
 pub mod diff;
 pub mod error;
@@ -35,8 +38,8 @@ pub mod pos;
 pub mod privileges;
 pub mod publish;
 pub mod report;
-pub mod schedule;
-pub mod shutdown;
+pub mod rsync;
+pub mod signals;
 pub mod state;
 pub mod telemetry;
 pub mod transform;

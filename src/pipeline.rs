@@ -662,6 +662,6 @@ fn log_problems(problems: &[Problem]) {
     }
 }
 
-mod targets;
+mod deploy;
 
-pub(crate) use targets::deploy_pending;
+pub(crate) use deploy::deploy_pending;

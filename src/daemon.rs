@@ -27,7 +27,7 @@ use crate::config::{Config, Store};
 use crate::metrics::Metrics;
 use crate::notify;
 use crate::pipeline::{self, Context, Outcome, PassOptions, PassReport};
-use crate::shutdown::Control;
+use crate::signals::Control;
 
 /// Ticks waiting for the dispatcher; a full queue drops the tick with a log line.
 const TICK_QUEUE: usize = 64;

@@ -14,9 +14,9 @@ use tracing::{info, warn};
 
 use super::Context;
 use crate::config::{Store, TargetKind};
-use crate::deploy::{self, Push, Site};
 use crate::error::{Category, StoreError};
 use crate::publish::StoreTree;
+use crate::rsync::{self, Push, Site};
 use crate::state::{LastError, StoreState, TargetState};
 
 /// The longest wait between pushes to a failing target.
@@ -133,7 +133,7 @@ async fn push_one(
             .acquire()
             .await
             .expect("the deploy semaphore is never closed");
-        deploy::push(Site { dest, ssh }, &push).await
+        rsync::push(Site { dest, ssh }, &push).await
     };
     let finished = Utc::now();
     match result {
