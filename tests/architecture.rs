@@ -1,7 +1,7 @@
 //! The dependency rule of ARCHITECTURE.md, held by the code: each lower
 //! module names only the modules below it (`crate::NAME` anywhere in its
 //! files), so imports run one way and only the orchestration modules
-//! (`pipeline`, `operations`, `commands`, `schedule`) compose stages.
+//! (`pipeline`, `operations`, `commands`, `daemon`) compose stages.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
