@@ -198,20 +198,11 @@ impl StoreTree {
 
     /// Points `current` at `release` atomically: a new link renamed over the old one.
     pub fn swap_current(&self, release: &str) -> Result<(), StoreError> {
-        let link = self.current_link();
-        let temp = self
-            .root
-            .join(format!(".current-{}-{release}", std::process::id()));
-        let _ = fs::remove_file(&temp);
-        let target = Path::new(RELEASES).join(release);
-        let result = (|| {
-            std::os::unix::fs::symlink(&target, &temp)?;
-            fs::rename(&temp, &link)?;
-            sync_dir(&self.root)
-        })();
-        result.map_err(|err| {
-            let _ = fs::remove_file(&temp);
-            StoreError::storage(format!("pointing {} at {release}", link.display()), err)
+        swap_current_link(&self.root, release).map_err(|err| {
+            StoreError::storage(
+                format!("pointing {} at {release}", self.current_link().display()),
+                err,
+            )
         })
     }
 
@@ -220,19 +211,59 @@ impl StoreTree {
         real_dir(&self.root.join(RELEASES))?;
         let current = self.current_release()?;
         let releases = self.releases()?;
-        let excess = releases.len().saturating_sub(keep);
-        let mut removed = Vec::new();
-        for release in releases.into_iter().take(excess) {
-            if current.as_deref() == Some(release.as_str()) {
-                continue;
-            }
-            let dir = self.release_dir(&release);
+        let old = prunable(
+            releases.iter().map(String::as_str),
+            current.as_deref(),
+            keep,
+        );
+        for release in &old {
+            let dir = self.release_dir(release);
             fs::remove_dir_all(&dir)
                 .map_err(|err| StoreError::storage(format!("removing {}", dir.display()), err))?;
-            removed.push(release);
         }
-        Ok(removed)
+        Ok(old)
     }
+}
+
+/// Points `<root>/current` at `releases/<release>`: a uniquely named new link
+/// renamed over the old one, then `root` fsynced, so a reader sees the old
+/// release or the new one, never neither. The one swap of local publishing
+/// and of local targets (`rsync`); remote targets run the same steps in sh.
+pub fn swap_current_link(root: &Path, release: &str) -> io::Result<()> {
+    let temp = root.join(format!(".current-{}-{release}", std::process::id()));
+    let _ = fs::remove_file(&temp);
+    let result = (|| {
+        std::os::unix::fs::symlink(Path::new(RELEASES).join(release), &temp)?;
+        fs::rename(&temp, root.join(CURRENT))?;
+        sync_dir(root)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// The releases among `names` to delete: all but the newest `keep` release
+/// ids, never `current`, never a name that is not a release id. The one
+/// pruning rule of local publishing and of local targets.
+pub fn prunable<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    current: Option<&str>,
+    keep: usize,
+) -> Vec<String> {
+    let mut releases: Vec<&str> = names
+        .into_iter()
+        .map(str::trim)
+        .filter(|name| is_release_id(name))
+        .collect();
+    releases.sort_unstable();
+    let excess = releases.len().saturating_sub(keep);
+    releases
+        .into_iter()
+        .take(excess)
+        .filter(|name| Some(*name) != current)
+        .map(str::to_string)
+        .collect()
 }
 
 /// A release being built in `staging/`; dropped unfinished, it removes itself.
@@ -291,6 +322,10 @@ impl Drop for Staging {
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
+
+/// [`is_release_id`] as an extended regular expression, for the one place
+/// that cannot call it: the prune step of a remote target, run by `sh` over ssh.
+pub const RELEASE_ID_ERE: &str = "^[0-9]{8}T[0-9]{9}Z-[0-9a-f]{16}$";
 
 /// Release ids look like `20261124T183000123Z-0123456789abcdef`.
 pub fn is_release_id(name: &str) -> bool {

@@ -27,7 +27,7 @@ use tokio::process::Command;
 
 use crate::config::{DeployMode, RsyncDest, SshOptions};
 use crate::error::{Category, StoreError};
-use crate::publish::is_release_id;
+use crate::publish::{RELEASE_ID_ERE, is_release_id, prunable, swap_current_link};
 
 /// How much of a child's stderr an error keeps (the tail, where the reason is).
 const STDERR_TAIL_BYTES: usize = 2000;
@@ -321,14 +321,15 @@ async fn swap_remote(
         marker = quote(&marker),
         target = quote(&format!("releases/{release}")),
         temp = quote(&temp),
-        pattern = quote("^[0-9]{8}T[0-9]{9}Z-[0-9a-f]{16}$"),
+        pattern = quote(RELEASE_ID_ERE),
         keep = push.keep_releases,
         release = quote(release),
     );
     ssh(site, host, &script, push.wall_timeout).await.map(drop)
 }
 
-/// The same steps on a local target folder, without a shell.
+/// The same steps on a local target folder, without a shell, with the very
+/// swap and prune rule of local publishing (`publish`).
 fn swap_local(store_dir: &Path, push: &Push<'_>) -> Result<(), StoreError> {
     let deploy_error = |what: &str, err: std::io::Error| {
         StoreError::with_source(
@@ -349,41 +350,22 @@ fn swap_local(store_dir: &Path, push: &Push<'_>) -> Result<(), StoreError> {
             format!("{} did not stick", marker.display()),
         ));
     }
-    let temp = store_dir.join(format!(".current-{}-{}", push.release, std::process::id()));
-    let _ = std::fs::remove_file(&temp);
-    std::os::unix::fs::symlink(Path::new("releases").join(push.release), &temp)
-        .map_err(|err| deploy_error("linking the new current", err))?;
-    std::fs::rename(&temp, store_dir.join("current"))
+    swap_current_link(store_dir, push.release)
         .map_err(|err| deploy_error("swapping current", err))?;
     let names: Vec<String> = std::fs::read_dir(store_dir.join("releases"))
         .map_err(|err| deploy_error("listing releases", err))?
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
         .collect();
-    for name in prunable(
+    let old = prunable(
         names.iter().map(String::as_str),
-        push.release,
+        Some(push.release),
         push.keep_releases,
-    ) {
+    );
+    for name in old {
         std::fs::remove_dir_all(store_dir.join("releases").join(&name))
             .map_err(|err| deploy_error("pruning releases", err))?;
     }
     Ok(())
-}
-
-/// Releases beyond the newest `keep`, never `current` and never a name that is not a release id.
-fn prunable<'a>(names: impl Iterator<Item = &'a str>, current: &str, keep: usize) -> Vec<String> {
-    let mut releases: Vec<&str> = names
-        .map(str::trim)
-        .filter(|name| is_release_id(name))
-        .collect();
-    releases.sort_unstable();
-    let excess = releases.len().saturating_sub(keep);
-    releases
-        .into_iter()
-        .take(excess)
-        .filter(|name| *name != current)
-        .map(str::to_string)
-        .collect()
 }
 
 #[cfg(test)]

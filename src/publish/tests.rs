@@ -177,3 +177,32 @@ fn release_id_shape() {
         assert!(!is_release_id(bad), "{bad}");
     }
 }
+
+/// The remote prune's `grep -E` pattern agrees with `is_release_id` on shape
+/// (the date's validity is beyond a regex: only our own names are there).
+#[test]
+fn the_remote_pattern_matches_exactly_the_release_id_shape() {
+    let names = [
+        "20261124T090000000Z-0123456789abcdef",
+        "20261231T235959999Z-ffffffffffffffff",
+        "current",
+        "20261124T090000Z-0123456789abcdef",
+        "20261124T090000000Z-0123456789abcdeF",
+        "20261124T090000000Z-0123456789abcdef-2",
+        "x20261124T090000000Z-0123456789abcdef",
+    ];
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf '%s\\n' {} | grep -E '{RELEASE_ID_ERE}'",
+            names.join(" ")
+        ))
+        .output()
+        .unwrap();
+    let matched: Vec<&str> = std::str::from_utf8(&output.stdout)
+        .unwrap()
+        .lines()
+        .collect();
+    let expected: Vec<&str> = names.into_iter().filter(|n| is_release_id(n)).collect();
+    assert_eq!(matched, expected);
+}

@@ -107,9 +107,10 @@ fn paths_follow_a_double_dash_and_remote_uses_batch_ssh() {
 #[test]
 fn prune_keeps_the_newest_and_the_current_and_ignores_strangers() {
     let names = [R1, R2, R3, "lost+found", "../etc"];
-    assert_eq!(prunable(names.into_iter(), R3, 2), [R1]);
-    assert_eq!(prunable(names.into_iter(), R1, 1), [R2]);
-    assert!(prunable(names.into_iter(), R3, 5).is_empty());
+    assert_eq!(prunable(names, Some(R3), 2), [R1]);
+    assert_eq!(prunable(names, Some(R1), 1), [R2]);
+    assert!(prunable(names, Some(R3), 5).is_empty());
+    assert_eq!(prunable(names, None, 1), [R1, R2]);
 }
 
 #[test]
