@@ -58,25 +58,19 @@ pub async fn once(config: Arc<Config>, store_ids: &[String], options: PassOption
         }
     };
     // One task per store, so passes spread over every worker thread; the pass
-    // semaphore bounds how many run at once, as in the daemon.
+    // limit bounds how many run at once, as in the daemon.
     let ctx = Arc::new(ctx);
+    let never = CancellationToken::new();
     let mut passes = tokio::task::JoinSet::new();
     for store in stores {
-        let ctx = Arc::clone(&ctx);
+        let (ctx, never) = (Arc::clone(&ctx), never.clone());
         passes.spawn(async move {
-            let _permit = Arc::clone(&ctx.passes)
-                .acquire_owned()
+            pipeline::run_in_slot(&ctx, &store, options, &never)
                 .await
-                .expect("the pass semaphore is never closed");
-            // Boxed, so the stores still waiting for a slot hold small tasks.
-            let pass = Box::pin(pipeline::run_pass(&ctx, &store, options));
-            crate::daemon::run_guarded(&store.id, pass).await
+                .expect("nothing cancels a once run's slots")
         });
     }
     let reports: Vec<crate::pipeline::PassReport> = passes.join_all().await;
-    for report in &reports {
-        metrics.record(report);
-    }
     if let Some(dir) = &config.daemon.metrics_dir
         && let Err(err) = metrics.write(dir, chrono::Utc::now(), config.daemon.stale_after)
     {

@@ -10,13 +10,11 @@
 //! aborts them at a safe point.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
@@ -26,7 +24,7 @@ use tracing::{error, info, info_span, warn};
 use crate::config::{Config, Store};
 use crate::metrics::Metrics;
 use crate::notify;
-use crate::pipeline::{self, Context, Outcome, PassOptions, PassReport};
+use crate::pipeline::{self, Context, Outcome, PassOptions};
 use crate::signals::Control;
 
 /// Ticks waiting for the dispatcher; a full queue drops the tick with a log line.
@@ -115,29 +113,6 @@ impl Drop for RunningGuard {
     }
 }
 
-/// Runs one pass, turning a panic into a failed report so the daemon lives on.
-pub async fn run_guarded<F: Future<Output = PassReport>>(store_id: &str, pass: F) -> PassReport {
-    match AssertUnwindSafe(pass).catch_unwind().await {
-        Ok(report) => report,
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|text| text.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".to_string());
-            error!(
-                store = store_id,
-                "internal error: the pass panicked: {message}"
-            );
-            PassReport::failed(
-                store_id,
-                crate::error::Category::Storage,
-                format!("internal error: the pass panicked: {message}"),
-            )
-        }
-    }
-}
-
 /// Spawns passes and remembers which stores are busy.
 struct Dispatcher {
     /// Replaced on reload; passes in flight keep the context they started with.
@@ -165,21 +140,11 @@ impl Dispatcher {
             let passes = Arc::clone(&self.passes);
             self.tracker.spawn(async move {
                 let _guard = guard;
-                // Wait for a pass slot, unless the daemon is stopping meanwhile.
-                let _permit = tokio::select! {
-                    permit = Arc::clone(&ctx.passes).acquire_owned() => {
-                        permit.expect("the pass semaphore is never closed")
-                    }
-                    () = shutdown.cancelled() => return,
+                let Some(report) =
+                    pipeline::run_in_slot(&ctx, &store, PassOptions::default(), &shutdown).await
+                else {
+                    return;
                 };
-                // Boxed: a waiting task stays small; the pass's large state
-                // exists only while it runs (10,000 stores wait per tick).
-                let report = run_guarded(
-                    &store.id,
-                    Box::pin(pipeline::run_pass(&ctx, &store, PassOptions::default())),
-                )
-                .await;
-                ctx.metrics.record(&report);
                 passes
                     .metrics_dirty
                     .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -461,28 +426,6 @@ mod tests {
             passes.summary(),
             "1 stores ok, 1 failing, last pass 08:15:30Z"
         );
-    }
-
-    #[tokio::test]
-    async fn a_panicking_pass_becomes_a_failed_outcome() {
-        let report = run_guarded("gangnam", async { panic!("index out of bounds") }).await;
-        match report.outcome {
-            Outcome::Failed { message, .. } => {
-                assert!(message.contains("index out of bounds"), "{message}")
-            }
-            other => panic!("expected a failure, got {other:?}"),
-        }
-        let fine = run_guarded("gangnam", async {
-            PassReport::failed("gangnam", crate::error::Category::Data, "x".into())
-        })
-        .await;
-        assert!(matches!(
-            fine.outcome,
-            Outcome::Failed {
-                category: crate::error::Category::Data,
-                ..
-            }
-        ));
     }
 
     #[test]

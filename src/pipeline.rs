@@ -663,5 +663,7 @@ fn log_problems(problems: &[Problem]) {
 }
 
 mod deploy;
+mod slot;
 
 pub(crate) use deploy::deploy_pending;
+pub use slot::{run_guarded, run_in_slot};
