@@ -231,14 +231,10 @@ async fn start_scheduler(
 
 /// Stores that are new in `new`, or whose settings, POS or targets changed.
 fn changed_stores(old: &Config, new: &Config) -> Vec<Arc<Store>> {
+    // A store's Debug holds its resolved targets; its POS endpoint is added.
     let describe = |config: &Config, store: &Store| {
         let pos = config.pos.get(&store.pos).map(|pos| format!("{pos:?}"));
-        let targets: Vec<String> = store
-            .targets
-            .iter()
-            .map(|name| format!("{:?}", config.targets.get(name)))
-            .collect();
-        format!("{store:?} {pos:?} {targets:?}")
+        format!("{store:?} {pos:?}")
     };
     let before: BTreeMap<&str, String> = old
         .stores

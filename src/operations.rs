@@ -131,10 +131,7 @@ pub async fn rollback(
 /// Fetches and transforms the POS menu and compares it with what is published; publishes nothing.
 pub async fn preview(ctx: &Context, store: &Store) -> Result<MenuDiff, StoreError> {
     let tree = StoreTree::new(&ctx.config.daemon.state_dir, &store.id);
-    let provider = ctx
-        .providers
-        .get(&store.pos)
-        .expect("config validation resolves every store's pos");
+    let provider = ctx.provider(store);
     let documents = provider
         .fetch_documents(&store.pos_store_id, ctx.config.daemon.max_menu_bytes)
         .await?;

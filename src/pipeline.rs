@@ -75,6 +75,14 @@ impl Context {
 }
 
 impl Context {
+    /// The provider of `store`'s POS endpoint.
+    pub fn provider(&self, store: &Store) -> &Arc<Provider> {
+        self.providers.get(&store.pos).expect(
+            "a Context has a provider for every [pos.*] of its config, and the config \
+             checked that each store names one",
+        )
+    }
+
     /// The context for a reloaded config, keeping what must outlive a reload
     /// while passes started under the old config still run:
     /// - the three limits are the same semaphores, resized, so old and new
@@ -350,10 +358,7 @@ async fn sync(
     options: PassOptions,
 ) -> Result<Outcome, StoreError> {
     let daemon = &ctx.config.daemon;
-    let provider = ctx
-        .providers
-        .get(&store.pos)
-        .expect("config validation resolves every store's pos");
+    let provider = ctx.provider(store);
 
     let images_deadline = tokio::time::Instant::now() + images_budget(daemon.pass_timeout);
     let build = build_release(ctx, store, provider, tree, state, options, images_deadline);

@@ -139,7 +139,8 @@ pub struct Store {
     /// `square` stores only: the Square location, when it is not `pos_store_id`.
     pub location_id: Option<String>,
     pub schedule: String,
-    pub targets: Vec<String>,
+    /// The store's targets, resolved: every one is a `[target.*]` of this config.
+    pub targets: Vec<Arc<Target>>,
     pub settings: StoreSettings,
 }
 
@@ -483,9 +484,9 @@ impl Checker<'_> {
             Some(schedule) => self.check_schedule(schedule)?,
             None => daemon.schedule.clone(),
         };
-        let mut target_names = Vec::new();
+        let mut resolved: Vec<Arc<Target>> = Vec::new();
         for target in &raw.targets {
-            if !targets.contains_key(target.get_ref()) {
+            let Some(found) = targets.get(target.get_ref()) else {
                 return Err(self.error(
                     target.span(),
                     format!(
@@ -493,14 +494,14 @@ impl Checker<'_> {
                         target.get_ref()
                     ),
                 ));
-            }
-            if target_names.contains(target.get_ref()) {
+            };
+            if resolved.iter().any(|kept| kept.name == *target.get_ref()) {
                 return Err(self.error(
                     target.span(),
                     format!("target `{}` is listed twice", target.get_ref()),
                 ));
             }
-            target_names.push(target.get_ref().clone());
+            resolved.push(Arc::clone(found));
         }
         let mut price_overrides = BTreeMap::new();
         for (item, price) in &raw.price_overrides {
@@ -518,7 +519,7 @@ impl Checker<'_> {
             pos_store_id: raw.pos_store_id.get_ref().clone(),
             location_id: raw.location_id.as_ref().map(|id| id.get_ref().clone()),
             schedule,
-            targets: target_names,
+            targets: resolved,
             settings: StoreSettings {
                 display_name: raw.name.get_ref().clone(),
                 hidden_categories: raw.hidden_categories.iter().cloned().collect(),

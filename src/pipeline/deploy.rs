@@ -13,7 +13,7 @@ use futures_util::future::join_all;
 use tracing::{info, warn};
 
 use super::Context;
-use crate::config::{Store, TargetKind};
+use crate::config::{Store, Target, TargetKind};
 use crate::error::{Category, StoreError};
 use crate::publish::StoreTree;
 use crate::rsync::{self, Push, Site};
@@ -46,17 +46,20 @@ pub(crate) async fn deploy_pending(
         return Ok(());
     };
     // Targets removed from the config are forgotten.
-    state.targets.retain(|name, _| store.targets.contains(name));
+    state
+        .targets
+        .retain(|name, _| store.targets.iter().any(|target| target.name == *name));
     let release_dir = tree.release_dir(&current);
     let now = Utc::now();
-    let pushes = store.targets.iter().map(|name| {
-        let previous = state.targets.get(name).cloned().unwrap_or_default();
-        push_one(ctx, store, name, previous, &current, &release_dir, now)
+    let pushes = store.targets.iter().map(|target| {
+        let previous = state.targets.get(&target.name).cloned().unwrap_or_default();
+        push_one(ctx, store, target, previous, &current, &release_dir, now)
     });
     let results = join_all(pushes).await;
 
     let mut failures = Vec::new();
-    for (name, result) in store.targets.iter().zip(results) {
+    for (target, result) in store.targets.iter().zip(results) {
+        let name = &target.name;
         match result {
             TargetResult::UpToDate => {}
             TargetResult::Waiting(until) => failures.push(format!(
@@ -90,7 +93,7 @@ pub(crate) async fn deploy_pending(
 async fn push_one(
     ctx: &Context,
     store: &Store,
-    name: &str,
+    target: &Target,
     mut target_state: TargetState,
     current: &str,
     release_dir: &std::path::Path,
@@ -102,11 +105,7 @@ async fn push_one(
     if let Some(retry_at) = target_state.retry_at.filter(|retry_at| *retry_at > now) {
         return TargetResult::Waiting(retry_at);
     }
-    let target = ctx
-        .config
-        .targets
-        .get(name)
-        .expect("config validation resolves every store's targets");
+    let name = &target.name;
     let TargetKind::Rsync {
         dest,
         mode,
