@@ -170,10 +170,11 @@ impl Dispatcher {
         notify::status(&self.passes.summary());
         let daemon = &self.ctx.config.daemon;
         if let Some(dir) = &daemon.metrics_dir
-            && let Err(err) = self
-                .ctx
-                .metrics
-                .write(dir, chrono::Utc::now(), daemon.stale_after)
+            && let Err(err) =
+                self.ctx
+                    .shared
+                    .metrics
+                    .write(dir, chrono::Utc::now(), daemon.stale_after)
         {
             warn!(
                 category = "storage",
@@ -357,7 +358,9 @@ async fn reload(
             return None;
         }
     };
-    ctx.metrics.retain(|store| new.store(store).is_some());
+    ctx.shared
+        .metrics
+        .retain(|store| new.store(store).is_some());
     let changed = changed_stores(&dispatcher.ctx.config, &new);
     let removed: Vec<&str> = dispatcher
         .ctx

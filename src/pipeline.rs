@@ -5,24 +5,20 @@
 //! or returns early on a store's failure: it records the failure with its
 //! category in the store's state and reports an [`Outcome`].
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use crate::config::{Config, Store, StoreSettings};
+use crate::config::{Store, StoreSettings};
 use crate::detect;
 use crate::diff::MenuDiff;
 use crate::error::{Category, StoreError};
 use crate::images::{self, ImageRequest};
 use crate::lock::StoreLock;
 use crate::menu::Menu;
-use crate::metrics::Metrics;
 use crate::pos::{self, Documents, Fetched, Provider};
 use crate::publish::{IMAGES_DIR, MENU_PATH, StoreTree};
 pub use crate::report::{Outcome, PassReport};
@@ -31,127 +27,6 @@ use crate::transform::{self, Problem};
 
 /// Item-level problems logged one by one per pass; the rest are counted.
 const MAX_PROBLEM_LINES: usize = 20;
-
-/// Everything passes share: the config, the POS clients and the limits.
-pub struct Context {
-    pub config: Arc<Config>,
-    pub providers: BTreeMap<String, Arc<Provider>>,
-    /// Store passes in flight at once, so a tick over many stores cannot start them all.
-    pub passes: Arc<Semaphore>,
-    /// Requests to POS systems (documents and images) in flight at once, across all stores.
-    pub io: Arc<Semaphore>,
-    /// rsync processes at once: blocking work kept apart so it never delays a poll.
-    pub deploy: Arc<Semaphore>,
-    /// Cancelled when a stop's grace period runs out: passes give up at the next safe point.
-    pub abort: CancellationToken,
-    /// Shared across reloads, so counters survive a SIGHUP.
-    pub metrics: Arc<Metrics>,
-}
-
-impl Context {
-    pub fn new(
-        config: Arc<Config>,
-        abort: CancellationToken,
-        metrics: Arc<Metrics>,
-    ) -> Result<Context, StoreError> {
-        let mut providers = BTreeMap::new();
-        for (name, endpoint) in &config.pos {
-            providers.insert(
-                name.clone(),
-                Arc::new(Provider::new(endpoint, &config.daemon)?),
-            );
-        }
-        let daemon = &config.daemon;
-        Ok(Context {
-            passes: Arc::new(Semaphore::new(daemon.io_concurrency.get())),
-            io: Arc::new(Semaphore::new(daemon.io_concurrency.get())),
-            deploy: Arc::new(Semaphore::new(daemon.deploy_concurrency.get())),
-            providers,
-            config,
-            abort,
-            metrics,
-        })
-    }
-}
-
-impl Context {
-    /// The provider of `store`'s POS endpoint.
-    pub fn provider(&self, store: &Store) -> &Arc<Provider> {
-        self.providers.get(&store.pos).expect(
-            "a Context has a provider for every [pos.*] of its config, and the config \
-             checked that each store names one",
-        )
-    }
-
-    /// The context for a reloaded config, keeping what must outlive a reload
-    /// while passes started under the old config still run:
-    /// - the three limits are the same semaphores, resized, so old and new
-    ///   passes together never exceed the larger of the two settings and soon
-    ///   the new one;
-    /// - every POS endpoint whose settings (and the timeouts its client was
-    ///   built with) did not change keeps its provider: its rate limiter,
-    ///   open or closed breaker and ETag memo.
-    pub fn reloaded(&self, config: Arc<Config>) -> Result<Context, StoreError> {
-        let (old, new) = (&self.config.daemon, &config.daemon);
-        let same_client =
-            old.connect_timeout == new.connect_timeout && old.read_timeout == new.read_timeout;
-        let mut providers = BTreeMap::new();
-        for (name, endpoint) in &config.pos {
-            let kept = self
-                .config
-                .pos
-                .get(name)
-                .filter(|old_endpoint| same_client && ***old_endpoint == **endpoint)
-                .and_then(|_| self.providers.get(name));
-            let provider = match kept {
-                Some(provider) => Arc::clone(provider),
-                None => Arc::new(Provider::new(endpoint, new)?),
-            };
-            providers.insert(name.clone(), provider);
-        }
-        resize(
-            &self.passes,
-            old.io_concurrency.get(),
-            new.io_concurrency.get(),
-        );
-        resize(&self.io, old.io_concurrency.get(), new.io_concurrency.get());
-        resize(
-            &self.deploy,
-            old.deploy_concurrency.get(),
-            new.deploy_concurrency.get(),
-        );
-        Ok(Context {
-            config,
-            providers,
-            passes: Arc::clone(&self.passes),
-            io: Arc::clone(&self.io),
-            deploy: Arc::clone(&self.deploy),
-            abort: self.abort.clone(),
-            metrics: Arc::clone(&self.metrics),
-        })
-    }
-}
-
-/// Changes a limit of `from` permits to `to`: grown at once; shrunk by
-/// forgetting free permits now and the rest as passes give them back (a
-/// waiting acquire is served first, so nobody new gets in meanwhile).
-fn resize(limit: &Arc<Semaphore>, from: usize, to: usize) {
-    if to > from {
-        limit.add_permits(to - from);
-    } else if to < from {
-        let excess = from - to;
-        let rest = excess - limit.forget_permits(excess);
-        if rest > 0 {
-            let limit = Arc::clone(limit);
-            let rest = u32::try_from(rest).expect("limits are bounded far below u32::MAX");
-            tokio::spawn(async move {
-                if let Ok(permits) = limit.acquire_many_owned(rest).await {
-                    permits.forget();
-                }
-            });
-        }
-    }
-}
 
 /// Choices an operator makes for one run.
 #[derive(Debug, Clone, Copy, Default)]
@@ -299,7 +174,7 @@ async fn locked_pass(
     // rename and its fsync, so a release is either fully in place or not at all.
     let result = tokio::select! {
         result = sync(ctx, store, &tree, &mut state, options) => result,
-        () = ctx.abort.cancelled() => return (Outcome::Aborted, None),
+        () = ctx.shared.abort.cancelled() => return (Outcome::Aborted, None),
     };
     let mut outcome = match result {
         Ok(outcome) => {
@@ -500,7 +375,7 @@ async fn build_release(
         let request = ImageRequest {
             provider,
             pos_store_id: &store.pos_store_id,
-            io: &ctx.io,
+            io: &ctx.shared.io,
             concurrency: daemon.io_concurrency.get(),
             max_bytes: daemon.max_image_bytes,
             max_pixels: daemon.max_image_pixels,
@@ -590,6 +465,7 @@ async fn fetch(
     freshness: pos::Freshness,
 ) -> Result<Fetched, StoreError> {
     let _permit = ctx
+        .shared
         .io
         .acquire()
         .await
@@ -667,8 +543,10 @@ fn log_problems(problems: &[Problem]) {
     }
 }
 
+mod context;
 mod deploy;
 mod slot;
 
+pub use context::{Context, Shared};
 pub(crate) use deploy::deploy_pending;
 pub use slot::{run_guarded, run_in_slot};

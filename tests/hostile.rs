@@ -249,15 +249,21 @@ pos_store_id = "S001"
     let parse =
         |text: &str| Arc::new(Config::parse(std::path::Path::new("/x/stores.toml"), text).unwrap());
     let old = Context::new(parse(&base(4, 5)), Default::default(), Default::default()).unwrap();
-    let held = old.passes.clone().acquire_many_owned(3).await.unwrap();
+    let held = old
+        .shared
+        .passes
+        .clone()
+        .acquire_many_owned(3)
+        .await
+        .unwrap();
 
     // io_concurrency 4 → 2 while three passes of the old config run.
     let new = old.reloaded(parse(&base(2, 7))).unwrap();
     assert!(
-        Arc::ptr_eq(&old.passes, &new.passes),
+        Arc::ptr_eq(&old.shared.passes, &new.shared.passes),
         "one pass limit, resized"
     );
-    assert!(Arc::ptr_eq(&old.deploy, &new.deploy));
+    assert!(Arc::ptr_eq(&old.shared.deploy, &new.shared.deploy));
     assert!(
         Arc::ptr_eq(&old.providers["hq"], &new.providers["hq"]),
         "hq unchanged: kept"
@@ -267,20 +273,20 @@ pos_store_id = "S001"
         "other changed: new"
     );
     assert_eq!(
-        new.passes.available_permits(),
+        new.shared.passes.available_permits(),
         0,
         "old passes count against the new limit"
     );
     drop(held);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(
-        new.passes.available_permits(),
+        new.shared.passes.available_permits(),
         2,
         "then the limit is the new one"
     );
 
     // And back up.
     let grown = new.reloaded(parse(&base(6, 7))).unwrap();
-    assert_eq!(grown.passes.available_permits(), 6);
-    assert_eq!(grown.io.available_permits(), 6);
+    assert_eq!(grown.shared.passes.available_permits(), 6);
+    assert_eq!(grown.shared.io.available_permits(), 6);
 }

@@ -128,6 +128,7 @@ async fn push_one(
     let started = Instant::now();
     let result = {
         let _permit = ctx
+            .shared
             .deploy
             .acquire()
             .await

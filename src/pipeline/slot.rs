@@ -21,7 +21,7 @@ pub async fn run_in_slot(
     stop: &CancellationToken,
 ) -> Option<PassReport> {
     let _permit = tokio::select! {
-        permit = std::sync::Arc::clone(&ctx.passes).acquire_owned() => {
+        permit = std::sync::Arc::clone(&ctx.shared.passes).acquire_owned() => {
             permit.expect("the pass semaphore is never closed")
         }
         () = stop.cancelled() => return None,
@@ -29,7 +29,7 @@ pub async fn run_in_slot(
     // Boxed: a waiting task stays small; the pass's large state exists only
     // while it runs (10,000 stores wait per tick).
     let report = run_guarded(&store.id, Box::pin(run_pass(ctx, store, options))).await;
-    ctx.metrics.record(&report);
+    ctx.shared.metrics.record(&report);
     Some(report)
 }
 

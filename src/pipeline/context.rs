@@ -1,0 +1,145 @@
+//! The context of a pass: what lives for one config beside what lives for
+//! the daemon, and how a reload carries the second over.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Store};
+use crate::error::StoreError;
+use crate::metrics::Metrics;
+use crate::pos::Provider;
+
+/// What lives as long as the daemon, whatever config is loaded: a reload
+/// resizes the limits but never replaces them, so passes of the old and the
+/// new config count against the same ones.
+pub struct Shared {
+    /// Store passes in flight at once, so a tick over many stores cannot start them all.
+    pub passes: Arc<Semaphore>,
+    /// Requests to POS systems (documents and images) in flight at once, across all stores.
+    pub io: Arc<Semaphore>,
+    /// rsync processes at once: blocking work kept apart so it never delays a poll.
+    pub deploy: Arc<Semaphore>,
+    /// Cancelled when a stop's grace period runs out: passes give up at the next safe point.
+    pub abort: CancellationToken,
+    /// Counters that survive a SIGHUP.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Everything a pass uses: what lives for one config (the config itself and
+/// the POS clients built from it) beside what lives for the daemon ([`Shared`]).
+pub struct Context {
+    pub config: Arc<Config>,
+    pub providers: BTreeMap<String, Arc<Provider>>,
+    pub shared: Arc<Shared>,
+}
+
+impl Context {
+    pub fn new(
+        config: Arc<Config>,
+        abort: CancellationToken,
+        metrics: Arc<Metrics>,
+    ) -> Result<Context, StoreError> {
+        let mut providers = BTreeMap::new();
+        for (name, endpoint) in &config.pos {
+            providers.insert(
+                name.clone(),
+                Arc::new(Provider::new(endpoint, &config.daemon)?),
+            );
+        }
+        let daemon = &config.daemon;
+        let shared = Shared {
+            passes: Arc::new(Semaphore::new(daemon.io_concurrency.get())),
+            io: Arc::new(Semaphore::new(daemon.io_concurrency.get())),
+            deploy: Arc::new(Semaphore::new(daemon.deploy_concurrency.get())),
+            abort,
+            metrics,
+        };
+        Ok(Context {
+            providers,
+            config,
+            shared: Arc::new(shared),
+        })
+    }
+}
+
+impl Context {
+    /// The provider of `store`'s POS endpoint.
+    pub fn provider(&self, store: &Store) -> &Arc<Provider> {
+        self.providers.get(&store.pos).expect(
+            "a Context has a provider for every [pos.*] of its config, and the config \
+             checked that each store names one",
+        )
+    }
+
+    /// The context for a reloaded config, keeping what must outlive a reload
+    /// while passes started under the old config still run:
+    /// - the three limits are the same semaphores, resized, so old and new
+    ///   passes together never exceed the larger of the two settings and soon
+    ///   the new one;
+    /// - every POS endpoint whose settings (and the timeouts its client was
+    ///   built with) did not change keeps its provider: its rate limiter,
+    ///   open or closed breaker and ETag memo.
+    pub fn reloaded(&self, config: Arc<Config>) -> Result<Context, StoreError> {
+        let (old, new) = (&self.config.daemon, &config.daemon);
+        let same_client =
+            old.connect_timeout == new.connect_timeout && old.read_timeout == new.read_timeout;
+        let mut providers = BTreeMap::new();
+        for (name, endpoint) in &config.pos {
+            let kept = self
+                .config
+                .pos
+                .get(name)
+                .filter(|old_endpoint| same_client && ***old_endpoint == **endpoint)
+                .and_then(|_| self.providers.get(name));
+            let provider = match kept {
+                Some(provider) => Arc::clone(provider),
+                None => Arc::new(Provider::new(endpoint, new)?),
+            };
+            providers.insert(name.clone(), provider);
+        }
+        resize(
+            &self.shared.passes,
+            old.io_concurrency.get(),
+            new.io_concurrency.get(),
+        );
+        resize(
+            &self.shared.io,
+            old.io_concurrency.get(),
+            new.io_concurrency.get(),
+        );
+        resize(
+            &self.shared.deploy,
+            old.deploy_concurrency.get(),
+            new.deploy_concurrency.get(),
+        );
+        Ok(Context {
+            config,
+            providers,
+            shared: Arc::clone(&self.shared),
+        })
+    }
+}
+
+/// Changes a limit of `from` permits to `to`: grown at once; shrunk by
+/// forgetting free permits now and the rest as passes give them back (a
+/// waiting acquire is served first, so nobody new gets in meanwhile).
+fn resize(limit: &Arc<Semaphore>, from: usize, to: usize) {
+    if to > from {
+        limit.add_permits(to - from);
+    } else if to < from {
+        let excess = from - to;
+        let rest = excess - limit.forget_permits(excess);
+        if rest > 0 {
+            let limit = Arc::clone(limit);
+            let rest = u32::try_from(rest).expect("limits are bounded far below u32::MAX");
+            tokio::spawn(async move {
+                if let Ok(permits) = limit.acquire_many_owned(rest).await {
+                    permits.forget();
+                }
+            });
+        }
+    }
+}
