@@ -1,0 +1,435 @@
+//! Fetch to publish, as named steps with typed results:
+//!
+//! ```text
+//! inputs ──▶ decide ──▶ documents ──▶ transform ──▶ gather ──▶ publish
+//! (Inputs)   (bool)     (Documents)   (Menu)        (Built)    (release)
+//! ```
+//!
+//! Each step reads the store's state as it was when the pass began and
+//! returns what the next step takes; what the pass learns for the state (the
+//! input memo, the end of a rollback hold, the published release) goes into
+//! one [`StateUpdate`], applied by the caller once the pass ends, whether it
+//! succeeded, failed or ran out of time. A new step (a publish gate, a
+//! preview) goes between two of these, with the value it needs.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+use tracing::{debug, info};
+
+use super::{Context, PassOptions, RECORDER, log_problems, stage};
+use crate::config::{Store, StoreSettings};
+use crate::detect;
+use crate::diff::MenuDiff;
+use crate::error::StoreError;
+use crate::images::{self, GatheredImages, ImageRequest};
+use crate::menu::Menu;
+use crate::pos::doc::{ImagesDoc, MenuDoc};
+use crate::pos::{self, Documents, Fetched, Provider};
+use crate::publish::{IMAGES_DIR, MENU_PATH, Staging, StoreTree};
+use crate::state::{InputMemo, StoreState};
+use crate::transform;
+
+/// What a pass changes in the store's state, applied once when it ends.
+#[derive(Debug, Default)]
+pub(super) struct StateUpdate {
+    /// The content hash of the inputs just parsed, for their fingerprint.
+    memo: Option<InputMemo>,
+    /// The POS menu changed since a rollback: the hold is over.
+    end_hold: bool,
+    /// What a completed pass published (or found byte-equal to the live release).
+    published: Option<PublishedState>,
+}
+
+#[derive(Debug)]
+struct PublishedState {
+    /// What `current` points at now.
+    release: Option<String>,
+    content_hash: String,
+    item_count: usize,
+    images: BTreeMap<String, String>,
+    retry_images: bool,
+    /// Set when a new release went live.
+    changed_at: Option<DateTime<Utc>>,
+}
+
+impl StateUpdate {
+    pub(super) fn apply(self, state: &mut StoreState) {
+        if let Some(memo) = self.memo {
+            state.inputs = Some(memo);
+        }
+        if self.end_hold {
+            state.pinned = None;
+        }
+        if let Some(published) = self.published {
+            state.release = published.release;
+            state.content_hash = Some(published.content_hash);
+            state.item_count = Some(published.item_count);
+            state.images = published.images;
+            state.retry_images = published.retry_images;
+            if let Some(at) = published.changed_at {
+                state.last_change = Some(at);
+            }
+        }
+    }
+}
+
+/// What every step of one pass reads; the same for the whole pass.
+#[derive(Clone, Copy)]
+pub(super) struct Pass<'a> {
+    pub ctx: &'a Context,
+    pub store: &'a Store,
+    pub provider: &'a Provider,
+    pub tree: &'a StoreTree,
+    /// The store's state as the pass found it; changes go to [`StateUpdate`].
+    pub state: &'a StoreState,
+}
+
+/// Fetch to publish. `Some(release)` when a new release went live.
+pub(super) async fn build_release(
+    pass: Pass<'_>,
+    options: PassOptions,
+    images_deadline: tokio::time::Instant,
+    update: &mut StateUpdate,
+) -> Result<Option<String>, StoreError> {
+    let inputs = inputs(pass, update).await?;
+    if !stage("detect", async { decide(pass, &inputs, update) }).await {
+        return Ok(None);
+    }
+    let current = inputs.current.clone();
+    let (menu_doc, images_doc, content_hash) = documents(pass, inputs, update).await?;
+    let menu = stage("transform", async {
+        transform_menu(pass, &menu_doc, current.is_some(), options)
+    })
+    .await?;
+    let built = gather(
+        pass,
+        menu,
+        &images_doc,
+        current.as_deref(),
+        &content_hash,
+        images_deadline,
+    )
+    .await?;
+    stage("publish", async {
+        publish(pass, built, current.as_deref(), content_hash, update)
+    })
+    .await
+}
+
+/// The POS documents of a pass: parsed, or fetched and not parsed yet.
+enum Fetch {
+    Pending(Fetched),
+    Parsed(Documents),
+}
+
+/// What the pass starts from: the live release and the POS inputs with their content hash.
+struct Inputs {
+    current: Option<String>,
+    fingerprint: String,
+    content_hash: String,
+    fetch: Fetch,
+}
+
+/// Fetches the POS documents and finds their content hash: from the memo
+/// when the bytes equal the last ones seen (a quiet pass parses nothing),
+/// else by parsing them.
+async fn inputs(pass: Pass<'_>, update: &mut StateUpdate) -> Result<Inputs, StoreError> {
+    let fetched = stage("fetch", fetch(pass, pos::Freshness::Conditional)).await?;
+    let current = pass.tree.current_release()?;
+    let fingerprint = input_fingerprint(&fetched, &pass.store.id, &pass.store.settings);
+    let (content_hash, fetch) = match pass.state.known_hash(&fingerprint) {
+        Some(hash) => (hash.to_string(), Fetch::Pending(fetched)),
+        None => {
+            let parsed = parse_or_refetch(pass, fetched).await?;
+            (
+                memoise(update, pass.store, &parsed),
+                Fetch::Parsed(parsed.documents),
+            )
+        }
+    };
+    Ok(Inputs {
+        current,
+        fingerprint,
+        content_hash,
+        fetch,
+    })
+}
+
+/// Whether to build a release: not while a rollback holds and the POS menu
+/// is what it was, nor when the inputs built the live release already.
+fn decide(pass: Pass<'_>, inputs: &Inputs, update: &mut StateUpdate) -> bool {
+    let (state, current, content_hash) = (pass.state, &inputs.current, &inputs.content_hash);
+    if let Some(pin) = &state.pinned {
+        if current.as_deref() == Some(pin.release.as_str()) && pin.input_hash == *content_hash {
+            debug!(release = %pin.release, "held at the rolled-back release until the POS menu changes");
+            return false;
+        }
+        info!("the POS menu changed since the rollback; publishing it");
+        update.end_hold = true;
+    }
+    let unchanged = current.is_some()
+        && state.release == *current
+        && state.content_hash.as_deref() == Some(content_hash.as_str())
+        && !state.retry_images;
+    debug!(unchanged, hash = %&content_hash[..16], "compared with the published release");
+    !unchanged
+}
+
+/// The parsed documents (parsing them now if the memo spared it so far),
+/// with the JSON trees that served the hash already freed: the images stage
+/// is long, and up to io_concurrency passes may be in it at once.
+async fn documents(
+    pass: Pass<'_>,
+    inputs: Inputs,
+    update: &mut StateUpdate,
+) -> Result<(MenuDoc, ImagesDoc, String), StoreError> {
+    let (documents, content_hash) = match inputs.fetch {
+        Fetch::Parsed(documents) => (documents, inputs.content_hash),
+        Fetch::Pending(fetched) => {
+            let parsed = parse_or_refetch(pass, fetched).await?;
+            // A 304 asked again in full may have brought newer bytes than the
+            // fingerprint the memo answered for: then hash what was parsed.
+            let content_hash = if parsed.fingerprint == inputs.fingerprint {
+                inputs.content_hash
+            } else {
+                memoise(update, pass.store, &parsed)
+            };
+            (parsed.documents, content_hash)
+        }
+    };
+    let Documents { menu, images, .. } = documents;
+    Ok((menu, images, content_hash))
+}
+
+/// POS menu → the store's `Menu`, refused if it shrank past the guard.
+fn transform_menu(
+    pass: Pass<'_>,
+    menu_doc: &MenuDoc,
+    has_current: bool,
+    options: PassOptions,
+) -> Result<Menu, StoreError> {
+    let store = pass.store;
+    let transformed = transform::transform(&store.id, menu_doc, &store.settings);
+    log_problems(&transformed.problems);
+    let published_items = pass.state.item_count.filter(|_| has_current);
+    transform::check_publishable(
+        &transformed.menu,
+        published_items,
+        pass.ctx.config.daemon.max_shrink_percent,
+        options.allow_shrink,
+    )?;
+    Ok(transformed.menu)
+}
+
+/// A complete release in staging: the menu with its image paths, its images.
+struct Built {
+    staging: Staging,
+    menu: Menu,
+    gathered: GatheredImages,
+}
+
+/// Starts the release in staging and brings its images in: held ones
+/// linked, new ones downloaded, recently replaced ones carried forward.
+async fn gather(
+    pass: Pass<'_>,
+    mut menu: Menu,
+    images_doc: &ImagesDoc,
+    current: Option<&str>,
+    content_hash: &str,
+    images_deadline: tokio::time::Instant,
+) -> Result<Built, StoreError> {
+    let (ctx, store, tree) = (pass.ctx, pass.store, pass.tree);
+    let daemon = &ctx.config.daemon;
+    let staging = tree.begin(content_hash, Utc::now())?;
+    let held_dir = current.map(|release| tree.release_dir(release).join(IMAGES_DIR));
+    let staging_images = staging.images_dir();
+    let gathered = stage("images", async {
+        let request = ImageRequest {
+            provider: pass.provider,
+            pos_store_id: &store.pos_store_id,
+            io: &ctx.shared.io,
+            concurrency: daemon.io_concurrency.get(),
+            max_bytes: daemon.max_image_bytes,
+            max_pixels: daemon.max_image_pixels,
+            image_timeout: daemon.image_timeout,
+            deadline: images_deadline,
+            held_dir: held_dir.as_deref(),
+            held_index: &pass.state.images,
+            staging_dir: &staging_images,
+        };
+        let gathered =
+            images::gather(&request, images_doc, &transform::wanted_images(&menu)).await?;
+        log_problems(&gathered.problems);
+        let _ = RECORDER.try_with(|recorder| {
+            recorder
+                .image_bytes
+                .fetch_add(gathered.downloaded_bytes, Ordering::Relaxed)
+        });
+        debug!(
+            downloaded = gathered.downloaded,
+            downloaded_bytes = gathered.downloaded_bytes,
+            linked = gathered.linked,
+            "images ready"
+        );
+        Ok::<_, StoreError>(gathered)
+    })
+    .await?;
+    transform::attach_images(&mut menu, &gathered.files);
+    let carried = images::carry_forward(tree, &staging_images, Utc::now(), daemon.image_grace)?;
+    debug!(
+        carried,
+        "images of recently replaced releases carried forward"
+    );
+    Ok(Built {
+        staging,
+        menu,
+        gathered,
+    })
+}
+
+/// Makes the built release live, unless its menu is byte-equal to the live
+/// one (new inputs, same output: the live release stays), and prunes.
+fn publish(
+    pass: Pass<'_>,
+    built: Built,
+    current: Option<&str>,
+    content_hash: String,
+    update: &mut StateUpdate,
+) -> Result<Option<String>, StoreError> {
+    let (store, tree) = (pass.store, pass.tree);
+    let Built {
+        staging,
+        menu,
+        gathered,
+    } = built;
+    let bytes = menu.to_bytes();
+    let published =
+        current.and_then(|release| std::fs::read(tree.release_dir(release).join(MENU_PATH)).ok());
+    let (release, changed_at) = if published.as_deref() == Some(bytes.as_slice()) {
+        debug!("the new menu is byte-equal to the published one; nothing to publish");
+        drop(staging);
+        (None, None)
+    } else {
+        staging.write_menu(&bytes)?;
+        let release = staging.publish()?;
+        let old_menu = published.and_then(|bytes| serde_json::from_slice::<Menu>(&bytes).ok());
+        let changes = match &old_menu {
+            Some(old_menu) => MenuDiff::between(old_menu, &menu).to_string(),
+            None => format!("first release, {} items", menu.item_count()),
+        };
+        info!(
+            release = %release,
+            images_downloaded = gathered.downloaded,
+            "{}: published {}… — {changes}, {} images downloaded",
+            store.id,
+            &release[..release.len().min(24)],
+            gathered.downloaded
+        );
+        let pruned = tree.prune(pass.ctx.config.daemon.keep_releases.get())?;
+        debug!(pruned = pruned.len(), "old releases pruned");
+        (Some(release), Some(Utc::now()))
+    };
+    update.published = Some(PublishedState {
+        release: tree.current_release()?,
+        content_hash,
+        item_count: menu.item_count(),
+        images: gathered.index,
+        retry_images: gathered.transient_failures > 0,
+        changed_at,
+    });
+    Ok(release)
+}
+
+/// Fetches a store's POS documents under an I/O permit.
+async fn fetch(pass: Pass<'_>, freshness: pos::Freshness) -> Result<Fetched, StoreError> {
+    let _permit = pass
+        .ctx
+        .shared
+        .io
+        .acquire()
+        .await
+        .expect("the I/O semaphore is never closed");
+    pass.provider
+        .fetch(
+            &pass.store.pos_store_id,
+            pass.ctx.config.daemon.max_menu_bytes,
+            freshness,
+        )
+        .await
+}
+
+/// Parsed documents and the fingerprint of exactly the bytes they came from.
+struct Parsed {
+    documents: Documents,
+    fingerprint: String,
+}
+
+/// Parses fetched documents; one the POS answered `304` is asked for again in full.
+async fn parse_or_refetch(pass: Pass<'_>, fetched: Fetched) -> Result<Parsed, StoreError> {
+    let store = pass.store;
+    let fingerprint = input_fingerprint(&fetched, &store.id, &store.settings);
+    if let Some(documents) = stage("parse", async { fetched.documents() }).await? {
+        return Ok(Parsed {
+            documents,
+            fingerprint,
+        });
+    }
+    let fetched = stage("fetch", async {
+        debug!("a document answered 304 is needed in full; asking again without ETag");
+        fetch(pass, pos::Freshness::Full).await
+    })
+    .await?;
+    let fingerprint = input_fingerprint(&fetched, &store.id, &store.settings);
+    let documents = stage("parse", async { fetched.documents() })
+        .await?
+        .expect("a full fetch always carries both bodies");
+    Ok(Parsed {
+        documents,
+        fingerprint,
+    })
+}
+
+/// The canonical content hash of parsed documents, remembered for their fingerprint.
+fn memoise(update: &mut StateUpdate, store: &Store, parsed: &Parsed) -> String {
+    let documents = &parsed.documents;
+    let content_hash = detect::content_hash(
+        &store.id,
+        &documents.menu_value,
+        &documents.images_value,
+        &store.settings,
+    );
+    update.memo = Some(InputMemo {
+        fingerprint: parsed.fingerprint.clone(),
+        content_hash: content_hash.clone(),
+    });
+    content_hash
+}
+
+/// A cheap hash of everything the content hash covers: equal fingerprints
+/// mean equal content hashes, so a known fingerprint spares the parse.
+pub(super) fn input_fingerprint(
+    fetched: &Fetched,
+    store_id: &str,
+    settings: &StoreSettings,
+) -> String {
+    match fetched {
+        Fetched::Raw { menu, images } => {
+            detect::raw_fingerprint(store_id, &menu.digest, &images.digest, settings)
+        }
+        Fetched::Mapped(documents) => detect::content_hash(
+            store_id,
+            &documents.menu_value,
+            &documents.images_value,
+            settings,
+        ),
+    }
+}
+
+/// How long into a pass the images stage may run: the pass timeout less a
+/// quarter of it (at most 10 s) kept for publishing, so images still
+/// outstanding then are left out and the menu goes out without them.
+pub(super) fn images_budget(pass_timeout: std::time::Duration) -> std::time::Duration {
+    pass_timeout - (pass_timeout / 4).min(std::time::Duration::from_secs(10))
+}
