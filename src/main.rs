@@ -16,6 +16,14 @@ fn main() -> ExitCode {
         Ok(config) => Arc::new(config),
         Err(err) => {
             eprintln!("error: {err}");
+            if cli.config.is_none() && matches!(err, menusync::config::ConfigError::Read { .. }) {
+                eprintln!(
+                    "hint: without --config, menusync reads ./{} where it exists, else {}; \
+                     give --config PATH",
+                    menusync::cli::LOCAL_CONFIG,
+                    menusync::cli::INSTALLED_CONFIG
+                );
+            }
             return ExitCode::from(EXIT_CONFIG);
         }
     };

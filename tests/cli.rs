@@ -192,3 +192,41 @@ async fn the_daemon_publishes_on_schedule_and_stops_cleanly_on_sigterm() {
     let staging = env.store_root().join("staging");
     assert_eq!(std::fs::read_dir(staging).unwrap().count(), 0);
 }
+
+/// Issue 11: without `--config`, a folder with no stores.toml falls back to
+/// the installed /etc/menusync/stores.toml; when that is missing too, the
+/// error says where menusync looked and what to give.
+#[test]
+fn without_a_config_anywhere_the_error_says_where_it_looked() {
+    if Path::new("/etc/menusync/stores.toml").exists() {
+        println!("SKIPPED: an installed /etc/menusync/stores.toml would be read");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let output = assert_cmd::Command::cargo_bin("menusync")
+        .unwrap()
+        .current_dir(dir.path())
+        .arg("check")
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/etc/menusync/stores.toml: cannot read"), "{stderr}");
+    assert!(stderr.contains("give --config PATH"), "{stderr}");
+
+    // With a stores.toml in the folder, that one is read.
+    std::fs::copy(common::repo().join("stores.toml"), dir.path().join("stores.toml")).unwrap();
+    let output = assert_cmd::Command::cargo_bin("menusync")
+        .unwrap()
+        .current_dir(dir.path())
+        .arg("check")
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with("stores.toml: ok"),
+        "{}",
+        text(&output)
+    );
+}
