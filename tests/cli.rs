@@ -212,11 +212,18 @@ fn without_a_config_anywhere_the_error_says_where_it_looked() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("/etc/menusync/stores.toml: cannot read"), "{stderr}");
+    assert!(
+        stderr.contains("/etc/menusync/stores.toml: cannot read"),
+        "{stderr}"
+    );
     assert!(stderr.contains("give --config PATH"), "{stderr}");
 
     // With a stores.toml in the folder, that one is read.
-    std::fs::copy(common::repo().join("stores.toml"), dir.path().join("stores.toml")).unwrap();
+    std::fs::copy(
+        common::repo().join("stores.toml"),
+        dir.path().join("stores.toml"),
+    )
+    .unwrap();
     let output = assert_cmd::Command::cargo_bin("menusync")
         .unwrap()
         .current_dir(dir.path())
