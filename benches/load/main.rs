@@ -1,0 +1,173 @@
+//! Load benchmark (issue 7): a deterministic reference-protocol POS on loopback,
+//! the daemon driven in-process through the library, and a plain-client floor.
+//!
+//! `cargo bench --bench load -- --smoke` (CI, seconds) or
+//! `cargo bench --bench load -- --write BENCHMARKS.md` (full run).
+//! The POS runs as a child process of this binary (`--serve`), so the CPU time and
+//! peak RSS measured here are the daemon's (plus the floor client's own run), not
+//! the server's. The child exits when its stdin closes or after an hour.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub(crate) const SEED: u64 = 0x6d65_6e75_7379_6e63;
+const PNG: &[u8] = include_bytes!("../../fixtures/pos/S001/img/IMG102.png");
+const MAX_CONNECTIONS: u64 = 10_000_000;
+const MAX_REQUESTS_PER_CONNECTION: u64 = 10_000_000;
+const IDLE: Duration = Duration::from_secs(30);
+const SERVER_LIFETIME: Duration = Duration::from_secs(3600);
+
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+fn xorshift(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
+}
+
+fn seeded(parts: &[u64]) -> u64 {
+    let mut state = SEED;
+    for part in parts {
+        state ^= part.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        xorshift(&mut state);
+        xorshift(&mut state);
+    }
+    state | 1
+}
+
+mod harness;
+mod pos;
+mod report;
+mod scenarios;
+
+use harness::*;
+use pos::*;
+use report::*;
+use scenarios::*;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--serve") {
+        serve();
+        return;
+    }
+    if args.first().is_some_and(|a| a == "--measure") {
+        measure(&args[1..]);
+        return;
+    }
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let write = value("--write");
+    let plan = Plan {
+        groups: value("--only")
+            .map(|v| v.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
+        wrap: value("--wrap")
+            .map(|v| v.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
+    };
+    let mut sizes = if smoke {
+        Sizes {
+            s1_stores: 20,
+            s1_images: 3,
+            big_stores: 20,
+            big_images: 3,
+            items: 10,
+            concurrency: 16,
+            s5_stores: 50,
+            s5_items: 5,
+            s5_interval: 2,
+            s5_ticks: 2,
+        }
+    } else {
+        Sizes {
+            s1_stores: 200,
+            s1_images: 100,
+            big_stores: 1000,
+            big_images: 10,
+            items: 100,
+            concurrency: 64,
+            s5_stores: 10_000,
+            s5_items: 10,
+            s5_interval: 30,
+            s5_ticks: 4,
+        }
+    };
+    // `--scale 0.1`: a tenth of the stores in every scenario (for profiling runs).
+    if let Some(scale) = value("--scale").and_then(|v| v.parse::<f64>().ok()) {
+        let scaled = |n: usize| ((n as f64 * scale).round() as usize).max(1);
+        sizes.s1_stores = scaled(sizes.s1_stores);
+        sizes.big_stores = scaled(sizes.big_stores);
+        sizes.s5_stores = scaled(sizes.s5_stores);
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let started = Instant::now();
+    let rows = runtime.block_on(run_all(&sizes, &plan));
+    let problems = check(&rows);
+    let table = table(&rows);
+    println!("{table}");
+    for row in &rows {
+        if !row.extra.is_empty() {
+            println!("{}: {}", row.name, row.extra);
+        }
+    }
+    println!(
+        "machine: {}; total {:.1}s",
+        machine(),
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(path) = write {
+        let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
+        let extras: String = rows
+            .iter()
+            .filter(|r| !r.extra.is_empty())
+            .map(|r| format!("- {}: {}\n", r.name, r.extra))
+            .collect();
+        let generated = format!(
+            "Measured {date} on {}.\n\nCommand: `cargo bench --locked --bench load -- --write BENCHMARKS.md`\n\n\
+             Sizes: S1/S4 {} stores × {} images × {} items; S2/S3 {} stores × {} images × {} items; \
+             S5 {} stores × {} items × 1 image, a tick every {} s; concurrency {}.\n\n{table}\n{extras}",
+            machine(),
+            sizes.s1_stores,
+            sizes.s1_images,
+            sizes.items,
+            sizes.big_stores,
+            sizes.big_images,
+            sizes.items,
+            sizes.s5_stores,
+            sizes.s5_items,
+            sizes.s5_interval,
+            sizes.concurrency
+        );
+        write_report(&path, &generated);
+        println!("wrote {path}");
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("FAILED: {p}");
+        }
+        std::process::exit(1);
+    }
+}

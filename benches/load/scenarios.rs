@@ -1,0 +1,196 @@
+//! The scenarios S1–S5, each returning its rows.
+
+use super::*;
+
+/// S1 (first full sync) and S4 (one image change) on 200 stores × 100 images.
+pub(crate) async fn first_sync_and_image_change(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Vec<Row> {
+    let a = universe(
+        pos,
+        &Shape {
+            name: "a",
+            stores: sizes.s1_stores,
+            images: sizes.s1_images,
+            items: sizes.items,
+            concurrency: sizes.concurrency,
+            schedule: None,
+        },
+    );
+    let all: Vec<usize> = (0..sizes.s1_stores).collect();
+    let floor = floor_pass(pos, &a, Images::Discard).await;
+    let mut s1 = daemon_pass(pos, &a, "S1 first full sync", &all, &plan.wrap).await;
+    s1.floor = Some(floor);
+
+    let before = a.current_release(0).expect("S1 published store 0");
+    pos.control(
+        reqwest::Method::POST,
+        "_change",
+        format!("image {} 1", a.pos_ids[0]),
+    )
+    .await;
+    let mut s4 = daemon_pass(pos, &a, "S4 one image change, 1 store", &[0], &plan.wrap).await;
+    let after = a.current_release(0).expect("S4 keeps a release");
+    let (count, bytes, names) = written_files(&before, &after);
+    s4.extra = format!("files written {count} ({bytes} B): {}", names.join(", "));
+    // Last, so its 20,000 files (kept until the universe goes) disturb no measured run.
+    s1.disk_floor = Some(floor_pass(pos, &a, Images::Durable).await);
+    vec![s1, s4]
+}
+
+/// S2 (no-change pass) and S3 (one price change) on 1,000 stores, after an unmeasured first sync.
+pub(crate) async fn quiet_passes(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Vec<Row> {
+    let b = universe(
+        pos,
+        &Shape {
+            name: "b",
+            stores: sizes.big_stores,
+            images: sizes.big_images,
+            items: sizes.items,
+            concurrency: sizes.concurrency,
+            schedule: None,
+        },
+    );
+    let all: Vec<usize> = (0..sizes.big_stores).collect();
+    let setup = daemon_pass(pos, &b, "setup", &all, &[]).await;
+    eprintln!(
+        "setup of {} stores: {:.1}s, {} failed",
+        sizes.big_stores, setup.wall, setup.failed
+    );
+    let floor = floor_pass(pos, &b, Images::Skip).await;
+    let mut s2 = daemon_pass(pos, &b, "S2 no-change pass", &all, &plan.wrap).await;
+    s2.floor = Some(floor);
+
+    let changed = &b.pos_ids[sizes.big_stores / 2];
+    pos.control(reqwest::Method::POST, "_change", format!("price {changed}"))
+        .await;
+    let s3 = daemon_pass(pos, &b, "S3 one price change", &all, &plan.wrap).await;
+    vec![s2, s3]
+}
+
+pub(crate) fn now_secs() -> f64 {
+    unix_ms() as f64 / 1000.0
+}
+
+pub(crate) async fn sleep_until_unix(at: f64) {
+    let wait = at - now_secs();
+    if wait > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+    }
+}
+
+/// S5: `menusync run` with many stores on one cron schedule for several ticks.
+/// The POS logs when each store's menu is fetched; every store should be fetched
+/// exactly once between one tick and the next.
+pub(crate) async fn scheduler_ticks(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Row {
+    let interval = sizes.s5_interval;
+    let c = universe(
+        pos,
+        &Shape {
+            name: "c",
+            stores: sizes.s5_stores,
+            images: 1,
+            items: sizes.s5_items,
+            concurrency: sizes.concurrency,
+            schedule: Some(format!("*/{interval} * * * * *")),
+        },
+    );
+    let all: Vec<usize> = (0..sizes.s5_stores).collect();
+    let setup = daemon_pass(pos, &c, "setup", &all, &[]).await;
+    eprintln!(
+        "S5 setup of {} stores: {:.1}s, {} failed",
+        sizes.s5_stores, setup.wall, setup.failed
+    );
+
+    pos.control(reqwest::Method::POST, "_record", String::new())
+        .await;
+    let daemon = c.spawn(&["run".to_string()], &plan.wrap);
+    let pid = daemon.pid;
+    // The daemon's own first pass over every store runs at start; wait for it
+    // to have fetched every store, then count from the next tick on.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let log = pos
+            .control(reqwest::Method::GET, "_log", String::new())
+            .await;
+        if log.lines().count() >= sizes.s5_stores {
+            break;
+        }
+        if Instant::now() > deadline || !Path::new(&format!("/proc/{pid}")).exists() {
+            terminate(pid);
+            panic!(
+                "S5: the daemon's first pass did not finish; see {}",
+                c.log_path().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let interval_f = interval as f64;
+    let first_tick = ((now_secs() + 1.0) / interval_f).ceil() * interval_f;
+    let end = first_tick + (sizes.s5_ticks * interval) as f64;
+    sleep_until_unix(first_tick - 0.2).await;
+    let cpu0 = cpu_seconds_of(pid);
+    pos.control(reqwest::Method::POST, "_reset", String::new())
+        .await;
+    sleep_until_unix(end - 0.2).await;
+    let cpu = cpu_seconds_of(pid) - cpu0;
+    let served = pos.stats().await;
+    let log = pos
+        .control(reqwest::Method::GET, "_log", String::new())
+        .await;
+    terminate(pid);
+    let usage = tokio::task::spawn_blocking(move || daemon.wait())
+        .await
+        .expect("wait");
+
+    let ticks = sizes.s5_ticks as usize;
+    let mut counts = vec![vec![0u32; ticks]; sizes.s5_stores];
+    let mut latest = 0.0f64;
+    for line in log.lines() {
+        let mut words = line.split(' ');
+        let (Some(n), Some(ms)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let (Ok(n), Ok(ms)) = (n.parse::<usize>(), ms.parse::<f64>()) else {
+            continue;
+        };
+        let at = ms / 1000.0;
+        if at < first_tick || at >= end || n >= sizes.s5_stores {
+            continue;
+        }
+        let tick = ((at - first_tick) / interval_f) as usize;
+        counts[n][tick] += 1;
+        latest = latest.max(at - first_tick - tick as f64 * interval_f);
+    }
+    let missed: usize = counts.iter().flatten().filter(|&&c| c == 0).count();
+    let doubled: usize = counts.iter().flatten().filter(|&&c| c > 1).count();
+    Row {
+        name: "S5 scheduler ticks".to_string(),
+        stores: sizes.s5_stores,
+        wall: end - first_tick,
+        cpu,
+        rss_mb: usage.rss_mb,
+        served,
+        failed: usize::from(usage.exit != Some(0)),
+        extra: format!(
+            "{ticks} ticks every {interval} s over {} stores ({} items, 1 image each): \
+             {missed} runs missed, {doubled} doubled; the last menu fetch of a tick came {latest:.2} s after it; \
+             CPU is per store per tick",
+            sizes.s5_stores, sizes.s5_items
+        ),
+        ..Row::default()
+    }
+}
+
+pub(crate) async fn run_all(sizes: &Sizes, plan: &Plan) -> Vec<Row> {
+    let pos = Pos::start();
+    let mut rows = Vec::new();
+    if plan.runs("S1") {
+        rows.extend(first_sync_and_image_change(&pos, sizes, plan).await);
+    }
+    if plan.runs("S2") {
+        rows.extend(quiet_passes(&pos, sizes, plan).await);
+    }
+    if plan.runs("S5") {
+        rows.push(scheduler_ticks(&pos, sizes, plan).await);
+    }
+    rows
+}
