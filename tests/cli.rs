@@ -203,13 +203,17 @@ fn without_a_config_anywhere_the_error_says_where_it_looked() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let output = assert_cmd::Command::cargo_bin("menusync")
-        .unwrap()
-        .current_dir(dir.path())
-        .arg("check")
-        .timeout(Duration::from_secs(30))
-        .output()
-        .unwrap();
+    // `menusync check` in that folder, without --config.
+    let check_here = || {
+        assert_cmd::Command::cargo_bin("menusync")
+            .unwrap()
+            .current_dir(dir.path())
+            .arg("check")
+            .timeout(Duration::from_secs(30))
+            .output()
+            .unwrap()
+    };
+    let output = check_here();
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -224,13 +228,7 @@ fn without_a_config_anywhere_the_error_says_where_it_looked() {
         dir.path().join("stores.toml"),
     )
     .unwrap();
-    let output = assert_cmd::Command::cargo_bin("menusync")
-        .unwrap()
-        .current_dir(dir.path())
-        .arg("check")
-        .timeout(Duration::from_secs(30))
-        .output()
-        .unwrap();
+    let output = check_here();
     assert!(
         String::from_utf8_lossy(&output.stdout).starts_with("stores.toml: ok"),
         "{}",
