@@ -274,7 +274,7 @@ pub fn releases(config: &Arc<Config>, store_id: &str, json: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("menusync: {store_id}: [{}] {}", err.category, err.chain());
+            eprintln!("menusync: {store_id}: [{}] {}", err.category(), err.chain());
             ExitCode::from(EXIT_STORE_FAILED)
         }
     }
@@ -296,7 +296,7 @@ pub async fn rollback(config: &Arc<Config>, store_id: &str, to: Option<&str>) ->
         Err(err) => {
             eprintln!(
                 "menusync: {store_id}: rollback failed [{}]: {}",
-                err.category,
+                err.category(),
                 err.chain()
             );
             ExitCode::from(EXIT_STORE_FAILED)
@@ -317,7 +317,7 @@ pub async fn diff(config: &Arc<Config>, store_id: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("menusync: {store_id}: [{}] {}", err.category, err.chain());
+            eprintln!("menusync: {store_id}: [{}] {}", err.category(), err.chain());
             ExitCode::from(EXIT_STORE_FAILED)
         }
     }

@@ -59,14 +59,72 @@ impl fmt::Display for Category {
     }
 }
 
-/// A failure that ends one store's pass.
+/// What went wrong, as a value callers and tests match on.
+///
+/// The [`Category`] an operator sees follows from the kind in one `match`
+/// ([`Kind::category`]), so no caller re-decides what a failure means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A setting is wrong or missing: a key file, a URL, a provider option, a release name.
+    Settings,
+    /// The POS refused the request as we asked it (400, 404, 405, 410): the store id is wrong.
+    RequestRefused { status: u16 },
+    /// The POS refused our key (401, 403).
+    KeyRefused { status: u16 },
+    /// Connecting to the POS, or sending or reading, failed or timed out.
+    Unreachable,
+    /// The POS answered that it is busy or failing (408, 429, 5xx).
+    PosUnavailable { status: u16 },
+    /// The breaker of this POS is open after repeated failures.
+    BreakerOpen,
+    /// The pass, a stage or one image used up its time budget.
+    OutOfTime,
+    /// A POS document we cannot read: not JSON, HTML, too big, an unexpected status.
+    BadDocument,
+    /// A menu we will not publish: no items, shrunk too far, a currency that is no code.
+    Unpublishable,
+    /// An image we refuse: too big, not an image, a wrong checksum, a URL we cannot fetch.
+    BadImage,
+    /// An image the POS lists but does not serve (400, 404, 405, 410).
+    ImageMissing { status: u16 },
+    /// Our own disk: permissions, space, a link where a folder belongs.
+    Storage,
+    /// Another pass of the store held its lock for longer than we wait.
+    Busy,
+    /// `rsync` or `ssh` is not installed.
+    ToolMissing,
+    /// A push to a target, or the swap there, failed.
+    Push,
+}
+
+impl Kind {
+    /// The category an operator sees; the one place that decides it.
+    pub fn category(self) -> Category {
+        match self {
+            Kind::Settings | Kind::RequestRefused { .. } => Category::Config,
+            Kind::KeyRefused { .. } => Category::Auth,
+            Kind::Unreachable
+            | Kind::PosUnavailable { .. }
+            | Kind::BreakerOpen
+            | Kind::OutOfTime => Category::Network,
+            Kind::BadDocument
+            | Kind::Unpublishable
+            | Kind::BadImage
+            | Kind::ImageMissing { .. } => Category::Data,
+            Kind::Storage | Kind::Busy => Category::Storage,
+            Kind::ToolMissing | Kind::Push => Category::Deploy,
+        }
+    }
+}
+
+/// A failure that ends one store's pass (or, for images, leaves one image out).
 ///
 /// The message names what failed (URL, path, target); the source keeps the
 /// underlying cause so that `{:#}` shows the whole chain.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct StoreError {
-    pub category: Category,
+    pub kind: Kind,
     pub message: String,
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
@@ -75,9 +133,9 @@ pub struct StoreError {
 }
 
 impl StoreError {
-    pub fn new(category: Category, message: impl Into<String>) -> Self {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
         StoreError {
-            category,
+            kind,
             message: message.into(),
             source: None,
             retry_after: None,
@@ -85,12 +143,12 @@ impl StoreError {
     }
 
     pub fn with_source(
-        category: Category,
+        kind: Kind,
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
         StoreError {
-            category,
+            kind,
             message: message.into(),
             source: Some(Box::new(source)),
             retry_after: None,
@@ -98,7 +156,11 @@ impl StoreError {
     }
 
     pub fn storage(message: impl Into<String>, source: std::io::Error) -> Self {
-        Self::with_source(Category::Storage, message, source)
+        Self::with_source(Kind::Storage, message, source)
+    }
+
+    pub fn category(&self) -> Category {
+        self.kind.category()
     }
 
     /// Whether trying the same request again may succeed; the one place that decides.
@@ -107,7 +169,7 @@ impl StoreError {
     /// connections, 429 and 5xx. A POS that refused our key, does not know the
     /// store, or sent something unpublishable will say the same again.
     pub fn is_retryable(&self) -> bool {
-        self.category == Category::Network
+        self.category() == Category::Network
     }
 
     /// The message followed by every cause, as one line for logs and status.
@@ -150,20 +212,44 @@ mod tests {
     fn chain_includes_every_cause() {
         let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
         let err = StoreError::storage("writing /x/menu.json", io);
-        assert_eq!(err.category, Category::Storage);
+        assert_eq!(err.kind, Kind::Storage);
         assert_eq!(err.chain(), "writing /x/menu.json: denied");
     }
 
     #[test]
     fn only_network_failures_are_retried() {
-        for category in Category::ALL {
-            let err = StoreError::new(category, "x");
-            assert_eq!(
-                err.is_retryable(),
-                category == Category::Network,
-                "{category}"
-            );
+        let retried = [
+            Kind::Unreachable,
+            Kind::PosUnavailable { status: 503 },
+            Kind::BreakerOpen,
+            Kind::OutOfTime,
+        ];
+        let not_retried = [
+            Kind::Settings,
+            Kind::RequestRefused { status: 404 },
+            Kind::KeyRefused { status: 401 },
+            Kind::BadDocument,
+            Kind::Unpublishable,
+            Kind::BadImage,
+            Kind::ImageMissing { status: 404 },
+            Kind::Storage,
+            Kind::Busy,
+            Kind::ToolMissing,
+            Kind::Push,
+        ];
+        for kind in retried {
+            assert!(StoreError::new(kind, "x").is_retryable(), "{kind:?}");
         }
+        for kind in not_retried {
+            assert!(!StoreError::new(kind, "x").is_retryable(), "{kind:?}");
+        }
+        // Every category is reached by some kind.
+        let reached: std::collections::HashSet<Category> = retried
+            .iter()
+            .chain(&not_retried)
+            .map(|kind| kind.category())
+            .collect();
+        assert_eq!(reached.len(), Category::ALL.len());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Category, StoreError};
+use crate::error::{Kind, StoreError};
 
 pub mod dimensions;
 pub use dimensions::Dimensions;
@@ -154,7 +154,7 @@ impl ImageSink {
         self.written += chunk.len() as u64;
         if self.written > self.max_bytes {
             return Err(StoreError::new(
-                Category::Data,
+                Kind::BadImage,
                 format!("image is larger than the {} byte cap", self.max_bytes),
             ));
         }
@@ -193,7 +193,7 @@ impl ImageSink {
     pub fn check_announced_size(&self, size: u64) -> Result<(), StoreError> {
         if size > self.max_bytes {
             return Err(StoreError::new(
-                Category::Data,
+                Kind::BadImage,
                 format!(
                     "image announces {size} bytes, over the {} byte cap",
                     self.max_bytes
@@ -212,7 +212,7 @@ impl ImageSink {
     ) -> Result<String, StoreError> {
         let format = ImageFormat::sniff(&self.head).ok_or_else(|| {
             StoreError::new(
-                Category::Data,
+                Kind::BadImage,
                 "bytes are not a JPEG, PNG, WebP or GIF image",
             )
         })?;
@@ -221,7 +221,7 @@ impl ImageSink {
             && !expected.eq_ignore_ascii_case(&sha256)
         {
             return Err(StoreError::new(
-                Category::Data,
+                Kind::BadImage,
                 format!("bytes hash to {sha256}, but the POS says {expected}"),
             ));
         }
@@ -278,13 +278,13 @@ impl ImageSink {
 fn check_pixels(dimensions: Option<Dimensions>, max_pixels: u64) -> Result<(), StoreError> {
     let Some(dimensions) = dimensions else {
         return Err(StoreError::new(
-            Category::Data,
+            Kind::BadImage,
             "the image header gives no width and height (cut short or malformed)",
         ));
     };
     if dimensions.pixels() > max_pixels {
         return Err(StoreError::new(
-            Category::Data,
+            Kind::BadImage,
             format!(
                 "image is {}×{} = {} pixels, over max_image_pixels ({max_pixels})",
                 dimensions.width,

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::error::Problem;
-use crate::error::{Category, StoreError};
+use crate::error::{Category, Kind, StoreError};
 use crate::image_sink::{ImageSink, is_image_name};
 use crate::pos::Provider;
 use crate::pos::doc::{ImageDoc, ImagesDoc};
@@ -136,18 +136,13 @@ pub async fn gather(
                 result.index.insert(print, name.clone());
                 result.files.insert(image_id, name);
             }
-            Err(err) if err.category == Category::Storage => return Err(err),
+            Err(err) if err.category() == Category::Storage => return Err(err),
             Err(err) => {
-                if err.category == Category::Network {
+                if err.is_retryable() {
                     result.transient_failures += 1;
                 }
-                // An image the POS lists but cannot serve (404) is a fault of its data.
-                let category = match err.category {
-                    Category::Config => Category::Data,
-                    other => other,
-                };
                 result.problems.push(Problem {
-                    category,
+                    category: err.category(),
                     subject: format!("image {image_id}"),
                     message: err.chain(),
                 });
@@ -187,7 +182,7 @@ async fn download(
 ) -> Result<(String, u64), StoreError> {
     let out_of_time = || {
         StoreError::new(
-            Category::Network,
+            Kind::OutOfTime,
             "not fetched: the images stage ran out of time (pass_timeout_secs); \
              the menu goes out without it",
         )
@@ -219,7 +214,7 @@ async fn download(
         }
         Ok(Err(err)) => Err(err),
         Err(_) if deadline == own_deadline => Err(StoreError::new(
-            Category::Network,
+            Kind::OutOfTime,
             format!(
                 "the image took longer than image_timeout_secs ({}s); left out",
                 request.image_timeout.as_secs()

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::config::Store;
 use crate::diff::MenuDiff;
-use crate::error::{Category, StoreError};
+use crate::error::{Kind, StoreError};
 use crate::lock::StoreLock;
 use crate::menu::Menu;
 use crate::pipeline::{Context, deploy_pending};
@@ -35,7 +35,7 @@ fn read_menu(tree: &StoreTree, release: &str) -> Result<Menu, StoreError> {
         .map_err(|err| StoreError::storage(format!("reading {}", path.display()), err))?;
     serde_json::from_slice(&bytes).map_err(|err| {
         StoreError::with_source(
-            Category::Storage,
+            Kind::Storage,
             format!("{} is not a menu", path.display()),
             err,
         )
@@ -74,7 +74,7 @@ pub async fn rollback(
         .await?
         .ok_or_else(|| {
             StoreError::new(
-                Category::Storage,
+                Kind::Busy,
                 format!(
                     "a pass of this store has been running for over {}s; try again later",
                     ROLLBACK_LOCK_WAIT.as_secs()
@@ -87,7 +87,7 @@ pub async fn rollback(
         Some(release) if kept.iter().any(|kept| kept == release) => release.to_string(),
         Some(release) => {
             return Err(StoreError::new(
-                Category::Config,
+                Kind::Settings,
                 format!(
                     "no kept release {release}; `menusync releases {}` lists them",
                     store.id
@@ -102,7 +102,7 @@ pub async fn rollback(
                 Some(index) if index > 0 => kept[index - 1].clone(),
                 _ => {
                     return Err(StoreError::new(
-                        Category::Config,
+                        Kind::Settings,
                         "there is no earlier release to roll back to",
                     ));
                 }

@@ -13,7 +13,7 @@ use chrono::Utc;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::config::Store;
-use crate::error::{Category, StoreError};
+use crate::error::{Category, Kind, StoreError};
 use crate::lock::StoreLock;
 use crate::publish::StoreTree;
 pub use crate::report::{Outcome, PassReport};
@@ -160,7 +160,7 @@ async fn locked_pass(
 
     let state_file = tree.state_file();
     let mut state = StoreState::load(&state_file).unwrap_or_else(|err| {
-        warn!(category = %err.category, "starting from a fresh state: {}", err.chain());
+        warn!(category = %err.category(), "starting from a fresh state: {}", err.chain());
         StoreState::default()
     });
     let saved = state.clone();
@@ -177,7 +177,7 @@ async fn locked_pass(
             outcome
         }
         Err(err) => {
-            state.record_failure(err.category, err.chain(), now);
+            state.record_failure(err.category(), err.chain(), now);
             failed(&err)
         }
     };
@@ -202,11 +202,11 @@ fn record_early_failure(tree: &StoreTree, err: &StoreError) -> Option<StoreState
     }
     let state_file = tree.state_file();
     let mut state = StoreState::load(&state_file).ok()?;
-    state.record_failure(err.category, err.chain(), Utc::now());
+    state.record_failure(err.category(), err.chain(), Utc::now());
     match state.save(&state_file) {
         Ok(()) => Some(state),
         Err(save_err) => {
-            warn!(category = %save_err.category, "cannot record the failure: {}", save_err.chain());
+            warn!(category = %save_err.category(), "cannot record the failure: {}", save_err.chain());
             None
         }
     }
@@ -214,7 +214,7 @@ fn record_early_failure(tree: &StoreTree, err: &StoreError) -> Option<StoreState
 
 fn failed(err: &StoreError) -> Outcome {
     Outcome::Failed {
-        category: err.category,
+        category: err.category(),
         message: err.chain(),
     }
 }
@@ -246,7 +246,7 @@ async fn sync(
     update.apply(state);
     let built = built.map_err(|_| {
         StoreError::new(
-            Category::Network,
+            Kind::OutOfTime,
             format!("the pass did not finish within {:?}", daemon.pass_timeout),
         )
     })??;

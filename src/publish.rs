@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::error::{Category, StoreError};
+use crate::error::{Kind, StoreError};
 
 const RELEASES: &str = "releases";
 const STAGING: &str = "staging";
@@ -351,7 +351,7 @@ pub fn release_time(name: &str) -> Option<chrono::NaiveDateTime> {
 fn real_dir(dir: &Path) -> Result<(), StoreError> {
     let refuse = |what: String| {
         StoreError::new(
-            Category::Storage,
+            Kind::Storage,
             format!(
                 "{} is {what}, not a folder; menusync never writes or deletes through it: \
                  remove it and the next pass recreates the folder",

@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use crate::config::{DeployMode, RsyncDest, SshOptions};
-use crate::error::{Category, StoreError};
+use crate::error::{Kind, StoreError};
 use crate::publish::{RELEASE_ID_ERE, is_release_id, prunable, swap_current_link};
 
 /// How much of a child's stderr an error keeps (the tail, where the reason is).
@@ -165,12 +165,12 @@ async fn run(
         .await
         .map_err(|_| {
             StoreError::new(
-                Category::Deploy,
+                Kind::Push,
                 format!("{what} did not finish within {wall_timeout:?}; killed"),
             )
         })?
         .map_err(|err| {
-            StoreError::with_source(Category::Deploy, format!("waiting for {program}"), err)
+            StoreError::with_source(Kind::Push, format!("waiting for {program}"), err)
         })?;
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
@@ -183,7 +183,7 @@ async fn run(
         |code| format!("exit code {code}"),
     );
     Err(StoreError::new(
-        Category::Deploy,
+        Kind::Push,
         format!("{what} failed with {code}: {}", tail.trim()),
     ))
 }
@@ -197,14 +197,14 @@ fn spawn_error(program: &str, err: std::io::Error) -> StoreError {
             other => other,
         };
         return StoreError::new(
-            Category::Deploy,
+            Kind::ToolMissing,
             format!(
                 "{program} is not installed (not found on PATH): install the `{package}` \
                  package, e.g. `apt-get install {package}`"
             ),
         );
     }
-    StoreError::with_source(Category::Deploy, format!("starting {program}"), err)
+    StoreError::with_source(Kind::Push, format!("starting {program}"), err)
 }
 
 async fn rsync(
@@ -333,7 +333,7 @@ async fn swap_remote(
 fn swap_local(store_dir: &Path, push: &Push<'_>) -> Result<(), StoreError> {
     let deploy_error = |what: &str, err: std::io::Error| {
         StoreError::with_source(
-            Category::Deploy,
+            Kind::Push,
             format!("{what} in {}", store_dir.display()),
             err,
         )
@@ -346,7 +346,7 @@ fn swap_local(store_dir: &Path, push: &Push<'_>) -> Result<(), StoreError> {
         .map_err(|err| deploy_error("writing the .complete marker", err))?;
     if !marker.is_file() {
         return Err(StoreError::new(
-            Category::Deploy,
+            Kind::Push,
             format!("{} did not stick", marker.display()),
         ));
     }

@@ -14,7 +14,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Category, StoreError};
+use crate::error::{Category, Kind, StoreError};
 
 /// How stale a recorded `last_success` may get before a quiet pass rewrites it.
 pub const QUIET_CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -91,7 +91,7 @@ impl StoreState {
         match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|err| {
                 StoreError::with_source(
-                    Category::Storage,
+                    Kind::Storage,
                     format!("{} is not a valid state file", path.display()),
                     err,
                 )
@@ -259,9 +259,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         std::fs::write(&path, b"{not json").unwrap();
-        assert_eq!(
-            StoreState::load(&path).unwrap_err().category,
-            Category::Storage
-        );
+        assert_eq!(StoreState::load(&path).unwrap_err().kind, Kind::Storage);
     }
 }

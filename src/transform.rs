@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::config::StoreSettings;
-use crate::error::{Category, StoreError};
+use crate::error::{Kind, StoreError};
 use crate::menu::{self, Menu, OptionChoice, OptionGroup, StoreInfo, Variant};
 use crate::pos::doc::{ItemDoc, MenuDoc, OptionGroupDoc, VariantDoc};
 
@@ -328,7 +328,7 @@ pub fn check_publishable(
         menu.currency.len() == 3 && menu.currency.bytes().all(|b| b.is_ascii_uppercase());
     if !currency_ok {
         return Err(StoreError::new(
-            Category::Data,
+            Kind::Unpublishable,
             format!(
                 "the POS currency {:?} is not an ISO 4217 code such as KRW",
                 menu.currency
@@ -338,7 +338,7 @@ pub fn check_publishable(
     let new_items = menu.item_count();
     if new_items == 0 && !allow_shrink {
         return Err(StoreError::new(
-            Category::Data,
+            Kind::Unpublishable,
             "the POS menu has no visible items; keeping the published menu \
              (run `menusync once --allow-shrink` to publish it anyway)",
         ));
@@ -350,7 +350,7 @@ pub fn check_publishable(
         let dropped_percent = (old_items - new_items) * 100 / old_items;
         if dropped_percent > usize::from(max_shrink_percent) {
             return Err(StoreError::new(
-                Category::Data,
+                Kind::Unpublishable,
                 format!(
                     "the menu shrank from {old_items} to {new_items} items ({dropped_percent}% fewer, \
                      more than {max_shrink_percent}%); keeping the published menu \

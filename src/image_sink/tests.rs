@@ -54,7 +54,7 @@ async fn an_image_announcing_more_pixels_than_allowed_is_refused() {
     let mut sink = ImageSink::new(dir.path().join("a"), 1 << 20, 25_000_000);
     sink.write(&bomb).await.unwrap();
     let err = sink.finish(None, dir.path()).await.unwrap_err();
-    assert_eq!(err.category, Category::Data);
+    assert_eq!(err.kind, Kind::BadImage);
     assert!(err.message.contains("20000×20000"), "{}", err.message);
 
     // The same check when the image outgrew memory and its frame header
@@ -83,7 +83,7 @@ async fn sink_refuses_past_the_cap_and_checks_sha256() {
     let mut sink = ImageSink::new(dir.path().join("a"), 8, u64::MAX);
     sink.write(b"\x89PNG").await.unwrap();
     let err = sink.write(b"\r\n\x1a\n\x00").await.unwrap_err();
-    assert_eq!(err.category, Category::Data);
+    assert_eq!(err.kind, Kind::BadImage);
     assert!(err.message.contains("cap"), "{}", err.message);
 
     let png: &[u8] = &png_header(2, 2);
@@ -93,7 +93,7 @@ async fn sink_refuses_past_the_cap_and_checks_sha256() {
         .finish(Some(&"0".repeat(64)), dir.path())
         .await
         .unwrap_err();
-    assert_eq!(err.category, Category::Data);
+    assert_eq!(err.kind, Kind::BadImage);
 
     let mut sink = ImageSink::new(dir.path().join("c"), 1024, u64::MAX);
     sink.write(png).await.unwrap();
@@ -140,5 +140,5 @@ async fn sink_refuses_html_posing_as_an_image() {
         .await
         .unwrap();
     let err = sink.finish(None, dir.path()).await.unwrap_err();
-    assert_eq!(err.category, Category::Data);
+    assert_eq!(err.kind, Kind::BadImage);
 }

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use super::Context;
 use crate::config::{Store, Target, TargetKind};
-use crate::error::{Category, StoreError};
+use crate::error::{Kind, StoreError};
 use crate::publish::StoreTree;
 use crate::rsync::{self, Push, Site};
 use crate::state::{LastError, StoreState, TargetState};
@@ -79,7 +79,7 @@ pub(crate) async fn deploy_pending(
         Ok(())
     } else {
         Err(StoreError::new(
-            Category::Deploy,
+            Kind::Push,
             format!(
                 "{} of {} targets lack release {current}: {}",
                 failures.len(),
@@ -151,11 +151,11 @@ async fn push_one(
             let wait = backoff(*retry_backoff, target_state.failures);
             target_state.retry_at = Some(finished + wait);
             target_state.last_error = Some(LastError {
-                category: err.category,
+                category: err.category(),
                 message: err.chain(),
                 at: finished,
             });
-            warn!(deploy_target = %name, category = %err.category, "{}; next try in {wait:?}", err.chain());
+            warn!(deploy_target = %name, category = %err.category(), "{}; next try in {wait:?}", err.chain());
             TargetResult::Failed(target_state, err.chain())
         }
     }

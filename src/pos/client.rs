@@ -15,7 +15,7 @@ use url::Url;
 use super::keys::{ApiKey, read_api_key};
 use super::resilience::{MAX_RETRY_AFTER, Resilience, ResilienceSettings};
 use crate::config::{ApiKeySource, DaemonSettings};
-use crate::error::{Category, StoreError};
+use crate::error::{Kind, StoreError};
 use crate::image_sink::ImageSink;
 
 /// Redirects followed for one request before giving up (a redirect loop ends here).
@@ -45,7 +45,7 @@ impl KeyHeader {
         };
         let mut value = HeaderValue::from_str(&text).map_err(|_| {
             StoreError::new(
-                Category::Config,
+                Kind::Settings,
                 "the POS API key holds characters an HTTP header cannot carry",
             )
         })?;
@@ -54,13 +54,24 @@ impl KeyHeader {
     }
 }
 
-/// The category of a non-success HTTP status, decided in this one place.
-pub fn status_category(status: StatusCode) -> Category {
-    match status.as_u16() {
-        401 | 403 => Category::Auth,
-        400 | 404 | 405 | 410 => Category::Config,
-        408 | 429 | 500..=599 => Category::Network,
-        _ => Category::Data,
+/// What was asked for; a refused image is a fault of the POS data, a refused
+/// menu request a fault of our settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    Document,
+    Image,
+}
+
+/// The kind of a non-success HTTP status, decided in this one place.
+pub fn status_kind(status: StatusCode, asked: Asked) -> Kind {
+    let status = status.as_u16();
+    match (status, asked) {
+        (401 | 403, _) => Kind::KeyRefused { status },
+        (400 | 404 | 405 | 410, Asked::Document) => Kind::RequestRefused { status },
+        (400 | 404 | 405 | 410, Asked::Image) => Kind::ImageMissing { status },
+        (408 | 429 | 500..=599, _) => Kind::PosUnavailable { status },
+        (_, Asked::Document) => Kind::BadDocument,
+        (_, Asked::Image) => Kind::BadImage,
     }
 }
 
@@ -113,7 +124,7 @@ impl PosClient {
                 .user_agent(concat!("menusync/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .map_err(|err| {
-                    StoreError::with_source(Category::Config, "building the HTTP client", err)
+                    StoreError::with_source(Kind::Settings, "building the HTTP client", err)
                 })
         };
         Ok(PosClient {
@@ -168,14 +179,14 @@ impl PosClient {
     ) -> Result<(), StoreError> {
         let resolved = self.base_url.join(url).map_err(|err| {
             StoreError::with_source(
-                Category::Data,
+                Kind::BadImage,
                 format!("image url {:?} does not parse", redact(url)),
                 err,
             )
         })?;
         if !matches!(resolved.scheme(), "http" | "https") {
             return Err(StoreError::new(
-                Category::Data,
+                Kind::BadImage,
                 format!("image url {} is not http or https", shown(&resolved)),
             ));
         }
@@ -220,7 +231,7 @@ impl PosClient {
         {
             response = send(&location, self.public_client.get(location.clone())).await?;
         }
-        let mut response = check_status(resolved, response)?;
+        let mut response = check_status(resolved, response, Asked::Image)?;
         if let Some(length) = response.content_length() {
             sink.check_announced_size(length)?;
         }
@@ -244,7 +255,7 @@ pub(super) fn request_error(url: &Url, err: reqwest::Error) -> StoreError {
     if err.is_redirect() {
         // A redirect loop is what the POS data says, not a passing outage: never retried.
         return StoreError::with_source(
-            Category::Data,
+            Kind::BadDocument,
             format!("request to {} redirected too often", shown(url)),
             err.without_url(),
         );
@@ -257,19 +268,23 @@ pub(super) fn request_error(url: &Url, err: reqwest::Error) -> StoreError {
         "failed"
     };
     StoreError::with_source(
-        Category::Network,
+        Kind::Unreachable,
         format!("request to {} {what}", shown(url)),
         err.without_url(),
     )
 }
 
-pub(super) fn check_status(url: &Url, response: Response) -> Result<Response, StoreError> {
+pub(super) fn check_status(
+    url: &Url,
+    response: Response,
+    asked: Asked,
+) -> Result<Response, StoreError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
     let mut err = StoreError::new(
-        status_category(status),
+        status_kind(status, asked),
         format!("{} answered {status}", shown(url)),
     );
     if matches!(status.as_u16(), 429 | 503) {
@@ -305,7 +320,7 @@ pub(super) async fn read_json_body(
     let body = read_capped(url, response, max_bytes).await?;
     if is_html {
         return Err(StoreError::new(
-            Category::Data,
+            Kind::BadDocument,
             format!(
                 "{verb} {url} answered HTML, not JSON; it starts with {}",
                 super::quote(&body)
@@ -323,7 +338,7 @@ async fn read_capped(
 ) -> Result<Vec<u8>, StoreError> {
     let too_big = || {
         StoreError::new(
-            Category::Data,
+            Kind::BadDocument,
             format!("{} sent a body over the {max_bytes} byte cap", shown(url)),
         )
     };
@@ -375,6 +390,7 @@ pub fn redact(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Category;
 
     /// Issue 12: a key written into a URL (`http://user:KEY@host/`) was printed
     /// in log lines, `status` and state.json.
@@ -394,24 +410,37 @@ mod tests {
     }
 
     #[test]
-    fn status_categories_follow_the_protocol_table() {
+    fn statuses_follow_the_protocol_table() {
         let table = [
-            (400, Category::Config),
-            (404, Category::Config),
-            (401, Category::Auth),
-            (403, Category::Auth),
-            (429, Category::Network),
-            (500, Category::Network),
-            (502, Category::Network),
-            (503, Category::Network),
-            (302, Category::Data),
-            (304, Category::Data),
-            (418, Category::Data),
+            (400, Category::Config, Category::Data),
+            (404, Category::Config, Category::Data),
+            (410, Category::Config, Category::Data),
+            (401, Category::Auth, Category::Auth),
+            (403, Category::Auth, Category::Auth),
+            (408, Category::Network, Category::Network),
+            (429, Category::Network, Category::Network),
+            (500, Category::Network, Category::Network),
+            (502, Category::Network, Category::Network),
+            (503, Category::Network, Category::Network),
+            (302, Category::Data, Category::Data),
+            (304, Category::Data, Category::Data),
+            (418, Category::Data, Category::Data),
         ];
-        for (code, expected) in table {
+        for (code, document, image) in table {
             let status = StatusCode::from_u16(code).unwrap();
-            assert_eq!(status_category(status), expected, "status {code}");
+            let kind = status_kind(status, Asked::Document);
+            assert_eq!(kind.category(), document, "status {code}: {kind:?}");
+            let kind = status_kind(status, Asked::Image);
+            assert_eq!(kind.category(), image, "image status {code}: {kind:?}");
         }
+        assert_eq!(
+            status_kind(StatusCode::NOT_FOUND, Asked::Image),
+            Kind::ImageMissing { status: 404 }
+        );
+        assert_eq!(
+            status_kind(StatusCode::UNAUTHORIZED, Asked::Document),
+            Kind::KeyRefused { status: 401 }
+        );
     }
 
     #[test]
@@ -438,8 +467,8 @@ mod tests {
         }
         let broken = ApiKey::new("line\nbreak".into());
         assert_eq!(
-            KeyHeader::Bearer.header(&broken).unwrap_err().category,
-            Category::Config
+            KeyHeader::Bearer.header(&broken).unwrap_err().kind,
+            Kind::Settings
         );
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use tokio::io::AsyncReadExt;
 
-use crate::error::{Category, StoreError};
+use crate::error::{Kind, StoreError};
 use crate::image_sink::ImageSink;
 
 #[derive(Debug)]
@@ -28,14 +28,14 @@ impl FixturePos {
             && pos_store_id != "..";
         if !safe {
             return Err(StoreError::new(
-                Category::Config,
+                Kind::Settings,
                 format!("pos_store_id {pos_store_id:?} cannot name a fixture folder"),
             ));
         }
         let dir = self.dir.join(pos_store_id);
         if !dir.is_dir() {
             return Err(StoreError::new(
-                Category::Config,
+                Kind::Settings,
                 format!(
                     "the fixture POS has no store {pos_store_id} (no folder {})",
                     dir.display()
@@ -71,26 +71,38 @@ impl FixturePos {
                 .all(|component| matches!(component, Component::Normal(_)));
         if !inside {
             return Err(StoreError::new(
-                Category::Data,
+                Kind::BadDocument,
                 format!("image url {url:?} must be a relative path inside the fixture store"),
             ));
         }
         let path = dir.join(relative);
         let mut file = tokio::fs::File::open(&path).await.map_err(|err| {
-            StoreError::with_source(Category::Data, format!("opening {}", path.display()), err)
+            StoreError::with_source(
+                Kind::BadDocument,
+                format!("opening {}", path.display()),
+                err,
+            )
         })?;
         let length = file
             .metadata()
             .await
             .map_err(|err| {
-                StoreError::with_source(Category::Data, format!("reading {}", path.display()), err)
+                StoreError::with_source(
+                    Kind::BadDocument,
+                    format!("reading {}", path.display()),
+                    err,
+                )
             })?
             .len();
         sink.check_announced_size(length)?;
         let mut buffer = vec![0; 64 * 1024];
         loop {
             let n = file.read(&mut buffer).await.map_err(|err| {
-                StoreError::with_source(Category::Data, format!("reading {}", path.display()), err)
+                StoreError::with_source(
+                    Kind::BadDocument,
+                    format!("reading {}", path.display()),
+                    err,
+                )
             })?;
             if n == 0 {
                 return Ok(());
@@ -101,12 +113,17 @@ impl FixturePos {
 }
 
 async fn read_capped(path: &Path, max_bytes: u64) -> Result<Vec<u8>, StoreError> {
-    let read_error =
-        |err| StoreError::with_source(Category::Data, format!("reading {}", path.display()), err);
+    let read_error = |err| {
+        StoreError::with_source(
+            Kind::BadDocument,
+            format!("reading {}", path.display()),
+            err,
+        )
+    };
     let length = tokio::fs::metadata(path).await.map_err(read_error)?.len();
     if length > max_bytes {
         return Err(StoreError::new(
-            Category::Data,
+            Kind::BadDocument,
             format!(
                 "{} is {length} bytes, over the {max_bytes} byte cap",
                 path.display()

@@ -24,14 +24,14 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use url::Url;
 
-use super::client::{KeyHeader, PosClient, check_status, read_json_body, send};
+use super::client::{Asked, KeyHeader, PosClient, check_status, read_json_body, send};
 use super::doc::{
     CategoryDoc, DocProblem, ImagesDoc, ItemDoc, MenuDoc, OptionDoc, OptionGroupDoc, VariantDoc,
 };
 use super::keys::ApiKey;
 use super::resilience::ResilienceSettings;
 use crate::config::{ApiKeySource, DaemonSettings};
-use crate::error::{Category, StoreError};
+use crate::error::{Kind, StoreError};
 use crate::menu::DEFAULT_CURRENCY;
 
 mod money;
@@ -81,7 +81,7 @@ impl GloriaFoodPos {
             && restaurant != pos_store_id
         {
             return Err(StoreError::new(
-                Category::Config,
+                Kind::Settings,
                 format!(
                     "the GloriaFood key is restaurant {restaurant}'s, but the store's pos_store_id is {pos_store_id:?}"
                 ),
@@ -101,7 +101,7 @@ impl GloriaFoodPos {
             .request(Method::GET, url, key)?
             .header("Glf-Api-Version", "2")
             .header(ACCEPT, "application/json");
-        let response = check_status(url, send(url, request).await?)?;
+        let response = check_status(url, send(url, request).await?, Asked::Document)?;
         read_json_body("GET", url, response, max_bytes).await
     }
 }
@@ -111,7 +111,7 @@ fn parse_menu(body: &[u8]) -> Result<GfMenu, StoreError> {
     super::parse_document::<serde::de::IgnoredAny>("menu", body)?;
     serde_json::from_slice(body).map_err(|err| {
         StoreError::new(
-            Category::Data,
+            Kind::BadDocument,
             format!("the GloriaFood menu does not fit Fetch Menu v2: {err}"),
         )
     })

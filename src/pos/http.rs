@@ -15,12 +15,12 @@ use reqwest::{Method, StatusCode};
 use tracing::debug;
 use url::Url;
 
-use super::client::{KeyHeader, PosClient, check_status, read_json_body, send};
+use super::client::{Asked, KeyHeader, PosClient, check_status, read_json_body, send};
 use super::keys::ApiKey;
 use super::resilience::ResilienceSettings;
 use super::{Body, Freshness};
 use crate::config::{ApiKeySource, DaemonSettings};
-use crate::error::{Category, StoreError};
+use crate::error::{Kind, StoreError};
 use crate::image_sink::ImageSink;
 
 /// (document path, pos_store_id) → (`ETag`, sha256 of the body of that `200`).
@@ -153,7 +153,7 @@ impl HttpPos {
                     bytes: None,
                 }),
                 None => Err(StoreError::new(
-                    Category::Data,
+                    Kind::BadDocument,
                     format!(
                         "POST {} answered 304 Not Modified to a request without an ETag",
                         super::client::shown(url)
@@ -161,7 +161,7 @@ impl HttpPos {
                 )),
             };
         }
-        let response = check_status(url, response)?;
+        let response = check_status(url, response, Asked::Document)?;
         let etag = response.headers().get(header::ETAG).cloned();
         let body = Body::new(read_json_body("POST", url, response, ask.max_bytes).await?);
         self.etags

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::config::ApiKeySource;
-use crate::error::{Category, StoreError};
+use crate::error::{Kind, StoreError};
 
 /// A POS API key; prints as `MASKED` so it never reaches a log by accident.
 #[derive(Clone)]
@@ -120,7 +120,7 @@ fn read_file(path: &Path) -> Result<String, StoreError> {
 }
 
 fn missing(what: String) -> StoreError {
-    StoreError::new(Category::Config, format!("the POS API key {what}"))
+    StoreError::new(Kind::Settings, format!("the POS API key {what}"))
 }
 
 #[cfg(test)]
@@ -133,7 +133,7 @@ mod tests {
     fn a_missing_credential_names_the_file_to_create() {
         let dir = tempfile::tempdir().unwrap();
         let err = read_credential(dir.path(), "pos-hq").unwrap_err();
-        assert_eq!(err.category, Category::Config);
+        assert_eq!(err.kind, Kind::Settings);
         assert!(
             err.message.contains("/etc/menusync/credentials/pos-hq"),
             "{}",

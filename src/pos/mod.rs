@@ -26,11 +26,11 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::config::{DaemonSettings, PosEndpoint, PosKind};
-use crate::error::{Category, StoreError};
+use crate::error::{Kind, StoreError};
 use crate::image_sink::ImageSink;
 use doc::{ImagesDoc, MenuDoc};
 
-pub use client::status_category;
+pub use client::{Asked, status_kind};
 pub use keys::{ApiKey, CREDENTIALS_SOURCE_DIR, preload_credentials};
 pub use resilience::{Breaker, MAX_RETRY_AFTER, ResilienceSettings};
 
@@ -217,7 +217,7 @@ impl Provider {
             Provider::Fixture(pos) => pos.fetch_image(pos_store_id, url, sink).await,
             Provider::Square(pos) => pos.fetch_image(url, sink).await,
             Provider::GloriaFood(_) => Err(StoreError::new(
-                Category::Data,
+                Kind::BadImage,
                 format!(
                     "GloriaFood lists no images, yet image {:?} was asked for",
                     client::redact(url)
@@ -244,7 +244,7 @@ fn parse_document<T: DeserializeOwned>(
 ) -> Result<(serde_json::Value, T), StoreError> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
         StoreError::new(
-            Category::Data,
+            Kind::BadDocument,
             format!(
                 "the POS {what} is not JSON ({err}); it starts with {}",
                 quote(bytes)
@@ -253,7 +253,7 @@ fn parse_document<T: DeserializeOwned>(
     })?;
     if !value.is_object() {
         return Err(StoreError::new(
-            Category::Data,
+            Kind::BadDocument,
             format!(
                 "the POS {what} is not a JSON object; it starts with {}",
                 quote(bytes)
@@ -262,7 +262,7 @@ fn parse_document<T: DeserializeOwned>(
     }
     let parsed = T::deserialize(&value).map_err(|err| {
         StoreError::new(
-            Category::Data,
+            Kind::BadDocument,
             format!("the POS {what} does not fit the protocol: {err}"),
         )
     })?;
@@ -283,18 +283,18 @@ mod tests {
     fn html_and_truncated_bodies_are_data_failures_that_quote_the_body() {
         let html = b"<!DOCTYPE html><html><body>Maintenance</body></html>";
         let err = parse_document::<MenuDoc>("menu", html).unwrap_err();
-        assert_eq!(err.category, Category::Data);
+        assert_eq!(err.kind, Kind::BadDocument);
         assert!(err.message.contains("Maintenance"), "{}", err.message);
 
         let truncated = br#"{"storeId":"S1","items":[{"itemId":"I1""#;
         let err = parse_document::<MenuDoc>("menu", truncated).unwrap_err();
-        assert_eq!(err.category, Category::Data);
+        assert_eq!(err.kind, Kind::BadDocument);
 
         // A document of the wrong shape fails; one item of the wrong shape
         // costs that item only (issue 12).
         let wrong_shape = br#"{"items":{"itemId":5}}"#;
         let err = parse_document::<MenuDoc>("menu", wrong_shape).unwrap_err();
-        assert_eq!(err.category, Category::Data);
+        assert_eq!(err.kind, Kind::BadDocument);
         let wrong_item = br#"{"items":[{"itemId":5}]}"#;
         let (_, doc) = parse_document::<MenuDoc>("menu", wrong_item).unwrap();
         assert!(doc.items.is_empty());

@@ -15,7 +15,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::error::{Category, StoreError};
+use crate::error::{Kind, StoreError};
 
 /// The longest `Retry-After` we honour; a POS asking for more gets this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -89,7 +89,7 @@ impl Resilience {
             .notify(|err, delay| {
                 // Info, not warning: a retry that heals is no trouble, and one that
                 // does not ends the pass with a warning of its own.
-                info!(category = %err.category, "retrying in {delay:?}: {}", err.chain());
+                info!(category = %err.category(), "retrying in {delay:?}: {}", err.chain());
             })
             .await;
         if guarded {
@@ -145,7 +145,7 @@ impl Breaker {
             BreakerState::Open { until } => {
                 let at = chrono::Utc::now() + (until - now);
                 Err(StoreError::new(
-                    Category::Network,
+                    Kind::BreakerOpen,
                     format!(
                         "breaker open for POS {name} until {} after repeated failures",
                         at.format("%Y-%m-%dT%H:%M:%SZ")
@@ -153,7 +153,7 @@ impl Breaker {
                 ))
             }
             BreakerState::HalfOpen => Err(StoreError::new(
-                Category::Network,
+                Kind::BreakerOpen,
                 format!("breaker half-open for POS {name}: a trial call is in flight"),
             )),
         }
@@ -165,7 +165,7 @@ impl Breaker {
             .state
             .lock()
             .expect("the breaker lock is never poisoned");
-        let network_failure = error.is_some_and(|err| err.category == Category::Network);
+        let network_failure = error.is_some_and(StoreError::is_retryable);
         let next = match (*state, network_failure) {
             (BreakerState::Closed { failures }, true) if failures + 1 >= self.threshold => {
                 warn!(
@@ -209,7 +209,7 @@ mod tests {
     use super::*;
 
     fn network() -> StoreError {
-        StoreError::new(Category::Network, "down")
+        StoreError::new(Kind::Unreachable, "down")
     }
 
     fn settings(retries: usize) -> ResilienceSettings {
@@ -228,13 +228,16 @@ mod tests {
         breaker.record("hq", Some(&network()));
         breaker.admit("hq").unwrap();
         // An auth error means the POS answered: it does not count, and resets the count.
-        breaker.record("hq", Some(&StoreError::new(Category::Auth, "no")));
+        breaker.record(
+            "hq",
+            Some(&StoreError::new(Kind::KeyRefused { status: 401 }, "no")),
+        );
         breaker.record("hq", Some(&network()));
         breaker.admit("hq").unwrap();
         breaker.record("hq", Some(&network()));
 
         let err = breaker.admit("hq").unwrap_err();
-        assert_eq!(err.category, Category::Network);
+        assert_eq!(err.kind, Kind::BreakerOpen);
         assert!(err.message.contains("breaker open"), "{}", err.message);
 
         tokio::time::advance(Duration::from_secs(31)).await;
@@ -253,21 +256,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_network_failures_up_to_the_limit_and_never_others() {
         let resilience = Resilience::new("hq", settings(3));
-        for (category, expected_calls) in [
-            (Category::Network, 4),
-            (Category::Auth, 1),
-            (Category::Data, 1),
-            (Category::Config, 1),
+        for (kind, expected_calls) in [
+            (Kind::Unreachable, 4),
+            (Kind::PosUnavailable { status: 503 }, 4),
+            (Kind::KeyRefused { status: 401 }, 1),
+            (Kind::BadDocument, 1),
+            (Kind::RequestRefused { status: 404 }, 1),
         ] {
             let calls = AtomicUsize::new(0);
             let result: Result<(), StoreError> = resilience
                 .call(false, || {
                     calls.fetch_add(1, Ordering::SeqCst);
-                    async move { Err(StoreError::new(category, "x")) }
+                    async move { Err(StoreError::new(kind, "x")) }
                 })
                 .await;
             assert!(result.is_err());
-            assert_eq!(calls.load(Ordering::SeqCst), expected_calls, "{category}");
+            assert_eq!(calls.load(Ordering::SeqCst), expected_calls, "{kind:?}");
         }
     }
 
@@ -314,7 +318,7 @@ mod tests {
             })
             .await
             .unwrap_err();
-        assert!(err.message.contains("breaker open"));
+        assert_eq!(err.kind, Kind::BreakerOpen);
         assert_eq!(calls.load(Ordering::SeqCst), 0);
     }
 }

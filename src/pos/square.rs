@@ -20,12 +20,12 @@ use serde::Deserialize;
 use tracing::debug;
 use url::Url;
 
-use super::client::{KeyHeader, PosClient, check_status, read_json_body, send};
+use super::client::{Asked, KeyHeader, PosClient, check_status, read_json_body, send};
 use super::doc::{ImagesDoc, MenuDoc};
 use super::keys::ApiKey;
 use super::resilience::ResilienceSettings;
 use crate::config::{ApiKeySource, DaemonSettings};
-use crate::error::{Category, StoreError};
+use crate::error::{Kind, StoreError};
 use crate::image_sink::ImageSink;
 
 mod mapping;
@@ -63,7 +63,7 @@ impl SquarePos {
     ) -> Result<SquarePos, StoreError> {
         let version = HeaderValue::from_str(square_version).map_err(|_| {
             StoreError::new(
-                Category::Config,
+                Kind::Settings,
                 format!("square_version {square_version:?} cannot be sent as a header"),
             )
         })?;
@@ -113,7 +113,7 @@ impl SquarePos {
             }
         }
         Err(StoreError::new(
-            Category::Data,
+            Kind::BadDocument,
             format!(
                 "the Square catalog did not end within {MAX_PAGES} pages of {PAGE_LIMIT} objects"
             ),
@@ -141,7 +141,7 @@ impl SquarePos {
             .request(Method::POST, url, key)?
             .header("Square-Version", self.version.clone())
             .json(&body);
-        let response = check_status(url, send(url, request).await?)?;
+        let response = check_status(url, send(url, request).await?, Asked::Document)?;
         read_json_body("POST", url, response, max_bytes).await
     }
 

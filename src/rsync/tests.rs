@@ -130,7 +130,7 @@ async fn a_failing_rsync_is_a_deploy_error_with_its_stderr() {
     let err = push_files(site, &push(&missing, R1, DeployMode::Files, None))
         .await
         .unwrap_err();
-    assert_eq!(err.category, Category::Deploy);
+    assert_eq!(err.kind, Kind::Push);
     assert!(err.message.contains("exit code 23"), "{}", err.message);
     assert!(err.message.contains("missing"), "{}", err.message);
 }
@@ -254,7 +254,7 @@ async fn a_missing_program_names_the_package_to_install() {
     )
     .await
     .unwrap_err();
-    assert_eq!(err.category, Category::Deploy);
+    assert_eq!(err.kind, Kind::ToolMissing);
     assert!(err.message.contains("is not installed"), "{}", err.message);
     assert!(
         err.message

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::json;
 
 use super::*;
+use crate::error::Category;
 
 fn settings() -> StoreSettings {
     StoreSettings {
@@ -200,7 +201,7 @@ fn shrink_guard_table() {
             "new {new_items}, published {published:?}, allow {allow}"
         );
         if let Err(err) = result {
-            assert_eq!(err.category, Category::Data);
+            assert_eq!(err.kind, Kind::Unpublishable);
         }
     }
 }

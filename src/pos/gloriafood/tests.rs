@@ -126,6 +126,6 @@ fn inactive_entries_are_hidden_and_bad_prices_are_item_problems() {
 fn a_menu_that_is_not_fetch_menu_v2_is_a_data_failure() {
     for body in ["[]", "{\"categories\": {\"id\": 1}}", "<html>"] {
         let err = parse_menu(body.as_bytes()).unwrap_err();
-        assert_eq!(err.category, Category::Data, "{body}");
+        assert_eq!(err.kind, Kind::BadDocument, "{body}");
     }
 }
