@@ -139,11 +139,7 @@ targets = ["web"]
 "#;
 
 fn published(env: &Env, store: &str) -> bool {
-    env.path()
-        .join("state/stores")
-        .join(store)
-        .join("current/data/menu.json")
-        .is_file()
+    env.store(store).is_published()
 }
 
 /// A healthy POS, one store on a quiet schedule, and a daemon past its start-up pass.

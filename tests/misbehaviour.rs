@@ -14,7 +14,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -342,43 +342,6 @@ struct Scenario {
     parent_passwd_existed: bool,
 }
 
-fn current_of(env: &Env, store: &str) -> Option<String> {
-    std::fs::read_link(env.path().join("state/stores").join(store).join("current"))
-        .ok()
-        .map(|target| target.file_name().unwrap().to_string_lossy().into_owned())
-}
-
-fn release_dir(env: &Env, store: &str, release: &str) -> PathBuf {
-    env.path()
-        .join("state/stores")
-        .join(store)
-        .join("releases")
-        .join(release)
-}
-
-fn releases_of(env: &Env, store: &str) -> Vec<String> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(env.path().join("state/stores").join(store).join("releases"))
-            .expect("releases dir")
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-    names.sort();
-    names
-}
-
-fn read_menu(dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("data/menu.json")).expect("menu.json"))
-        .expect("menu.json is JSON")
-}
-
-fn find_item<'a>(menu: &'a Value, id: &str) -> Option<&'a Value> {
-    menu["categories"]
-        .as_array()?
-        .iter()
-        .flat_map(|category| category["items"].as_array().into_iter().flatten())
-        .find(|item| item["id"] == id)
-}
-
 fn is_content_name(name: &str) -> bool {
     let Some((stem, extension)) = name.split_once('.') else {
         return false;
@@ -393,7 +356,7 @@ fn is_content_name(name: &str) -> bool {
 /// A release is complete: its menu parses, every image it names is there,
 /// and `images/` holds only content-named files.
 fn assert_complete(dir: &Path) -> Value {
-    let menu = read_menu(dir);
+    let menu = common::tree_menu(dir);
     for image in image_paths(&menu) {
         let name = image
             .strip_prefix("/images/")
@@ -425,9 +388,15 @@ impl Scenario {
         let first = run(&env, &["once"]).await;
         assert_eq!(first.code(), Some(0), "healthy first run\n{}", first.text());
         first.assert_within(RUN_LIMIT);
-        let gangnam_good = current_of(&env, "gangnam").expect("gangnam published");
-        let hongdae_first = current_of(&env, "hongdae").expect("hongdae published");
-        let menu = assert_complete(&release_dir(&env, "gangnam", &gangnam_good));
+        let gangnam_good = env
+            .store("gangnam")
+            .current_release()
+            .expect("gangnam published");
+        let hongdae_first = env
+            .store("hongdae")
+            .current_release()
+            .expect("hongdae published");
+        let menu = assert_complete(&env.store("gangnam").release_dir(&gangnam_good));
         assert_eq!(image_paths(&menu).len(), 3);
 
         serve_pos(&good, &menu_doc(4800), &default_images()).await;
@@ -440,6 +409,14 @@ impl Scenario {
         }
     }
 
+    /// [`Scenario::start`], then one `once` in which gangnam's POS misbehaves.
+    async fn misbehaving_run(gangnam: &GangnamPos) -> (Scenario, Run) {
+        let scenario = Scenario::start(gangnam).await;
+        gangnam.misbehave();
+        let run = run(&scenario.env, &["once"]).await;
+        (scenario, run)
+    }
+
     /// gangnam's pass failed with `category`, and it still serves its last good release.
     /// Returns the `failed` log line.
     async fn assert_gangnam_failed(&self, run: &Run, category: &str) -> String {
@@ -447,13 +424,13 @@ impl Scenario {
         run.assert_within(RUN_LIMIT);
         let line = run.line("gangnam", &[&format!("failed {category}: ")]);
         assert_eq!(
-            current_of(&self.env, "gangnam").as_deref(),
+            self.env.store("gangnam").current_release().as_deref(),
             Some(self.gangnam_good.as_str()),
             "gangnam keeps its last good release\n{}",
             run.text()
         );
         assert_eq!(
-            releases_of(&self.env, "gangnam"),
+            self.env.store("gangnam").releases(),
             std::slice::from_ref(&self.gangnam_good)
         );
         let current = self.env.path().join("state/stores/gangnam/current");
@@ -484,9 +461,13 @@ impl Scenario {
         );
         run.assert_within(RUN_LIMIT);
         run.line("gangnam", &["published "]);
-        let current = current_of(&self.env, "gangnam").expect("gangnam has a release");
+        let current = self
+            .env
+            .store("gangnam")
+            .current_release()
+            .expect("gangnam has a release");
         assert_ne!(current, self.gangnam_good, "a new release\n{}", run.text());
-        let dir = release_dir(&self.env, "gangnam", &current);
+        let dir = self.env.store("gangnam").release_dir(&current);
         let menu = assert_complete(&dir);
         assert_eq!(
             common::tree(&dir),
@@ -506,9 +487,13 @@ impl Scenario {
             "hongdae did not fail\n{}",
             run.text()
         );
-        let current = current_of(&self.env, "hongdae").expect("hongdae has a release");
+        let current = self
+            .env
+            .store("hongdae")
+            .current_release()
+            .expect("hongdae has a release");
         assert_ne!(current, self.hongdae_first, "hongdae published anew");
-        let menu = assert_complete(&release_dir(&self.env, "hongdae", &current));
+        let menu = assert_complete(&self.env.store("hongdae").release_dir(&current));
         assert_eq!(item(&menu, "I100")["price"], 4800);
         assert_eq!(image_paths(&menu).len(), 3);
         assert_eq!(
@@ -524,6 +509,14 @@ impl Scenario {
         let output = self.env.run(&["status", "--json"]).await;
         assert!(output.status.success(), "{}", common::text(&output));
         serde_json::from_slice(&output.stdout).expect("status --json prints JSON")
+    }
+
+    /// What a misbehaving POS must never harm: hongdae published in the same
+    /// run, nothing was written out of place, and every connection closed.
+    async fn assert_unharmed(&self, run: &Run, pos: &GangnamPos) {
+        self.assert_hongdae_published(run);
+        self.assert_contained();
+        pos.assert_idle().await;
     }
 
     /// Nothing was written outside `state/` and the target `web/`, and
@@ -545,6 +538,17 @@ impl Scenario {
             "nothing created next to the env"
         );
     }
+}
+
+/// A network failure of gangnam's pass names the menu request, in the
+/// failure itself or, when retries let the pass deadline end it first, in the
+/// retry warnings.
+fn assert_names_the_menu_request(run: &Run, failed_line: &str) {
+    assert!(
+        failed_line.contains("/api/menu") || failed_line.contains("did not finish within"),
+        "{failed_line}"
+    );
+    run.line("gangnam", &["category=network", "/api/menu"]);
 }
 
 /// Collects every path under `root` that does not fit the documented layout.
@@ -595,18 +599,13 @@ fn allowed(relative: &str) -> bool {
 async fn a_pos_that_never_answers_is_a_network_failure_cut_by_the_timeouts() {
     let pos =
         GangnamPos::start(|request| (request.path == "/api/menu").then_some(Reply::Hang)).await;
-    let scenario = Scenario::start(&pos).await;
-    pos.misbehave();
-
-    let run = run(&scenario.env, &["once"]).await;
+    let (scenario, run) = Scenario::misbehaving_run(&pos).await;
     let line = scenario.assert_gangnam_failed(&run, "network").await;
     assert!(
         line.contains("timed out") || line.contains("did not finish within"),
         "cut by the read timeout or the pass deadline: {line}"
     );
-    scenario.assert_hongdae_published(&run);
-    scenario.assert_contained();
-    pos.assert_idle().await;
+    scenario.assert_unharmed(&run, &pos).await;
 }
 
 // 2. Resets connections
@@ -614,20 +613,10 @@ async fn a_pos_that_never_answers_is_a_network_failure_cut_by_the_timeouts() {
 #[tokio::test]
 async fn a_pos_that_resets_connections_is_a_network_failure() {
     let pos = GangnamPos::start(|_| Some(Reply::Reset)).await;
-    let scenario = Scenario::start(&pos).await;
-    pos.misbehave();
-
-    let run = run(&scenario.env, &["once"]).await;
+    let (scenario, run) = Scenario::misbehaving_run(&pos).await;
     let line = scenario.assert_gangnam_failed(&run, "network").await;
-    // With retries the pass deadline may end it first; the retry warnings still name the request.
-    assert!(
-        line.contains("/api/menu") || line.contains("did not finish within"),
-        "{line}"
-    );
-    run.line("gangnam", &["category=network", "/api/menu"]);
-    scenario.assert_hongdae_published(&run);
-    scenario.assert_contained();
-    pos.assert_idle().await;
+    assert_names_the_menu_request(&run, &line);
+    scenario.assert_unharmed(&run, &pos).await;
 }
 
 // 3. HTML error pages with status 200
@@ -646,10 +635,7 @@ async fn an_html_page_with_status_200_is_a_data_failure_quoting_the_body_start()
             .then(|| Reply::bytes("text/html; charset=utf-8", body.clone().into_bytes()))
     })
     .await;
-    let scenario = Scenario::start(&pos).await;
-    pos.misbehave();
-
-    let run = run(&scenario.env, &["once"]).await;
+    let (scenario, run) = Scenario::misbehaving_run(&pos).await;
     let line = scenario.assert_gangnam_failed(&run, "data").await;
     assert!(line.contains("HTML"), "says it is HTML: {line}");
     assert!(
@@ -669,9 +655,7 @@ async fn an_html_page_with_status_200_is_a_data_failure_quoting_the_body_start()
         "quotes at most 200 bytes, got {}: {quoted}",
         quoted.len()
     );
-    scenario.assert_hongdae_published(&run);
-    scenario.assert_contained();
-    pos.assert_idle().await;
+    scenario.assert_unharmed(&run, &pos).await;
 }
 
 // 4. Truncated bodies
@@ -692,20 +676,10 @@ async fn a_body_shorter_than_its_content_length_is_a_network_failure() {
         })
     })
     .await;
-    let scenario = Scenario::start(&pos).await;
-    pos.misbehave();
-
-    let run = run(&scenario.env, &["once"]).await;
+    let (scenario, run) = Scenario::misbehaving_run(&pos).await;
     let line = scenario.assert_gangnam_failed(&run, "network").await;
-    // With retries the pass deadline may end it first; the retry warnings still name the request.
-    assert!(
-        line.contains("/api/menu") || line.contains("did not finish within"),
-        "{line}"
-    );
-    run.line("gangnam", &["category=network", "/api/menu"]);
-    scenario.assert_hongdae_published(&run);
-    scenario.assert_contained();
-    pos.assert_idle().await;
+    assert_names_the_menu_request(&run, &line);
+    scenario.assert_unharmed(&run, &pos).await;
 }
 
 #[tokio::test]
@@ -717,16 +691,11 @@ async fn a_complete_response_with_json_cut_in_the_middle_is_a_data_failure() {
         })
     })
     .await;
-    let scenario = Scenario::start(&pos).await;
-    pos.misbehave();
-
-    let run = run(&scenario.env, &["once"]).await;
+    let (scenario, run) = Scenario::misbehaving_run(&pos).await;
     let line = scenario.assert_gangnam_failed(&run, "data").await;
     assert!(line.contains("not JSON"), "{line}");
     assert!(line.contains("categoryId"), "quotes the body start: {line}");
-    scenario.assert_hongdae_published(&run);
-    scenario.assert_contained();
-    pos.assert_idle().await;
+    scenario.assert_unharmed(&run, &pos).await;
 }
 
 // 5. Zero items during maintenance
@@ -751,7 +720,7 @@ async fn an_empty_menu_is_held_back_until_allow_shrink() {
     scenario.assert_hongdae_published(&run_held);
     scenario.assert_contained();
 
-    let hongdae_now = current_of(&scenario.env, "hongdae");
+    let hongdae_now = scenario.env.store("hongdae").current_release();
     let forced = run(
         &scenario.env,
         &["once", "--store", "gangnam", "--allow-shrink"],
@@ -768,7 +737,7 @@ async fn an_empty_menu_is_held_back_until_allow_shrink() {
         .sum();
     assert_eq!(items, 0, "the empty menu is live: {menu}");
     assert!(forced.lines("hongdae").is_empty(), "only gangnam ran");
-    assert_eq!(current_of(&scenario.env, "hongdae"), hongdae_now);
+    assert_eq!(scenario.env.store("hongdae").current_release(), hongdae_now);
     scenario.assert_contained();
     pos.assert_idle().await;
 }
@@ -790,10 +759,7 @@ async fn a_repeated_image_id_is_an_item_level_warning() {
         _ => None,
     })
     .await;
-    let scenario = Scenario::start(&pos).await;
-    pos.misbehave();
-
-    let run = run(&scenario.env, &["once"]).await;
+    let (scenario, run) = Scenario::misbehaving_run(&pos).await;
     let menu = scenario.assert_gangnam_published(&run);
     run.line(
         "gangnam",
@@ -813,9 +779,7 @@ async fn a_repeated_image_id_is_an_item_level_warning() {
         !pos.paths("GET").iter().any(|path| path == "/img/IMG105"),
         "the duplicate entry is never fetched"
     );
-    scenario.assert_hongdae_published(&run);
-    scenario.assert_contained();
-    pos.assert_idle().await;
+    scenario.assert_unharmed(&run, &pos).await;
 }
 
 // 7. An image url pointing at a redirect loop
@@ -834,10 +798,7 @@ async fn an_image_behind_a_redirect_loop_is_left_out_of_its_item() {
         _ => None,
     })
     .await;
-    let scenario = Scenario::start(&pos).await;
-    pos.misbehave();
-
-    let run = run(&scenario.env, &["once"]).await;
+    let (scenario, run) = Scenario::misbehaving_run(&pos).await;
     let menu = scenario.assert_gangnam_published(&run);
     assert!(
         item(&menu, "I101").get("image").is_none(),
@@ -855,9 +816,7 @@ async fn an_image_behind_a_redirect_loop_is_left_out_of_its_item() {
         (1..=50).contains(&hops),
         "the loop is followed a bounded number of times: {hops}"
     );
-    scenario.assert_hongdae_published(&run);
-    scenario.assert_contained();
-    pos.assert_idle().await;
+    scenario.assert_unharmed(&run, &pos).await;
 }
 
 // 8. Image names and ids such as ../../etc/passwd
@@ -892,13 +851,10 @@ async fn hostile_ids_and_urls_never_become_paths() {
         _ => None,
     })
     .await;
-    let scenario = Scenario::start(&pos).await;
-    pos.misbehave();
-
-    let run = run(&scenario.env, &["once"]).await;
+    let (scenario, run) = Scenario::misbehaving_run(&pos).await;
     let menu = scenario.assert_gangnam_published(&run);
     // Hostile item ids are only data: such an item is published (or skipped), never a path.
-    let file_item = find_item(&menu, "../../I666");
+    let file_item = common::find_item(&menu, "../../I666");
     assert!(
         file_item.is_none_or(|item| item.get("image").is_none()),
         "the file:// image is refused: {menu}"
@@ -907,8 +863,12 @@ async fn hostile_ids_and_urls_never_become_paths() {
     scenario.assert_hongdae_published(&run);
     scenario.assert_contained();
     // The menu.json of every release is the only file under data/.
-    for release in releases_of(&scenario.env, "gangnam") {
-        let data = release_dir(&scenario.env, "gangnam", &release).join("data");
+    for release in scenario.env.store("gangnam").releases() {
+        let data = scenario
+            .env
+            .store("gangnam")
+            .release_dir(&release)
+            .join("data");
         let names: BTreeSet<String> = std::fs::read_dir(data)
             .unwrap()
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
@@ -929,10 +889,7 @@ async fn assert_endless_menu_is_refused_at_the_cap(announced: Option<u64>) {
         })
     })
     .await;
-    let scenario = Scenario::start(&pos).await;
-    pos.misbehave();
-
-    let run = run(&scenario.env, &["once"]).await;
+    let (scenario, run) = Scenario::misbehaving_run(&pos).await;
     let line = scenario.assert_gangnam_failed(&run, "data").await;
     assert!(
         line.contains("cap") && line.contains(&MAX_MENU_BYTES.to_string()),
@@ -944,9 +901,7 @@ async fn assert_endless_menu_is_refused_at_the_cap(announced: Option<u64>) {
         "{}",
         run.text()
     );
-    scenario.assert_hongdae_published(&run);
-    scenario.assert_contained();
-    pos.assert_idle().await;
+    scenario.assert_unharmed(&run, &pos).await;
     pos.assert_cut_early(&run);
 }
 
@@ -982,10 +937,7 @@ async fn a_2_gb_image_is_left_out_of_its_item() {
         _ => None,
     })
     .await;
-    let scenario = Scenario::start(&pos).await;
-    pos.misbehave();
-
-    let run = run(&scenario.env, &["once"]).await;
+    let (scenario, run) = Scenario::misbehaving_run(&pos).await;
     let menu = scenario.assert_gangnam_published(&run);
     run.assert_within(PASS_TIMEOUT);
     assert!(item(&menu, "I100")["image"].is_string());
@@ -993,8 +945,6 @@ async fn a_2_gb_image_is_left_out_of_its_item() {
     assert!(item(&menu, "I102").get("image").is_none(), "{menu}");
     run.line("gangnam", &["category=data", "image IMG101", "cap"]);
     run.line("gangnam", &["category=data", "image IMG102", "cap"]);
-    scenario.assert_hongdae_published(&run);
-    scenario.assert_contained();
-    pos.assert_idle().await;
+    scenario.assert_unharmed(&run, &pos).await;
     pos.assert_cut_early(&run);
 }

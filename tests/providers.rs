@@ -129,11 +129,9 @@ fn check_square_items(env: &Env, menu: &Value) {
         ("ITEM_BROWNIE", true),
         ("ITEM_FRIES", false),
     ] {
-        let image = item(menu, id)["image"].as_str().map(|image| {
-            env.path()
-                .join("state/stores/downtown/current")
-                .join(&image[1..])
-        });
+        let image = item(menu, id)["image"]
+            .as_str()
+            .map(|image| env.store("downtown").current().join(&image[1..]));
         assert_eq!(
             image.as_ref().is_some_and(|file| file.is_file()),
             has_image,

@@ -54,7 +54,7 @@ impl Setup {
     }
 
     fn current(&self) -> PathBuf {
-        self.path().join("state/stores/gangnam/current")
+        common::StoreDir::under(self.path(), "gangnam").current()
     }
 
     /// The POS menu for one round: prices move every round, and item 0's image changes.

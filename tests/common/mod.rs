@@ -183,36 +183,34 @@ targets = ["web"]
         std::fs::write(self.config(), text).expect("write stores.toml");
     }
 
+    /// The folder of store `id` under this env's `state/`.
+    pub fn store(&self, id: &str) -> StoreDir {
+        StoreDir::under(self.path(), id)
+    }
+
+    /// `gangnam`, the one store of [`Env::new`]'s config.
+    fn gangnam(&self) -> StoreDir {
+        self.store("gangnam")
+    }
+
     pub fn store_root(&self) -> PathBuf {
-        self.path().join("state/stores/gangnam")
+        self.gangnam().root
     }
 
     pub fn current(&self) -> PathBuf {
-        self.store_root().join("current")
+        self.gangnam().current()
     }
 
     pub fn releases(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.store_root().join("releases"))
-            .map(|entries| {
-                entries
-                    .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        self.gangnam().releases()
     }
 
     pub fn current_release(&self) -> Option<String> {
-        std::fs::read_link(self.current())
-            .ok()
-            .map(|target| target.file_name().unwrap().to_string_lossy().into_owned())
+        self.gangnam().current_release()
     }
 
     pub fn menu(&self) -> Value {
-        let bytes =
-            std::fs::read(self.current().join("data/menu.json")).expect("published menu.json");
-        serde_json::from_slice(&bytes).expect("menu.json is JSON")
+        self.gangnam().menu()
     }
 
     /// Runs the real binary with `args` against this env's config.
@@ -234,6 +232,57 @@ targets = ["web"]
         let output = self.run(&["status", "--json"]).await;
         assert!(output.status.success(), "status failed: {}", text(&output));
         serde_json::from_slice(&output.stdout).expect("status --json prints JSON")
+    }
+}
+
+/// One store's folder, `<env>/state/stores/<id>`, as the tests read it.
+pub struct StoreDir {
+    pub root: PathBuf,
+}
+
+impl StoreDir {
+    /// Store `id` of a config whose `state_dir` is `state`, relative to `env_dir`.
+    pub fn under(env_dir: &Path, id: &str) -> StoreDir {
+        StoreDir {
+            root: env_dir.join("state/stores").join(id),
+        }
+    }
+
+    pub fn current(&self) -> PathBuf {
+        self.root.join("current")
+    }
+
+    pub fn release_dir(&self, release: &str) -> PathBuf {
+        self.root.join("releases").join(release)
+    }
+
+    /// Kept release names, oldest first; none when the folder is missing.
+    pub fn releases(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.root.join("releases"))
+            .map(|entries| {
+                entries
+                    .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    pub fn current_release(&self) -> Option<String> {
+        std::fs::read_link(self.current())
+            .ok()
+            .map(|target| target.file_name().unwrap().to_string_lossy().into_owned())
+    }
+
+    /// Whether a menu is published.
+    pub fn is_published(&self) -> bool {
+        self.current().join("data/menu.json").is_file()
+    }
+
+    /// The published menu.json.
+    pub fn menu(&self) -> Value {
+        tree_menu(&self.current())
     }
 }
 
@@ -281,19 +330,23 @@ pub fn image_paths(menu: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The item with `id` in a menu.json.
-pub fn item<'a>(menu: &'a Value, id: &str) -> &'a Value {
+/// The item with `id` in a menu.json, if it is there.
+pub fn find_item<'a>(menu: &'a Value, id: &str) -> Option<&'a Value> {
     menu["categories"]
-        .as_array()
-        .unwrap()
+        .as_array()?
         .iter()
-        .flat_map(|category| category["items"].as_array().unwrap().iter())
+        .flat_map(|category| category["items"].as_array().into_iter().flatten())
         .find(|item| item["id"] == id)
-        .unwrap_or_else(|| panic!("item {id} in menu"))
 }
 
-/// The menu.json under a pushed store folder.
+/// The item with `id` in a menu.json.
+pub fn item<'a>(menu: &'a Value, id: &str) -> &'a Value {
+    find_item(menu, id).unwrap_or_else(|| panic!("item {id} in menu"))
+}
+
+/// The menu.json under a release or a pushed store folder.
 pub fn tree_menu(store_dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(store_dir.join("data/menu.json")).expect("menu.json"))
-        .expect("JSON")
+    let file = store_dir.join("data/menu.json");
+    let bytes = std::fs::read(&file).unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+    serde_json::from_slice(&bytes).expect("menu.json is JSON")
 }

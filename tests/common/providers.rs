@@ -116,12 +116,7 @@ pub fn store(id: &str, pos: &str, pos_store_id: &str, extra: &str) -> String {
 
 /// The published `menu.json` of store `id` under a test env's folder.
 pub fn published_menu(env_dir: &Path, id: &str) -> Value {
-    let file = env_dir
-        .join("state/stores")
-        .join(id)
-        .join("current/data/menu.json");
-    let bytes = std::fs::read(&file).unwrap_or_else(|err| panic!("{}: {err}", file.display()));
-    serde_json::from_slice(&bytes).expect("menu.json is JSON")
+    super::StoreDir::under(env_dir, id).menu()
 }
 
 /// Item ids of a menu.json, in published order.
