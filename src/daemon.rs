@@ -127,7 +127,7 @@ impl Dispatcher {
     fn dispatch<'a>(&self, stores: impl IntoIterator<Item = &'a Arc<Store>>) {
         for store in stores {
             let Some(guard) = self.passes.claim(&store.id) else {
-                let span = info_span!("pass", store = %store.id, pos = %store.pos, run = "-");
+                let span = info_span!("pass", store = %store.id, pos = %store.pos.name, run = "-");
                 let _pass = span.enter();
                 info_span!("stage", stage = %"schedule").in_scope(|| {
                     info!("tick skipped: the previous pass of this store is still running")
@@ -232,19 +232,16 @@ async fn start_scheduler(
 
 /// Stores that are new in `new`, or whose settings, POS or targets changed.
 fn changed_stores(old: &Config, new: &Config) -> Vec<Arc<Store>> {
-    // A store's Debug holds its resolved targets; its POS endpoint is added.
-    let describe = |config: &Config, store: &Store| {
-        let pos = config.pos.get(&store.pos).map(|pos| format!("{pos:?}"));
-        format!("{store:?} {pos:?}")
-    };
+    // A store's Debug holds its resolved POS endpoint and targets.
+    let describe = |store: &Store| format!("{store:?}");
     let before: BTreeMap<&str, String> = old
         .stores
         .iter()
-        .map(|store| (store.id.as_str(), describe(old, store)))
+        .map(|store| (store.id.as_str(), describe(store)))
         .collect();
     new.stores
         .iter()
-        .filter(|store| before.get(store.id.as_str()) != Some(&describe(new, store)))
+        .filter(|store| before.get(store.id.as_str()) != Some(&describe(store)))
         .cloned()
         .collect()
 }

@@ -72,7 +72,7 @@ async fn stage<T>(name: &'static str, future: impl Future<Output = T>) -> T {
 
 /// One full pass over one store. Never fails: the report says how it went.
 pub async fn run_pass(ctx: &Context, store: &Store, options: PassOptions) -> PassReport {
-    let span = info_span!("pass", store = %store.id, pos = %store.pos, run = %new_run_id());
+    let span = info_span!("pass", store = %store.id, pos = %store.pos.name, run = %new_run_id());
     let recorder = Arc::new(Recorder::default());
     let (outcome, state) = RECORDER
         .scope(Arc::clone(&recorder), async {

@@ -9,20 +9,23 @@ pub mod bounds;
 mod explain;
 mod pos;
 mod raw;
+mod schedule;
+mod store;
 mod target;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use toml::Spanned;
 
 pub use pos::{ApiKeySource, PosEndpoint, PosKind, ResilienceSettings};
-use raw::{RawConfig, RawDaemon, RawStore};
+use raw::{RawConfig, RawDaemon};
+pub use schedule::validate_schedule;
+pub use store::{Store, StoreSettings, validate_store_id};
 pub use target::{DeployMode, RsyncDest, SshOptions, Target, TargetKind};
 
 pub const DEFAULT_STATE_DIR: &str = "var";
@@ -130,31 +133,6 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug)]
-pub struct Store {
-    /// Lower-case letters, digits and `-`: safe as a directory name and an rsync path.
-    pub id: String,
-    pub pos: String,
-    pub pos_store_id: String,
-    /// `square` stores only: the Square location, when it is not `pos_store_id`.
-    pub location_id: Option<String>,
-    pub schedule: String,
-    /// The store's targets, resolved: every one is a `[target.*]` of this config.
-    pub targets: Vec<Arc<Target>>,
-    pub settings: StoreSettings,
-}
-
-/// What a store's `menu.json` depends on besides the POS documents.
-///
-/// It is part of the change-detection hash, so a settings change republishes.
-#[derive(Debug, Clone, Serialize)]
-pub struct StoreSettings {
-    pub display_name: String,
-    pub hidden_categories: BTreeSet<String>,
-    pub hidden_items: BTreeSet<String>,
-    pub price_overrides: BTreeMap<String, i64>,
-}
-
 impl Config {
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -260,6 +238,8 @@ impl Checker<'_> {
             let checked = self.check_target(name, target)?;
             targets.insert(name.get_ref().clone(), Arc::new(checked));
         }
+        // Square locations go into their endpoint before stores share it.
+        self.attach_locations(&mut pos, &raw.store)?;
         let mut stores = Vec::with_capacity(raw.store.len());
         let mut seen_ids = HashSet::new();
         for store in &raw.store {
@@ -272,7 +252,6 @@ impl Checker<'_> {
             }
             stores.push(Arc::new(checked));
         }
-        self.attach_locations(&mut pos, &raw.store)?;
         let log = self.check_log(&raw.log)?;
         let state_dir_position = match &raw.daemon.state_dir {
             Some(dir) => line_column(self.text, dir.span().start),
@@ -450,84 +429,6 @@ impl Checker<'_> {
                 .map_err(|message| self.error(spanned.span(), message)),
         }
     }
-
-    fn check_schedule(&self, schedule: &Spanned<String>) -> Result<String, ConfigError> {
-        validate_schedule(schedule.get_ref())
-            .map(|()| schedule.get_ref().clone())
-            .map_err(|reason| self.error(schedule.span(), reason))
-    }
-
-    fn check_store(
-        &self,
-        raw: &RawStore,
-        daemon: &DaemonSettings,
-        pos: &BTreeMap<String, Arc<PosEndpoint>>,
-        targets: &BTreeMap<String, Arc<Target>>,
-    ) -> Result<Store, ConfigError> {
-        validate_store_id(raw.id.get_ref()).map_err(|why| self.error(raw.id.span(), why))?;
-        if raw.name.get_ref().trim().is_empty() {
-            return Err(self.error(raw.name.span(), "store `name` must not be empty"));
-        }
-        if !pos.contains_key(raw.pos.get_ref()) {
-            return Err(self.error(
-                raw.pos.span(),
-                format!(
-                    "store refers to pos `{}`, which no [pos.*] section defines",
-                    raw.pos.get_ref()
-                ),
-            ));
-        }
-        if raw.pos_store_id.get_ref().trim().is_empty() {
-            return Err(self.error(raw.pos_store_id.span(), "`pos_store_id` must not be empty"));
-        }
-        let schedule = match &raw.schedule {
-            Some(schedule) => self.check_schedule(schedule)?,
-            None => daemon.schedule.clone(),
-        };
-        let mut resolved: Vec<Arc<Target>> = Vec::new();
-        for target in &raw.targets {
-            let Some(found) = targets.get(target.get_ref()) else {
-                return Err(self.error(
-                    target.span(),
-                    format!(
-                        "store refers to target `{}`, which no [target.*] section defines",
-                        target.get_ref()
-                    ),
-                ));
-            };
-            if resolved.iter().any(|kept| kept.name == *target.get_ref()) {
-                return Err(self.error(
-                    target.span(),
-                    format!("target `{}` is listed twice", target.get_ref()),
-                ));
-            }
-            resolved.push(Arc::clone(found));
-        }
-        let mut price_overrides = BTreeMap::new();
-        for (item, price) in &raw.price_overrides {
-            if *price.get_ref() < 0 {
-                return Err(self.error(
-                    price.span(),
-                    format!("price override for `{item}` must not be negative"),
-                ));
-            }
-            price_overrides.insert(item.clone(), *price.get_ref());
-        }
-        Ok(Store {
-            id: raw.id.get_ref().clone(),
-            pos: raw.pos.get_ref().clone(),
-            pos_store_id: raw.pos_store_id.get_ref().clone(),
-            location_id: raw.location_id.as_ref().map(|id| id.get_ref().clone()),
-            schedule,
-            targets: resolved,
-            settings: StoreSettings {
-                display_name: raw.name.get_ref().clone(),
-                hidden_categories: raw.hidden_categories.iter().cloned().collect(),
-                hidden_items: raw.hidden_items.iter().cloned().collect(),
-                price_overrides,
-            },
-        })
-    }
 }
 
 /// 1-based line and column of a byte offset, counting columns in characters.
@@ -538,23 +439,6 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |at| at + 1);
     let column = before[line_start..].chars().count() + 1;
     (line, column)
-}
-
-/// Store ids become directory names and rsync paths, so they are kept boring.
-pub fn validate_store_id(id: &str) -> Result<(), String> {
-    let valid = !id.is_empty()
-        && id.len() <= 64
-        && !id.starts_with('-')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "store id `{id}` must be 1 to 64 lower-case letters, digits or `-`, not starting with `-`"
-        ))
-    }
 }
 
 fn check_name(name: &str) -> Result<(), String> {
@@ -569,7 +453,6 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Parses a 6-field cron string (seconds first) the way the scheduler will.
 /// A `state_dir` that exists must be a folder this process can write in;
 /// one that does not exist yet is created by the first pass.
 fn usable_state_dir(dir: &Path) -> Result<(), String> {
@@ -586,71 +469,6 @@ fn usable_state_dir(dir: &Path) -> Result<(), String> {
             dir.display()
         )),
     }
-}
-
-pub fn validate_schedule(schedule: &str) -> Result<(), String> {
-    let fields = schedule.split_whitespace().count();
-    if fields != 6 {
-        return Err(format!(
-            "schedule `{schedule}` has {fields} fields; it needs 6, seconds first (e.g. \"{DEFAULT_SCHEDULE}\")"
-        ));
-    }
-    for (field, (name, min, max)) in schedule.split_whitespace().zip(CRON_FIELDS) {
-        check_cron_field(field, name, min, max)
-            .map_err(|why| format!("schedule `{schedule}`: {why}"))?;
-    }
-    let cron = croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(schedule)
-        .map_err(|err| format!("schedule `{schedule}` does not parse: {err}"))?;
-    // A pattern can parse and still never come round (30 February): the store
-    // would sync once at start and never again, and never be reported stale.
-    let now = chrono::Utc::now();
-    match cron.find_next_occurrence(&now, false) {
-        Ok(next) if next - now <= chrono::TimeDelta::days(366) => Ok(()),
-        _ => Err(format!(
-            "schedule `{schedule}` never runs within a year (is that day in that month?); \
-             e.g. \"{DEFAULT_SCHEDULE}\" is every 5 minutes"
-        )),
-    }
-}
-
-/// The six fields of a schedule, seconds first, with their numeric ranges.
-const CRON_FIELDS: [(&str, u32, u32); 6] = [
-    ("seconds", 0, 59),
-    ("minutes", 0, 59),
-    ("hours", 0, 23),
-    ("day-of-month", 1, 31),
-    ("month", 1, 12),
-    ("day-of-week", 0, 7),
-];
-
-/// Every number in one cron field within its range, so the message names the
-/// field; names (MON, JAN), `*`, `?`, `L`, `W` and `#` are left to croner.
-fn check_cron_field(field: &str, name: &str, min: u32, max: u32) -> Result<(), String> {
-    for part in field.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((range, step)) => (range, Some(step)),
-            None => (part, None),
-        };
-        if let Some(step) = step
-            && step.parse::<u32>().is_ok_and(|step| step == 0)
-        {
-            return Err(format!("the {name} field `{field}` has a step of 0"));
-        }
-        for number in range.split('-') {
-            if let Ok(value) = number.parse::<u64>()
-                && !(u64::from(min)..=u64::from(max)).contains(&value)
-            {
-                return Err(format!(
-                    "the {name} field `{field}` is out of range: {name} go from {min} to {max}"
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ impl Context {
 impl Context {
     /// The provider of `store`'s POS endpoint.
     pub fn provider(&self, store: &Store) -> &Arc<Provider> {
-        self.providers.get(&store.pos).expect(
+        self.providers.get(&store.pos.name).expect(
             "a Context has a provider for every [pos.*] of its config, and the config \
              checked that each store names one",
         )

@@ -1,0 +1,79 @@
+//! Schedules: six cron fields, seconds first, each checked against its range.
+
+use toml::Spanned;
+
+use super::{Checker, ConfigError, DEFAULT_SCHEDULE};
+
+impl Checker<'_> {
+    pub(super) fn check_schedule(&self, schedule: &Spanned<String>) -> Result<String, ConfigError> {
+        validate_schedule(schedule.get_ref())
+            .map(|()| schedule.get_ref().clone())
+            .map_err(|reason| self.error(schedule.span(), reason))
+    }
+}
+
+/// Parses a 6-field cron string (seconds first) the way the scheduler will.
+pub fn validate_schedule(schedule: &str) -> Result<(), String> {
+    let fields = schedule.split_whitespace().count();
+    if fields != 6 {
+        return Err(format!(
+            "schedule `{schedule}` has {fields} fields; it needs 6, seconds first (e.g. \"{DEFAULT_SCHEDULE}\")"
+        ));
+    }
+    for (field, (name, min, max)) in schedule.split_whitespace().zip(CRON_FIELDS) {
+        check_cron_field(field, name, min, max)
+            .map_err(|why| format!("schedule `{schedule}`: {why}"))?;
+    }
+    let cron = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(schedule)
+        .map_err(|err| format!("schedule `{schedule}` does not parse: {err}"))?;
+    // A pattern can parse and still never come round (30 February): the store
+    // would sync once at start and never again, and never be reported stale.
+    let now = chrono::Utc::now();
+    match cron.find_next_occurrence(&now, false) {
+        Ok(next) if next - now <= chrono::TimeDelta::days(366) => Ok(()),
+        _ => Err(format!(
+            "schedule `{schedule}` never runs within a year (is that day in that month?); \
+             e.g. \"{DEFAULT_SCHEDULE}\" is every 5 minutes"
+        )),
+    }
+}
+
+/// The six fields of a schedule, seconds first, with their numeric ranges.
+const CRON_FIELDS: [(&str, u32, u32); 6] = [
+    ("seconds", 0, 59),
+    ("minutes", 0, 59),
+    ("hours", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+];
+
+/// Every number in one cron field within its range, so the message names the
+/// field; names (MON, JAN), `*`, `?`, `L`, `W` and `#` are left to croner.
+fn check_cron_field(field: &str, name: &str, min: u32, max: u32) -> Result<(), String> {
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((range, step)) => (range, Some(step)),
+            None => (part, None),
+        };
+        if let Some(step) = step
+            && step.parse::<u32>().is_ok_and(|step| step == 0)
+        {
+            return Err(format!("the {name} field `{field}` has a step of 0"));
+        }
+        for number in range.split('-') {
+            if let Ok(value) = number.parse::<u64>()
+                && !(u64::from(min)..=u64::from(max)).contains(&value)
+            {
+                return Err(format!(
+                    "the {name} field `{field}` is out of range: {name} go from {min} to {max}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
