@@ -91,6 +91,8 @@ mod tests {
             hidden_categories: BTreeSet::new(),
             hidden_items: BTreeSet::new(),
             price_overrides: BTreeMap::new(),
+            time_zone: "Asia/Seoul".into(),
+            publish_allergens: true,
         }
     }
 

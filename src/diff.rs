@@ -20,27 +20,49 @@ pub struct MenuDiff {
     pub back_in_stock: Vec<String>,
     /// Items whose variants or option groups changed.
     pub option_changes: Vec<String>,
-    /// Items whose image changed or that gained an image.
+    /// Items whose image (or a variant's) changed or that gained an image.
     pub image_changes: Vec<String>,
-    /// Items whose name, description, tags or category changed.
+    /// Items and categories whose time windows moved (`category 런치`).
+    pub window_changes: Vec<String>,
+    /// Items whose allergens changed, with what: `아메리카노 (+milk, -soy)`.
+    pub allergen_changes: Vec<String>,
+    /// Items whose name, description, tags, categories, dietary facts,
+    /// nutrition or sold-out-until changed.
     pub other_changes: Vec<String>,
 }
 
 impl MenuDiff {
     pub fn between(old: &Menu, new: &Menu) -> MenuDiff {
-        let index = |menu: &Menu| -> BTreeMap<String, (String, Item)> {
-            menu.categories
-                .iter()
-                .flat_map(|category| {
-                    category
-                        .items
-                        .iter()
-                        .map(move |item| (item.id.clone(), (category.id.clone(), item.clone())))
-                })
-                .collect()
+        // Each item once, with every category it is listed in.
+        let index = |menu: &Menu| -> BTreeMap<String, (Vec<String>, Item)> {
+            let mut items: BTreeMap<String, (Vec<String>, Item)> = BTreeMap::new();
+            for category in &menu.categories {
+                for item in &category.items {
+                    items
+                        .entry(item.id.clone())
+                        .or_insert_with(|| (Vec::new(), item.clone()))
+                        .0
+                        .push(category.id.clone());
+                }
+            }
+            items
         };
         let (before, after) = (index(old), index(new));
         let mut diff = MenuDiff::default();
+        let old_windows: BTreeMap<&str, _> = old
+            .categories
+            .iter()
+            .map(|category| (category.id.as_str(), &category.availability))
+            .collect();
+        for category in &new.categories {
+            if old_windows
+                .get(category.id.as_str())
+                .is_some_and(|windows| **windows != category.availability)
+            {
+                diff.window_changes
+                    .push(format!("category {}", category.name));
+            }
+        }
         for (id, (category, item)) in &after {
             let Some((old_category, old_item)) = before.get(id) else {
                 diff.added.push(item.name.clone());
@@ -59,13 +81,29 @@ impl MenuDiff {
             if old_item.variants != item.variants || old_item.option_groups != item.option_groups {
                 diff.option_changes.push(item.name.clone());
             }
-            if old_item.image != item.image {
+            let variant_images = |item: &Item| {
+                item.variants
+                    .iter()
+                    .map(|v| v.image.clone())
+                    .collect::<Vec<_>>()
+            };
+            if old_item.image != item.image || variant_images(old_item) != variant_images(item) {
                 diff.image_changes.push(item.name.clone());
+            }
+            if old_item.availability != item.availability {
+                diff.window_changes.push(item.name.clone());
+            }
+            if let Some(change) = allergen_change(old_item, item) {
+                diff.allergen_changes
+                    .push(format!("{} ({change})", item.name));
             }
             let other = old_item.name != item.name
                 || old_item.name_en != item.name_en
                 || old_item.description != item.description
                 || old_item.tags != item.tags
+                || old_item.dietary != item.dietary
+                || old_item.nutrition != item.nutrition
+                || old_item.sold_out_until != item.sold_out_until
                 || old_category != category;
             if other {
                 diff.other_changes.push(item.name.clone());
@@ -82,6 +120,30 @@ impl MenuDiff {
     pub fn is_empty(&self) -> bool {
         *self == MenuDiff::default()
     }
+}
+
+/// `+milk, -soy, +땅콩 조금`: what an item's allergens gained and lost.
+fn allergen_change(old: &Item, new: &Item) -> Option<String> {
+    let codes = |item: &Item| -> Vec<String> {
+        item.allergens
+            .iter()
+            .map(|allergen| allergen.code())
+            .chain(item.other_allergens.iter().cloned())
+            .collect()
+    };
+    let (before, after) = (codes(old), codes(new));
+    let mut changes: Vec<String> = after
+        .iter()
+        .filter(|code| !before.contains(code))
+        .map(|code| format!("+{code}"))
+        .collect();
+    changes.extend(
+        before
+            .iter()
+            .filter(|code| !after.contains(code))
+            .map(|code| format!("-{code}")),
+    );
+    (!changes.is_empty()).then(|| changes.join(", "))
 }
 
 fn names(list: &[String]) -> String {
@@ -120,6 +182,8 @@ impl fmt::Display for MenuDiff {
         part(&self.back_in_stock, "back in stock");
         part(&self.option_changes, "option changes");
         part(&self.image_changes, "images new");
+        part(&self.window_changes, "windows moved");
+        part(&self.allergen_changes, "allergen changes");
         part(&self.other_changes, "other changes");
         if parts.is_empty() {
             f.write_str("no item changes")
@@ -132,7 +196,7 @@ impl fmt::Display for MenuDiff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::menu::{Category, StoreInfo};
+    use crate::menu::{Allergen, Category, Day, StoreInfo, Window};
 
     fn item(id: &str, name: &str, price: i64, sold_out: bool) -> Item {
         Item {
@@ -143,7 +207,13 @@ mod tests {
             tags: Vec::new(),
             price,
             sold_out,
+            sold_out_until: None,
             image: Some(format!("/images/{id:0>16}.jpg")),
+            availability: Vec::new(),
+            allergens: Vec::new(),
+            other_allergens: Vec::new(),
+            dietary: Vec::new(),
+            nutrition: None,
             variants: Vec::new(),
             option_groups: Vec::new(),
             image_id: None,
@@ -152,18 +222,66 @@ mod tests {
 
     fn menu(items: Vec<Item>) -> Menu {
         Menu {
-            schema_version: 1,
+            schema_version: 2,
             store: StoreInfo {
                 id: "s".into(),
                 name: "s".into(),
+                time_zone: "Asia/Seoul".into(),
             },
             currency: "KRW".into(),
+            prices_include_tax: None,
             categories: vec![Category {
                 id: "C".into(),
                 name: "c".into(),
+                availability: Vec::new(),
                 items,
             }],
         }
+    }
+
+    fn lunch(start: &str) -> Window {
+        Window {
+            days: vec![Day::Mon, Day::Tue],
+            start: start.into(),
+            end: "14:00".into(),
+        }
+    }
+
+    /// Issue 14: a moved window and an added allergen are named in the summary.
+    #[test]
+    fn names_moved_windows_and_allergen_changes() {
+        let mut soup = item("1", "된장찌개", 8000, false);
+        soup.availability = vec![lunch("11:00")];
+        soup.allergens = vec![Allergen::Soy];
+        let old = menu(vec![soup.clone()]);
+        soup.availability = vec![lunch("11:30")];
+        soup.allergens = vec![Allergen::Milk];
+        soup.other_allergens = vec!["조개 육수".into()];
+        let mut new = menu(vec![soup]);
+        new.categories[0].availability = vec![lunch("10:00")];
+        assert_eq!(
+            MenuDiff::between(&old, &new).to_string(),
+            "2 windows moved (category c, 된장찌개), \
+             1 allergen changes (된장찌개 (+milk, +조개 육수, -soy))"
+        );
+    }
+
+    /// An item listed in two categories is one item, not an add and a remove.
+    #[test]
+    fn an_item_in_two_categories_counts_once() {
+        let old = menu(vec![item("1", "김밥", 3000, false)]);
+        let mut new = old.clone();
+        new.categories.push(Category {
+            id: "D".into(),
+            name: "d".into(),
+            availability: Vec::new(),
+            items: vec![item("1", "김밥", 3500, false)],
+        });
+        new.categories[0].items[0].price = 3500;
+        assert_eq!(
+            MenuDiff::between(&old, &new).to_string(),
+            "1 price change (김밥 3000→3500), 1 other changes (김밥)"
+        );
     }
 
     #[test]

@@ -10,7 +10,15 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_CURRENCY: &str = "KRW";
 
 /// Bumped whenever the shape of `menu.json` changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: availability windows (a page built for 1 would sell lunch at dinner
+/// time), an item may be listed in several categories, allergens, dietary
+/// facts, nutrition, sold-out-until, per-variant images, preselected options
+/// and option quantities, the store's time zone and a tax note.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The time zone when neither the store nor `[daemon]` names one.
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Seoul";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -19,6 +27,9 @@ pub struct Menu {
     pub store: StoreInfo,
     /// ISO 4217 code; every price in the file is an integer in its minor unit.
     pub currency: String,
+    /// Whether prices include tax (VAT); absent when the POS does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prices_include_tax: Option<bool>,
     /// Visible categories in display order, each with its visible items in order.
     pub categories: Vec<Category>,
 }
@@ -28,6 +39,8 @@ pub struct Menu {
 pub struct StoreInfo {
     pub id: String,
     pub name: String,
+    /// IANA time zone of the store, e.g. `Asia/Seoul`: the zone of every window.
+    pub time_zone: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +48,8 @@ pub struct StoreInfo {
 pub struct Category {
     pub id: String,
     pub name: String,
+    /// When the category can be ordered; empty: at all hours.
+    pub availability: Vec<Window>,
     pub items: Vec<Item>,
 }
 
@@ -52,9 +67,22 @@ pub struct Item {
     /// The price to show: the default variant's price when there are variants.
     pub price: i64,
     pub sold_out: bool,
+    /// RFC 3339 time at which a sold-out item is orderable again, as the POS said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sold_out_until: Option<String>,
     /// Root-relative path of the image in the same release, e.g. `/images/3fa9c2e1d0b4a7f6.jpg`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// When the item can be ordered, within its category's windows; empty: at all hours.
+    pub availability: Vec<Window>,
+    /// Allergens from the closed vocabulary, sorted.
+    pub allergens: Vec<Allergen>,
+    /// Allergens the POS names outside the vocabulary, as written there.
+    pub other_allergens: Vec<String>,
+    /// Dietary facts from the closed vocabulary, sorted.
+    pub dietary: Vec<Diet>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nutrition: Option<Nutrition>,
     /// Sizes or variations with their own price; empty when the item has one price.
     #[serde(default)]
     pub variants: Vec<Variant>,
@@ -72,10 +100,20 @@ pub struct Variant {
     pub name: String,
     pub price: i64,
     pub sold_out: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sold_out_until: Option<String>,
     pub is_default: bool,
+    /// This variant's own photo; the item's `image` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nutrition: Option<Nutrition>,
     /// Option groups that only apply to this variant (GloriaFood size groups).
     #[serde(default)]
     pub option_groups: Vec<OptionGroup>,
+    /// The POS image id this variant asked for; resolved into `image` by the images stage.
+    #[serde(skip)]
+    pub image_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +125,8 @@ pub struct OptionGroup {
     /// `None` means no upper limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_select: Option<u32>,
+    /// Whether one option may be chosen more than once; the limits then count units.
+    pub allow_quantities: bool,
     pub options: Vec<OptionChoice>,
 }
 
@@ -98,6 +138,252 @@ pub struct OptionChoice {
     /// Added to the item's price when chosen; may be negative for a discount.
     pub price_delta: i64,
     pub sold_out: bool,
+    /// Chosen when the item is first shown.
+    pub is_default: bool,
+    /// With `allowQuantities`, at most this many of this option; absent: the group's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_quantity: Option<u32>,
+}
+
+/// A time the category or item can be ordered: on `days`, from `start` to
+/// `end` local time in the store's `timeZone`. `end` at or before `start`
+/// runs past midnight into the next day.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Window {
+    /// Days the window starts on, Monday first, never empty.
+    pub days: Vec<Day>,
+    /// `HH:MM`, 24-hour.
+    pub start: String,
+    /// `HH:MM`, 24-hour; `24:00` is the end of the day.
+    pub end: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Day {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+impl Day {
+    pub const ALL: [Day; 7] = [
+        Day::Mon,
+        Day::Tue,
+        Day::Wed,
+        Day::Thu,
+        Day::Fri,
+        Day::Sat,
+        Day::Sun,
+    ];
+
+    /// `mon`, `MON`, `Monday`, `monday`: the first three letters decide.
+    pub fn parse(text: &str) -> Option<Day> {
+        let lower = text.trim().to_ascii_lowercase();
+        let head = lower.get(..3)?;
+        Day::ALL.into_iter().find(|day| day.as_str() == head)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Day::Mon => "mon",
+            Day::Tue => "tue",
+            Day::Wed => "wed",
+            Day::Thu => "thu",
+            Day::Fri => "fri",
+            Day::Sat => "sat",
+            Day::Sun => "sun",
+        }
+    }
+}
+
+/// The closed allergen vocabulary: the EU's 14 and Korea's labelling list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Allergen {
+    Beef,
+    Buckwheat,
+    Celery,
+    Chicken,
+    Crab,
+    Crustaceans,
+    Eggs,
+    Fish,
+    Gluten,
+    Lupin,
+    Mackerel,
+    Milk,
+    Molluscs,
+    Mustard,
+    Peach,
+    Peanuts,
+    PineNuts,
+    Pork,
+    Sesame,
+    Shellfish,
+    Shrimp,
+    Soy,
+    Squid,
+    Sulphites,
+    Tomato,
+    TreeNuts,
+    Walnuts,
+    Wheat,
+}
+
+impl Allergen {
+    pub const ALL: [Allergen; 28] = [
+        Allergen::Beef,
+        Allergen::Buckwheat,
+        Allergen::Celery,
+        Allergen::Chicken,
+        Allergen::Crab,
+        Allergen::Crustaceans,
+        Allergen::Eggs,
+        Allergen::Fish,
+        Allergen::Gluten,
+        Allergen::Lupin,
+        Allergen::Mackerel,
+        Allergen::Milk,
+        Allergen::Molluscs,
+        Allergen::Mustard,
+        Allergen::Peach,
+        Allergen::Peanuts,
+        Allergen::PineNuts,
+        Allergen::Pork,
+        Allergen::Sesame,
+        Allergen::Shellfish,
+        Allergen::Shrimp,
+        Allergen::Soy,
+        Allergen::Squid,
+        Allergen::Sulphites,
+        Allergen::Tomato,
+        Allergen::TreeNuts,
+        Allergen::Walnuts,
+        Allergen::Wheat,
+    ];
+
+    /// The vocabulary code, e.g. `tree-nuts`.
+    pub fn code(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// A POS's name or code for an allergen, in English or Korean, matched
+    /// loosely (case, `_`/`-`/space, a plural `s`); `None` when it is not in
+    /// the vocabulary.
+    pub fn recognise(text: &str) -> Option<Allergen> {
+        let key = loose(text);
+        let synonym = match key.as_str() {
+            "soybean" | "soybeans" | "soya" | "대두" => "soy",
+            "egg" | "난류" | "계란" | "달걀" => "eggs",
+            "우유" | "dairy" => "milk",
+            "peanut" | "땅콩" => "peanuts",
+            "treenut" | "nuts" | "nut" => "treenuts",
+            "walnut" | "호두" => "walnuts",
+            "pinenut" | "잣" => "pinenuts",
+            "sulfites" | "sulfite" | "sulphite" | "sulphurdioxide" | "아황산류" => "sulphites",
+            "crustacean" => "crustaceans",
+            "mollusc" | "mollusk" | "mollusks" => "molluscs",
+            "밀" => "wheat",
+            "메밀" => "buckwheat",
+            "고등어" => "mackerel",
+            "게" => "crab",
+            "새우" => "shrimp",
+            "돼지고기" => "pork",
+            "복숭아" => "peach",
+            "토마토" => "tomato",
+            "닭고기" => "chicken",
+            "쇠고기" | "소고기" => "beef",
+            "오징어" => "squid",
+            "조개류" | "clams" | "shellfishes" => "shellfish",
+            "참깨" | "깨" => "sesame",
+            "생선" | "어류" => "fish",
+            "셀러리" => "celery",
+            "겨자" => "mustard",
+            "글루텐" | "cerealscontaininggluten" => "gluten",
+            other => other,
+        };
+        Allergen::ALL
+            .into_iter()
+            .find(|allergen| loose(&allergen.code()) == synonym)
+    }
+}
+
+/// The closed vocabulary of dietary facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Diet {
+    DairyFree,
+    GlutenFree,
+    Halal,
+    Kosher,
+    NutFree,
+    Spicy,
+    Vegan,
+    Vegetarian,
+}
+
+impl Diet {
+    /// A POS's tag or code for a dietary fact (`VEGAN`, `gluten_free`, `HOT`).
+    pub fn recognise(text: &str) -> Option<Diet> {
+        Some(match loose(text).as_str() {
+            "dairyfree" => Diet::DairyFree,
+            "glutenfree" => Diet::GlutenFree,
+            "halal" => Diet::Halal,
+            "kosher" => Diet::Kosher,
+            "nutfree" => Diet::NutFree,
+            "spicy" | "hot" => Diet::Spicy,
+            "vegan" => Diet::Vegan,
+            "vegetarian" => Diet::Vegetarian,
+            _ => return None,
+        })
+    }
+}
+
+/// Lower case, without spaces, `-` and `_`.
+fn loose(text: &str) -> String {
+    text.chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '_'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Nutrition facts as the POS gives them, per `basis`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Nutrition {
+    pub basis: NutritionBasis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_kcal: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fat_g: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carbohydrate_g: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sugars_g: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protein_g: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt_g: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NutritionBasis {
+    /// One serving as sold.
+    Serving,
+    #[serde(rename = "100g")]
+    Per100g,
+    #[serde(rename = "100ml")]
+    Per100ml,
 }
 
 impl Menu {

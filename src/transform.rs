@@ -5,12 +5,15 @@
 //! the whole result (nothing left to show, a suspicious shrink) live in
 //! [`check_publishable`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::config::StoreSettings;
 use crate::error::{Kind, StoreError};
-use crate::menu::{self, Menu, OptionChoice, OptionGroup, StoreInfo, Variant};
+use crate::menu::{self, Allergen, Diet, Menu, OptionChoice, OptionGroup, StoreInfo, Variant};
 use crate::pos::doc::{ItemDoc, MenuDoc, OptionGroupDoc, VariantDoc};
+
+mod facts;
+use facts::{nutrition, sold_out_until, windows};
 
 pub use crate::menu::DEFAULT_CURRENCY;
 
@@ -53,6 +56,17 @@ pub fn transform(store_id: &str, doc: &MenuDoc, settings: &StoreSettings) -> Tra
         if hidden {
             continue;
         }
+        // A window that does not read would sell the category at all hours: leave it out.
+        let availability = match windows(&category.availability) {
+            Ok(availability) => availability,
+            Err(message) => {
+                problems.push(Problem::data(
+                    format!("category {}", category.category_id),
+                    format!("{message}; the category and its items are left out"),
+                ));
+                continue;
+            }
+        };
         shown_categories.insert(category.category_id.as_str());
         let order = category.display_order.unwrap_or(index as i64);
         categories.push((
@@ -61,6 +75,7 @@ pub fn transform(store_id: &str, doc: &MenuDoc, settings: &StoreSettings) -> Tra
             menu::Category {
                 id: category.category_id.clone(),
                 name: category.name.clone(),
+                availability,
                 items: Vec::new(),
             },
         ));
@@ -89,16 +104,45 @@ pub fn transform(store_id: &str, doc: &MenuDoc, settings: &StoreSettings) -> Tra
             continue;
         }
         let hidden = item.visible == Some(false) || settings.hidden_items.contains(&item.item_id);
-        if hidden || !shown_categories.contains(item.category_id.as_str()) {
+        if hidden {
+            continue;
+        }
+        // Every category the item is listed in, each once, with its order there.
+        let mut placements = vec![(item.category_id.as_str(), item.display_order)];
+        for further in &item.also_in {
+            if placements
+                .iter()
+                .any(|(id, _)| *id == further.category_id.as_str())
+            {
+                continue;
+            }
+            if !known_categories.contains(further.category_id.as_str()) {
+                problems.push(Problem::data(
+                    subject.clone(),
+                    format!(
+                        "is also listed in category {}, which the menu does not have; \
+                         listed in its other categories only",
+                        further.category_id
+                    ),
+                ));
+                continue;
+            }
+            placements.push((further.category_id.as_str(), further.display_order));
+        }
+        placements.retain(|(id, _)| shown_categories.contains(id));
+        if placements.is_empty() {
             continue;
         }
         match transform_item(item, settings) {
             Ok(converted) => {
-                let order = item.display_order.unwrap_or(index as i64);
-                items_by_category
-                    .entry(item.category_id.as_str())
-                    .or_default()
-                    .push((order, index, converted));
+                for (category_id, display_order) in placements {
+                    let order = display_order.unwrap_or(index as i64);
+                    items_by_category.entry(category_id).or_default().push((
+                        order,
+                        index,
+                        converted.clone(),
+                    ));
+                }
             }
             Err(message) => problems.push(Problem::data(subject, message)),
         }
@@ -122,8 +166,10 @@ pub fn transform(store_id: &str, doc: &MenuDoc, settings: &StoreSettings) -> Tra
             store: StoreInfo {
                 id: store_id.to_string(),
                 name: settings.display_name.clone(),
+                time_zone: settings.time_zone.clone(),
             },
             currency,
+            prices_include_tax: doc.prices_include_tax,
             categories,
         },
         problems,
@@ -137,15 +183,40 @@ fn transform_item(item: &ItemDoc, settings: &StoreSettings) -> Result<menu::Item
         .map(transform_option_group)
         .collect::<Result<Vec<_>, _>>()?;
     check_unique_groups(&item_groups, &[])?;
+    let availability = windows(&item.availability)?;
+    let (allergens, other_allergens) = if settings.publish_allergens {
+        allergens(&item.allergens)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mut tags = item.tags.clone();
+    let mut dietary = BTreeSet::new();
+    for fact in &item.dietary {
+        match Diet::recognise(fact) {
+            Some(diet) => {
+                dietary.insert(diet);
+            }
+            // A fact outside the vocabulary still reaches the page, as a tag.
+            None if !tags.contains(fact) => tags.push(fact.clone()),
+            None => {}
+        }
+    }
+    let sold_out = item.sold_out.unwrap_or(false);
     let mut converted = menu::Item {
         id: item.item_id.clone(),
         name: item.name.clone(),
         name_en: item.name_en.clone(),
         description: item.description.clone(),
-        tags: item.tags.clone(),
+        tags,
         price: item.price,
-        sold_out: item.sold_out.unwrap_or(false),
+        sold_out,
+        sold_out_until: sold_out_until(sold_out, item.sold_out_until.as_deref()),
         image: None,
+        availability,
+        allergens,
+        other_allergens,
+        dietary: dietary.into_iter().collect(),
+        nutrition: nutrition(item.nutrition.as_ref()),
         variants: Vec::new(),
         option_groups: item_groups,
         image_id: item.image_id.clone(),
@@ -199,19 +270,38 @@ fn apply_variants(
             .map(transform_option_group)
             .collect::<Result<Vec<_>, _>>()?;
         check_unique_groups(&item.option_groups, &option_groups)?;
+        let sold_out = doc.sold_out.unwrap_or(false);
         variants.push(Variant {
             id: doc.variant_id.clone(),
             name: doc.name.clone(),
             price,
-            sold_out: doc.sold_out.unwrap_or(false),
+            sold_out,
+            sold_out_until: sold_out_until(sold_out, doc.sold_out_until.as_deref()),
             is_default,
+            image: None,
+            nutrition: nutrition(doc.nutrition.as_ref()),
             option_groups,
+            image_id: doc.image_id.clone(),
         });
     }
     item.price = variants[default_index].price;
-    item.sold_out |= variants.iter().all(|variant| variant.sold_out);
+    if !item.sold_out && variants.iter().all(|variant| variant.sold_out) {
+        item.sold_out = true;
+        // Orderable again when the first variant is, if every one says when.
+        item.sold_out_until = variants
+            .iter()
+            .map(|variant| variant.sold_out_until.clone())
+            .collect::<Option<Vec<_>>>()
+            .and_then(|untils| untils.into_iter().min());
+    }
     if let [only] = variants.as_mut_slice() {
         item.option_groups.append(&mut only.option_groups);
+        if item.nutrition.is_none() {
+            item.nutrition = only.nutrition.take();
+        }
+        if item.image_id.is_none() {
+            item.image_id = only.image_id.take();
+        }
     } else {
         item.variants = variants;
     }
@@ -272,11 +362,16 @@ fn transform_option_group(group: &OptionGroupDoc) -> Result<OptionGroup, String>
                 group.group_id, option.option_id
             ));
         }
+        let allow_quantities = group.allow_quantities == Some(true);
         options.push(OptionChoice {
             id: option.option_id.clone(),
             name: option.name.clone(),
             price_delta: option.price,
             sold_out: option.sold_out.unwrap_or(false),
+            is_default: option.is_default == Some(true),
+            max_quantity: option
+                .max_quantity
+                .filter(|max| allow_quantities && *max > 0),
         });
     }
     if (options.len() as u64) < u64::from(min_select) {
@@ -291,6 +386,7 @@ fn transform_option_group(group: &OptionGroupDoc) -> Result<OptionGroup, String>
         name: group.name.clone(),
         min_select,
         max_select: group.max_select,
+        allow_quantities: group.allow_quantities == Some(true),
         options,
     })
 }
@@ -298,19 +394,50 @@ fn transform_option_group(group: &OptionGroupDoc) -> Result<OptionGroup, String>
 /// The POS image ids the menu's items ask for.
 pub fn wanted_images(menu: &Menu) -> std::collections::BTreeSet<String> {
     menu.items()
-        .filter_map(|item| item.image_id.clone())
+        .flat_map(|item| {
+            item.image_id
+                .iter()
+                .chain(item.variants.iter().filter_map(|v| v.image_id.as_ref()))
+        })
+        .cloned()
         .collect()
 }
 
-/// Points each item at its image file; items whose image did not arrive keep none.
+/// Points each item and variant at its image file; those whose image did not arrive keep none.
 pub fn attach_images(menu: &mut Menu, files: &BTreeMap<String, String>) {
-    for item in menu.items_mut() {
-        item.image = item
-            .image_id
+    let path = |image_id: &Option<String>| {
+        image_id
             .as_ref()
             .and_then(|image_id| files.get(image_id))
-            .map(|name| format!("/images/{name}"));
+            .map(|name| format!("/images/{name}"))
+    };
+    for item in menu.items_mut() {
+        item.image = path(&item.image_id);
+        for variant in &mut item.variants {
+            variant.image = path(&variant.image_id);
+        }
     }
+}
+
+/// The POS's allergens: those in the vocabulary (sorted, once each), and the
+/// rest as written (trimmed, once each, in POS order).
+fn allergens(names: &[String]) -> (Vec<Allergen>, Vec<String>) {
+    let mut known = BTreeSet::new();
+    let mut other: Vec<String> = Vec::new();
+    for name in names {
+        let name = name.trim();
+        if name.is_empty() {
+            continue;
+        }
+        match Allergen::recognise(name) {
+            Some(allergen) => {
+                known.insert(allergen);
+            }
+            None if !other.iter().any(|kept| kept == name) => other.push(name.to_string()),
+            None => {}
+        }
+    }
+    (known.into_iter().collect(), other)
 }
 
 /// Refuses a menu that must not replace the published one.

@@ -72,9 +72,7 @@ fn the_shipped_demo_publishes_once_and_then_holds_still() {
         let root = demo.path().join("var/state/stores").join(store);
         let releases = std::fs::read_dir(root.join("releases")).unwrap().count();
         assert_eq!(releases, 1, "{store}: two runs leave exactly one release");
-        let menu: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(root.join("current/data/menu.json")).unwrap())
-                .unwrap();
+        let menu = common::tree_menu(&root.join("current"));
         let images = common::image_paths(&menu);
         assert!(!images.is_empty(), "{store} has images");
         for image in images {
@@ -91,18 +89,38 @@ fn the_shipped_demo_publishes_once_and_then_holds_still() {
             "{store}: the local target mirrors the release"
         );
     }
-    let gangnam: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            demo.path()
-                .join("var/state/stores/gangnam/current/data/menu.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let gangnam = common::StoreDir::under(&demo.path().join("var"), "gangnam").menu();
     assert_eq!(
         common::item(&gangnam, "I100")["price"],
         4800,
         "the price override applies"
+    );
+    // Issue 14: the demo shows schema 2's time windows and allergens.
+    assert_eq!(gangnam["schemaVersion"], 2);
+    assert_eq!(gangnam["store"]["timeZone"], "Asia/Seoul");
+    let desserts = gangnam["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|category| category["id"] == "C30")
+        .unwrap();
+    assert_eq!(
+        desserts["availability"],
+        serde_json::json!([{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                            "start": "10:00", "end": "22:00"}])
+    );
+    assert_eq!(
+        common::item(&gangnam, "I105")["availability"][0]["start"],
+        "14:00"
+    );
+    assert_eq!(
+        common::item(&gangnam, "I101")["allergens"],
+        serde_json::json!(["milk"]),
+        "우유 is recognised as milk"
+    );
+    assert_eq!(
+        common::item(&gangnam, "I110")["otherAllergens"],
+        serde_json::json!(["아몬드"])
     );
 
     let output = menusync(&config)

@@ -19,7 +19,7 @@ async fn first_pass_publishes_and_rsyncs_an_identical_tree() {
     assert!(output.status.success(), "{}", text(&output));
 
     let menu = env.menu();
-    assert_eq!(menu["schemaVersion"], 1);
+    assert_eq!(menu["schemaVersion"], 2);
     assert_eq!(item(&menu, "I100")["price"], 4500);
     assert_eq!(item(&menu, "I101")["soldOut"], true);
     assert!(

@@ -117,6 +117,8 @@ pub struct DaemonSettings {
     pub image_timeout: Duration,
     /// Width × height an image may announce in its header; a bigger one is left out.
     pub max_image_pixels: u64,
+    /// IANA time zone of stores that name none.
+    pub time_zone: String,
 }
 
 /// How logs are written besides the journal.
@@ -295,9 +297,14 @@ impl Checker<'_> {
                     .expect("every count's bound starts at 1")
             })
         };
+        let time_zone = match &raw.time_zone {
+            Some(zone) => self.check_time_zone(zone)?,
+            None => crate::menu::DEFAULT_TIME_ZONE.to_string(),
+        };
         Ok(DaemonSettings {
             state_dir,
             schedule,
+            time_zone,
             io_concurrency: count(
                 &raw.io_concurrency,
                 "io_concurrency",

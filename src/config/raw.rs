@@ -55,6 +55,8 @@ pub struct RawDaemon {
     pub image_grace_secs: Option<Spanned<i64>>,
     pub image_timeout_secs: Option<Spanned<i64>>,
     pub max_image_pixels: Option<Spanned<i64>>,
+    /// IANA time zone of every store that names none (default `Asia/Seoul`).
+    pub time_zone: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,4 +122,8 @@ pub struct RawStore {
     /// `square` only: the Square location whose presence and overrides apply
     /// (default: `pos_store_id`).
     pub location_id: Option<Spanned<String>>,
+    /// IANA time zone of the store's windows (default: `[daemon] time_zone`).
+    pub time_zone: Option<Spanned<String>>,
+    /// Whether `menu.json` carries the POS's allergens (default: true).
+    pub publish_allergens: Option<bool>,
 }

@@ -1,10 +1,26 @@
-//! Schedules: six cron fields, seconds first, each checked against its range.
+//! Schedules: six cron fields, seconds first, each checked against its range;
+//! and the time zones the stores' windows are read in.
 
 use toml::Spanned;
 
 use super::{Checker, ConfigError, DEFAULT_SCHEDULE};
 
 impl Checker<'_> {
+    /// An IANA time zone name as the tz database spells it (`Asia/Seoul`).
+    pub(super) fn check_time_zone(&self, zone: &Spanned<String>) -> Result<String, ConfigError> {
+        let name = zone.get_ref().trim();
+        match name.parse::<chrono_tz::Tz>() {
+            Ok(tz) => Ok(tz.name().to_string()),
+            Err(_) => Err(self.error(
+                zone.span(),
+                format!(
+                    "time_zone `{name}` is not an IANA time zone; write it like \"Asia/Seoul\" \
+                     or \"America/New_York\""
+                ),
+            )),
+        }
+    }
+
     pub(super) fn check_schedule(&self, schedule: &Spanned<String>) -> Result<String, ConfigError> {
         validate_schedule(schedule.get_ref())
             .map(|()| schedule.get_ref().clone())

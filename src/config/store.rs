@@ -32,6 +32,10 @@ pub struct StoreSettings {
     pub hidden_categories: BTreeSet<String>,
     pub hidden_items: BTreeSet<String>,
     pub price_overrides: BTreeMap<String, i64>,
+    /// IANA time zone the store's windows are in.
+    pub time_zone: String,
+    /// Whether allergens from the POS are published.
+    pub publish_allergens: bool,
 }
 
 impl Checker<'_> {
@@ -103,6 +107,11 @@ impl Checker<'_> {
                 hidden_categories: raw.hidden_categories.iter().cloned().collect(),
                 hidden_items: raw.hidden_items.iter().cloned().collect(),
                 price_overrides,
+                time_zone: match &raw.time_zone {
+                    Some(zone) => self.check_time_zone(zone)?,
+                    None => daemon.time_zone.clone(),
+                },
+                publish_allergens: raw.publish_allergens.unwrap_or(true),
             },
         })
     }

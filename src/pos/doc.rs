@@ -9,12 +9,14 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::menu::Nutrition;
+
 /// The answer to `POST /api/menu`, or a provider's mapping of its own menu.
 ///
 /// Read leniently: each category and item is checked on its own, and one
 /// that does not match the protocol (a price of `4500.5`, `"4500"`, `null`
 /// or 2^63) is left out as a problem of that entry, never of the store.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", from = "WireMenuDoc")]
 pub struct MenuDoc {
     #[serde(default)]
@@ -25,6 +27,9 @@ pub struct MenuDoc {
     pub updated_at: Option<String>,
     #[serde(default)]
     pub currency: Option<String>,
+    /// Whether prices include tax; `None` when the POS does not say.
+    #[serde(default)]
+    pub prices_include_tax: Option<bool>,
     #[serde(default)]
     pub categories: Vec<CategoryDoc>,
     #[serde(default)]
@@ -43,7 +48,7 @@ pub struct DocProblem {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CategoryDoc {
     pub category_id: String,
@@ -52,9 +57,31 @@ pub struct CategoryDoc {
     pub display_order: Option<i64>,
     #[serde(default)]
     pub visible: Option<bool>,
+    /// When the category can be ordered; empty: at all hours.
+    #[serde(default)]
+    pub availability: Vec<WindowDoc>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// A time window as a POS sends it: day names and local `HH:MM` times,
+/// checked and normalised by the transform.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowDoc {
+    pub days: Vec<String>,
+    pub start: String,
+    pub end: String,
+}
+
+/// A further category an item is listed in, with its place there.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementDoc {
+    pub category_id: String,
+    #[serde(default)]
+    pub display_order: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemDoc {
     pub item_id: String,
@@ -81,9 +108,26 @@ pub struct ItemDoc {
     /// Sizes or variations, each with its full price (not a difference).
     #[serde(default)]
     pub variants: Vec<VariantDoc>,
+    /// Categories the item is listed in besides `categoryId`.
+    #[serde(default)]
+    pub also_in: Vec<PlacementDoc>,
+    /// When the item can be ordered; empty: whenever its category can.
+    #[serde(default)]
+    pub availability: Vec<WindowDoc>,
+    /// Allergen names or codes (`milk`, `TREE_NUTS`, `우유`).
+    #[serde(default)]
+    pub allergens: Vec<String>,
+    /// Dietary facts (`vegan`, `GLUTEN_FREE`, `spicy`).
+    #[serde(default)]
+    pub dietary: Vec<String>,
+    #[serde(default)]
+    pub nutrition: Option<Nutrition>,
+    /// RFC 3339: when a sold-out item is orderable again.
+    #[serde(default)]
+    pub sold_out_until: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VariantDoc {
     pub variant_id: String,
@@ -97,9 +141,15 @@ pub struct VariantDoc {
     /// Groups that apply only when this variant is chosen.
     #[serde(default)]
     pub option_groups: Vec<OptionGroupDoc>,
+    #[serde(default)]
+    pub image_id: Option<String>,
+    #[serde(default)]
+    pub sold_out_until: Option<String>,
+    #[serde(default)]
+    pub nutrition: Option<Nutrition>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OptionGroupDoc {
     pub group_id: String,
@@ -109,11 +159,14 @@ pub struct OptionGroupDoc {
     /// `None`: no upper limit.
     #[serde(default)]
     pub max_select: Option<u32>,
+    /// One option may be chosen more than once.
+    #[serde(default)]
+    pub allow_quantities: Option<bool>,
     #[serde(default)]
     pub options: Vec<OptionDoc>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OptionDoc {
     pub option_id: String,
@@ -122,6 +175,12 @@ pub struct OptionDoc {
     pub price: i64,
     #[serde(default)]
     pub sold_out: Option<bool>,
+    /// Preselected when the item is shown.
+    #[serde(default)]
+    pub is_default: Option<bool>,
+    /// With `allowQuantities`: at most this many of this option.
+    #[serde(default)]
+    pub max_quantity: Option<u32>,
 }
 
 /// The answer to `POST /api/images`, or a provider's list of image sources.
@@ -150,6 +209,8 @@ struct WireMenuDoc {
     #[serde(default)]
     currency: Option<String>,
     #[serde(default)]
+    prices_include_tax: Option<bool>,
+    #[serde(default)]
     categories: Vec<serde_json::Value>,
     #[serde(default)]
     items: Vec<serde_json::Value>,
@@ -171,6 +232,7 @@ impl From<WireMenuDoc> for MenuDoc {
             version: wire.version,
             updated_at: wire.updated_at,
             currency: wire.currency,
+            prices_include_tax: wire.prices_include_tax,
             categories,
             items,
             problems,

@@ -26,13 +26,14 @@ use url::Url;
 
 use super::client::{Asked, KeyHeader, PosClient, check_status, read_json_body, send};
 use super::doc::{
-    CategoryDoc, DocProblem, ImagesDoc, ItemDoc, MenuDoc, OptionDoc, OptionGroupDoc, VariantDoc,
+    CategoryDoc, DocProblem, ImagesDoc, ItemDoc, MenuDoc, Nutrition, OptionDoc, OptionGroupDoc,
+    VariantDoc, WindowDoc,
 };
 use super::keys::ApiKey;
 use super::resilience::ResilienceSettings;
 use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Kind, StoreError};
-use crate::menu::DEFAULT_CURRENCY;
+use crate::menu::{DEFAULT_CURRENCY, NutritionBasis};
 
 mod money;
 
@@ -137,6 +138,11 @@ fn map_menu(menu: &GfMenu) -> MenuDoc {
             name: category.name.clone().unwrap_or_default(),
             display_order: None,
             visible: Some(category.active != Some(false)),
+            availability: windows(
+                category.active_days,
+                category.active_begin.as_deref(),
+                category.active_end.as_deref(),
+            ),
         });
         for item in category.items.iter().flatten() {
             match map_item(item, category, currency) {
@@ -153,10 +159,113 @@ fn map_menu(menu: &GfMenu) -> MenuDoc {
         version: None,
         updated_at: None,
         currency: menu.currency.clone(),
+        // The Fetch Menu answer does not say; the restaurant's tax setting does.
+        prices_include_tax: None,
         categories,
         items,
         problems,
     }
+}
+
+/// GloriaFood's day mask and times as windows. The mask's bit order is not
+/// documented; menusync reads bit 0 as Monday through bit 6 as Sunday (the
+/// ISO order), and 0 or 127 as every day. No times and every day is no window.
+fn windows(days: Option<i64>, begin: Option<&str>, end: Option<&str>) -> Vec<WindowDoc> {
+    let begin = begin.map(str::trim).filter(|text| !text.is_empty());
+    let end = end.map(str::trim).filter(|text| !text.is_empty());
+    let mask = days.filter(|mask| (1..127).contains(mask));
+    if mask.is_none() && begin.is_none() && end.is_none() {
+        return Vec::new();
+    }
+    let days = DAY_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask.is_none_or(|mask| mask & (1 << bit) != 0))
+        .map(|(_, name)| (*name).to_string())
+        .collect();
+    vec![WindowDoc {
+        days,
+        start: begin.unwrap_or("00:00").to_string(),
+        end: end.unwrap_or("24:00").to_string(),
+    }]
+}
+
+const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// GloriaFood's built-in allergen ids (the US "big 8"); others are a
+/// restaurant's own, known by their name only.
+fn allergen_name(value: &GfAllergen) -> Option<String> {
+    let builtin = match value.id.as_ref().and_then(serde_json::Value::as_i64) {
+        Some(1) => Some("milk"),
+        Some(2) => Some("tree-nuts"),
+        Some(3) => Some("eggs"),
+        Some(4) => Some("peanuts"),
+        Some(5) => Some("fish"),
+        Some(6) => Some("wheat"),
+        Some(7) => Some("crustaceans"),
+        Some(8) => Some("soy"),
+        _ => None,
+    };
+    builtin
+        .map(str::to_string)
+        .or_else(|| value.name.clone())
+        .filter(|name| !name.trim().is_empty())
+}
+
+/// Nutrition values of a size; ids 9 to 14 are energy (kcal), carbohydrate,
+/// fat, protein, sugars and salt (grams), values are text with `.` or `,`.
+fn nutrition(extras: Option<&GfExtras>) -> Option<Nutrition> {
+    let extras = extras?;
+    let values = extras.menu_item_nutritional_values.as_ref()?;
+    let basis = match extras.menu_item_nutritional_values_size.as_deref() {
+        Some("per_100g") => NutritionBasis::Per100g,
+        Some("per_100ml") => NutritionBasis::Per100ml,
+        _ => NutritionBasis::Serving,
+    };
+    let mut facts = Nutrition {
+        basis,
+        energy_kcal: None,
+        fat_g: None,
+        carbohydrate_g: None,
+        sugars_g: None,
+        protein_g: None,
+        salt_g: None,
+    };
+    for value in values {
+        let Some(amount) = value
+            .value
+            .as_ref()
+            .map(|text| match text {
+                serde_json::Value::String(text) => text.trim().replace(',', "."),
+                other => other.to_string(),
+            })
+            .and_then(|text| text.parse::<f64>().ok())
+            .filter(|amount| amount.is_finite() && *amount >= 0.0)
+        else {
+            continue;
+        };
+        let slot = match value.id.as_ref().and_then(serde_json::Value::as_i64) {
+            Some(9) => &mut facts.energy_kcal,
+            Some(10) => &mut facts.carbohydrate_g,
+            Some(11) => &mut facts.fat_g,
+            Some(12) => &mut facts.protein_g,
+            Some(13) => &mut facts.sugars_g,
+            Some(14) => &mut facts.salt_g,
+            _ => continue,
+        };
+        *slot = Some(amount);
+    }
+    let any = [
+        facts.energy_kcal,
+        facts.fat_g,
+        facts.carbohydrate_g,
+        facts.sugars_g,
+        facts.protein_g,
+        facts.salt_g,
+    ]
+    .iter()
+    .any(Option::is_some);
+    any.then_some(facts)
 }
 
 /// One item of `category`; the category's option groups come before the item's own.
@@ -179,6 +288,24 @@ fn map_item(item: &GfItem, category: &GfCategory, currency: &str) -> Result<Item
         .flatten()
         .map(|size| map_size(size, price, currency))
         .collect::<Result<Vec<_>, _>>()?;
+    let extras = item.extras.as_ref();
+    let allergens = extras
+        .and_then(|extras| extras.menu_item_allergens_values.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(allergen_name)
+        .collect();
+    let tags = item.tags.clone().unwrap_or_default();
+    // GloriaFood's documented tags are dietary facts, except RAW.
+    let dietary = tags.clone();
+    // An item for order types none of which is pickup or delivery is not for online ordering.
+    let online = extras
+        .and_then(|extras| extras.menu_item_order_types.as_ref())
+        .is_none_or(|types| {
+            types
+                .iter()
+                .any(|kind| matches!(kind.as_str(), "pickup" | "delivery" | "order_ahead"))
+        });
     Ok(ItemDoc {
         item_id: id_text(&item.id),
         category_id: id_text(&category.id),
@@ -188,11 +315,22 @@ fn map_item(item: &GfItem, category: &GfCategory, currency: &str) -> Result<Item
         price,
         display_order: None,
         sold_out: None,
-        visible: Some(item.active != Some(false)),
+        visible: Some(item.active != Some(false) && online),
         image_id: None,
-        tags: item.tags.clone().unwrap_or_default(),
+        tags,
         option_groups,
         variants,
+        also_in: Vec::new(),
+        availability: windows(
+            item.active_days,
+            item.active_begin.as_deref(),
+            item.active_end.as_deref(),
+        ),
+        allergens,
+        dietary,
+        // A single size folds into the item, and its nutrition with it.
+        nutrition: nutrition(extras),
+        sold_out_until: None,
     })
 }
 
@@ -215,6 +353,9 @@ fn map_size(size: &GfSize, item_price: i64, currency: &str) -> Result<VariantDoc
         sold_out: None,
         is_default: size.default,
         option_groups: map_groups(size.groups.iter().flatten(), currency)?,
+        image_id: None,
+        sold_out_until: None,
+        nutrition: nutrition(size.extras.as_ref()),
     })
 }
 
@@ -247,6 +388,8 @@ fn map_group(group: &GfGroup, currency: &str) -> Result<OptionGroupDoc, String> 
             name: option.name.clone().unwrap_or_default(),
             price,
             sold_out: None,
+            is_default: option.default,
+            max_quantity: None,
         });
     }
     Ok(OptionGroupDoc {
@@ -254,6 +397,7 @@ fn map_group(group: &GfGroup, currency: &str) -> Result<OptionGroupDoc, String> 
         name: group.name.clone().unwrap_or_default(),
         min_select: Some(min_select),
         max_select,
+        allow_quantities: group.allow_quantity,
         options,
     })
 }
@@ -278,6 +422,12 @@ struct GfCategory {
     #[serde(default)]
     active: Option<bool>,
     #[serde(default)]
+    active_days: Option<i64>,
+    #[serde(default)]
+    active_begin: Option<String>,
+    #[serde(default)]
+    active_end: Option<String>,
+    #[serde(default)]
     items: Option<Vec<GfItem>>,
     #[serde(default)]
     groups: Option<Vec<GfGroup>>,
@@ -295,7 +445,15 @@ struct GfItem {
     #[serde(default)]
     active: Option<bool>,
     #[serde(default)]
+    active_days: Option<i64>,
+    #[serde(default)]
+    active_begin: Option<String>,
+    #[serde(default)]
+    active_end: Option<String>,
+    #[serde(default)]
     tags: Option<Vec<String>>,
+    #[serde(default)]
+    extras: Option<GfExtras>,
     #[serde(default)]
     sizes: Option<Vec<GfSize>>,
     #[serde(default)]
@@ -313,6 +471,37 @@ struct GfSize {
     default: Option<bool>,
     #[serde(default)]
     groups: Option<Vec<GfGroup>>,
+    #[serde(default)]
+    extras: Option<GfExtras>,
+}
+
+/// `extras` of an item or a size; every part may be missing or `null`.
+#[derive(Debug, Deserialize)]
+struct GfExtras {
+    #[serde(default)]
+    menu_item_allergens_values: Option<Vec<GfAllergen>>,
+    #[serde(default)]
+    menu_item_order_types: Option<Vec<String>>,
+    #[serde(default)]
+    menu_item_nutritional_values: Option<Vec<GfNutrient>>,
+    #[serde(default)]
+    menu_item_nutritional_values_size: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GfAllergen {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GfNutrient {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    value: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -327,6 +516,8 @@ struct GfGroup {
     #[serde(default)]
     force_max: Option<i64>,
     #[serde(default)]
+    allow_quantity: Option<bool>,
+    #[serde(default)]
     options: Option<Vec<GfOption>>,
 }
 
@@ -337,6 +528,8 @@ struct GfOption {
     name: Option<String>,
     #[serde(default)]
     price: Option<Box<RawValue>>,
+    #[serde(default)]
+    default: Option<bool>,
 }
 
 #[cfg(test)]

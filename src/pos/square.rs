@@ -1,7 +1,7 @@
 //! The `square` provider: Square's Catalog API mapped into the menu model.
 //!
 //! One pass asks `POST /v2/catalog/search` for ITEM, ITEM_VARIATION, CATEGORY,
-//! MODIFIER_LIST and IMAGE objects (with their related objects), following
+//! MODIFIER_LIST, IMAGE, AVAILABILITY_PERIOD and TAX objects (with their related objects), following
 //! `cursor` to the last page, then maps the catalog for the store's Square
 //! location: presence per location, `location_overrides` for price and sold
 //! out, variations as variants, modifier lists as option groups. Deleted and
@@ -35,12 +35,14 @@ const SEARCH_PATH: &str = "v2/catalog/search";
 pub const MAX_PAGES: usize = 100;
 /// Objects per page: Square's `search_max_page_limit`.
 const PAGE_LIMIT: u32 = 1000;
-const OBJECT_TYPES: [&str; 5] = [
+const OBJECT_TYPES: [&str; 7] = [
     "ITEM",
     "ITEM_VARIATION",
     "CATEGORY",
     "MODIFIER_LIST",
     "IMAGE",
+    "AVAILABILITY_PERIOD",
+    "TAX",
 ];
 
 #[derive(Debug)]
@@ -172,6 +174,8 @@ struct Catalog {
     categories: Vec<CatalogObject>,
     modifier_lists: BTreeMap<String, CatalogObject>,
     images: BTreeMap<String, CatalogObject>,
+    periods: BTreeMap<String, CatalogObject>,
+    taxes: Vec<CatalogObject>,
     seen: HashSet<String>,
 }
 
@@ -192,6 +196,10 @@ impl Catalog {
                 "IMAGE" => {
                     self.images.insert(object.id.clone(), object);
                 }
+                "AVAILABILITY_PERIOD" => {
+                    self.periods.insert(object.id.clone(), object);
+                }
+                "TAX" => self.taxes.push(object),
                 _ => {}
             }
         }
@@ -226,6 +234,50 @@ struct CatalogObject {
     modifier_data: Option<ModifierData>,
     #[serde(default)]
     image_data: Option<ImageData>,
+    #[serde(default)]
+    availability_period_data: Option<PeriodData>,
+    #[serde(default)]
+    tax_data: Option<TaxData>,
+}
+
+/// One day's window of a category: `HH:MM:SS` local times (`8:30:00` too).
+#[derive(Debug, Clone, Default, Deserialize)]
+struct PeriodData {
+    #[serde(default)]
+    start_local_time: Option<String>,
+    #[serde(default)]
+    end_local_time: Option<String>,
+    #[serde(default)]
+    day_of_week: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct TaxData {
+    /// `ADDITIVE` (added on top of prices) or `INCLUSIVE` (in them).
+    #[serde(default)]
+    inclusion_type: Option<String>,
+    #[serde(default)]
+    enabled: Option<bool>,
+}
+
+/// `food_and_beverage_details` of an item.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct FoodDetails {
+    #[serde(default)]
+    calorie_count: Option<i64>,
+    #[serde(default)]
+    dietary_preferences: Vec<FoodFact>,
+    #[serde(default)]
+    ingredients: Vec<FoodFact>,
+}
+
+/// A dietary preference or an ingredient: a `STANDARD` name or a `CUSTOM` one.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct FoodFact {
+    #[serde(default)]
+    standard_name: Option<String>,
+    #[serde(default)]
+    custom_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -250,6 +302,14 @@ struct ItemData {
     modifier_list_info: Vec<ModifierListInfo>,
     #[serde(default)]
     image_ids: Vec<String>,
+    #[serde(default)]
+    food_and_beverage_details: Option<FoodDetails>,
+    /// Older API versions: whether the item is sold online at all.
+    #[serde(default)]
+    available_online: Option<bool>,
+    /// Undocumented in the current spec; `HIDDEN` or `UNAVAILABLE` keep it off the site.
+    #[serde(default)]
+    ecom_visibility: Option<String>,
 }
 
 /// A reference with a position: `{id, ordinal}`.
@@ -275,6 +335,8 @@ struct VariationData {
     price_money: Option<Money>,
     #[serde(default)]
     location_overrides: Vec<LocationOverride>,
+    #[serde(default)]
+    image_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -294,6 +356,12 @@ struct LocationOverride {
     price_money: Option<Money>,
     #[serde(default)]
     sold_out: Option<bool>,
+    /// RFC 3339: the variation is no longer sold out after this time.
+    #[serde(default)]
+    sold_out_valid_until: Option<String>,
+    /// `VARIABLE_PRICING` here: the price is keyed in at the till, so no site price.
+    #[serde(default)]
+    pricing_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -302,6 +370,10 @@ struct CategoryData {
     name: Option<String>,
     #[serde(default)]
     parent_category: Option<Ordinal>,
+    #[serde(default)]
+    availability_period_ids: Vec<String>,
+    #[serde(default)]
+    online_visibility: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -319,6 +391,8 @@ struct ModifierListData {
     #[serde(default)]
     hidden_from_customer: Option<bool>,
     #[serde(default)]
+    allow_quantities: Option<bool>,
+    #[serde(default)]
     modifiers: Vec<CatalogObject>,
 }
 
@@ -332,6 +406,8 @@ struct ModifierData {
     price_money: Option<Money>,
     #[serde(default)]
     hidden_online: Option<bool>,
+    #[serde(default)]
+    on_by_default: Option<bool>,
     #[serde(default)]
     location_overrides: Vec<LocationOverride>,
 }
@@ -348,6 +424,24 @@ struct ModifierListInfo {
     enabled: Option<bool>,
     #[serde(default)]
     ordinal: Option<i64>,
+    /// `YES`, `NO` or `NOT_SET` (the list's own).
+    #[serde(default)]
+    allow_quantities: Option<String>,
+    #[serde(default)]
+    modifier_overrides: Vec<ModifierOverride>,
+}
+
+/// How one item changes one modifier: `YES`/`NO`/`NOT_SET` toggles.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct ModifierOverride {
+    #[serde(default)]
+    modifier_id: Option<String>,
+    #[serde(default)]
+    on_by_default: Option<bool>,
+    #[serde(default)]
+    on_by_default_override: Option<String>,
+    #[serde(default)]
+    hidden_online_override: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

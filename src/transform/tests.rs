@@ -13,6 +13,8 @@ fn settings() -> StoreSettings {
         hidden_categories: BTreeSet::new(),
         hidden_items: BTreeSet::new(),
         price_overrides: BTreeMap::new(),
+        time_zone: "Asia/Seoul".into(),
+        publish_allergens: true,
     }
 }
 

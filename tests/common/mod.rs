@@ -344,9 +344,33 @@ pub fn item<'a>(menu: &'a Value, id: &str) -> &'a Value {
     find_item(menu, id).unwrap_or_else(|| panic!("item {id} in menu"))
 }
 
-/// The menu.json under a release or a pushed store folder.
+/// The menu.json under a release or a pushed store folder, checked against
+/// `docs/menu.schema.json`: every menu a test reads is one the web team's
+/// contract allows.
 pub fn tree_menu(store_dir: &Path) -> Value {
     let file = store_dir.join("data/menu.json");
     let bytes = std::fs::read(&file).unwrap_or_else(|err| panic!("{}: {err}", file.display()));
-    serde_json::from_slice(&bytes).expect("menu.json is JSON")
+    let menu: Value = serde_json::from_slice(&bytes).expect("menu.json is JSON");
+    assert_menu_schema(&menu, &file.display().to_string());
+    menu
+}
+
+/// Panics with every complaint `docs/menu.schema.json` has about `menu`.
+pub fn assert_menu_schema(menu: &Value, what: &str) {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| {
+        let text = std::fs::read_to_string(repo().join("docs/menu.schema.json"))
+            .expect("docs/menu.schema.json");
+        let schema: Value = serde_json::from_str(&text).expect("the menu schema is JSON");
+        jsonschema::draft202012::new(&schema).expect("the menu schema compiles")
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(menu)
+        .map(|error| format!("{}: {error}", error.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not fit docs/menu.schema.json:\n{}",
+        errors.join("\n")
+    );
 }

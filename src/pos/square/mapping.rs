@@ -9,16 +9,28 @@
 //! - An item goes in its first category (`categories`, else
 //!   `reporting_category`, else the older `category_id`) at that category's
 //!   ordinal; a category sorts by its `parent_category.ordinal`.
+//!   It is listed in every further category of `categories` too.
 //! - A modifier list's `min/max_selected_modifiers` of `-1` mean unset: the
 //!   item's `modifier_list_info` wins over the list, and unset is 0 / no limit
 //!   (at most 1 for the older `selection_type: SINGLE`).
+//! - A variation whose override at the location is `VARIABLE_PRICING` has no
+//!   price the site can show: it is left out and logged.
+//! - What Square hides from online ordering stays hidden: a category with
+//!   `online_visibility: false`, an item with `available_online: false` or an
+//!   `ecom_visibility` of `HIDDEN`/`UNAVAILABLE`, a modifier `hidden_online`
+//!   (or its item's `hidden_online_override`).
+//! - A category's `availability_period_ids` become its windows; an item's
+//!   `food_and_beverage_details` its allergens (`ingredients`), dietary facts
+//!   and calories; the location's enabled taxes say whether prices include tax
+//!   (all `INCLUSIVE`: yes, all `ADDITIVE`: no, none or mixed: not said).
 
 use std::collections::HashSet;
 
 use super::{Catalog, CatalogObject, LocationOverride, ModifierListInfo, Money};
+use crate::menu::{Nutrition, NutritionBasis};
 use crate::pos::doc::{
     CategoryDoc, DocProblem, ImageDoc, ImagesDoc, ItemDoc, MenuDoc, OptionDoc, OptionGroupDoc,
-    VariantDoc,
+    PlacementDoc, VariantDoc, WindowDoc,
 };
 
 /// Maps the whole catalog for `location`.
@@ -45,6 +57,7 @@ pub(super) fn map_catalog(catalog: &Catalog, location: &str) -> (MenuDoc, Images
         version: None,
         updated_at: None,
         currency: mapper.currency,
+        prices_include_tax: prices_include_tax(catalog, location),
         categories,
         items,
         problems: mapper.problems,
@@ -65,6 +78,35 @@ struct Mapper<'a> {
     currency: Option<String>,
     problems: Vec<DocProblem>,
     images: Vec<ImageDoc>,
+}
+
+/// Whether the location's enabled taxes are all in the prices, all on top, or neither.
+fn prices_include_tax(catalog: &Catalog, location: &str) -> Option<bool> {
+    let mut kinds = catalog
+        .taxes
+        .iter()
+        .filter(|tax| present(tax, location))
+        .filter_map(|tax| tax.tax_data.as_ref())
+        .filter(|data| data.enabled != Some(false))
+        .map(|data| data.inclusion_type.as_deref());
+    let first = kinds.next()?;
+    if !kinds.all(|kind| kind == first) {
+        return None;
+    }
+    match first {
+        Some("INCLUSIVE") => Some(true),
+        Some("ADDITIVE") => Some(false),
+        _ => None,
+    }
+}
+
+/// Square's `YES`/`NO` toggle; `NOT_SET` or nothing leaves the object's own value.
+fn toggle(value: Option<&str>) -> Option<bool> {
+    match value {
+        Some("YES") => Some(true),
+        Some("NO") => Some(false),
+        _ => None,
+    }
 }
 
 /// Whether `object` is sold at `location`.
@@ -115,11 +157,26 @@ impl Mapper<'_> {
 
     fn category(&self, object: &CatalogObject) -> CategoryDoc {
         let data = object.category_data.clone().unwrap_or_default();
+        let availability = data
+            .availability_period_ids
+            .iter()
+            .filter_map(|id| self.catalog.periods.get(id))
+            .filter(|period| period.is_deleted != Some(true))
+            .filter_map(|period| {
+                let data = period.availability_period_data.as_ref()?;
+                Some(WindowDoc {
+                    days: vec![data.day_of_week.clone()?],
+                    start: data.start_local_time.clone()?,
+                    end: data.end_local_time.clone()?,
+                })
+            })
+            .collect();
         CategoryDoc {
             category_id: object.id.clone(),
             name: data.name.unwrap_or_default(),
             display_order: data.parent_category.and_then(|parent| parent.ordinal),
-            visible: Some(present(object, self.location)),
+            visible: Some(present(object, self.location) && data.online_visibility != Some(false)),
+            availability,
         }
     }
 
@@ -129,17 +186,36 @@ impl Mapper<'_> {
         if data.is_archived == Some(true) || !present(object, self.location) {
             return None;
         }
+        let hidden_online = data.available_online == Some(false)
+            || matches!(
+                data.ecom_visibility.as_deref(),
+                Some("HIDDEN" | "UNAVAILABLE")
+            );
+        if hidden_online {
+            return None;
+        }
         let subject = format!("item {}", object.id);
-        let placement = data
+        let mut placements = data
             .categories
-            .first()
-            .or(data.reporting_category.as_ref())
-            .and_then(|category| Some((category.id.clone()?, category.ordinal)))
+            .iter()
+            .filter_map(|category| Some((category.id.clone()?, category.ordinal)));
+        let placement = placements
+            .next()
+            .or_else(|| {
+                let reporting = data.reporting_category.as_ref()?;
+                Some((reporting.id.clone()?, reporting.ordinal))
+            })
             .or_else(|| data.category_id.clone().map(|id| (id, None)));
         let Some((category_id, display_order)) = placement else {
             self.problem(subject, "has no category to be listed under");
             return None;
         };
+        let also_in = placements
+            .map(|(category_id, display_order)| PlacementDoc {
+                category_id,
+                display_order,
+            })
+            .collect();
         let variants = self.variants(object)?;
         let Some(first) = variants.first() else {
             self.problem(
@@ -151,6 +227,25 @@ impl Mapper<'_> {
             );
             return None;
         };
+        let food = data.food_and_beverage_details.clone().unwrap_or_default();
+        let fact_name = |fact: &super::FoodFact| {
+            fact.standard_name
+                .clone()
+                .or_else(|| fact.custom_name.clone())
+                .filter(|name| !name.trim().is_empty())
+        };
+        let nutrition = food
+            .calorie_count
+            .filter(|kcal| *kcal >= 0)
+            .map(|kcal| Nutrition {
+                basis: NutritionBasis::Serving,
+                energy_kcal: Some(kcal as f64),
+                fat_g: None,
+                carbohydrate_g: None,
+                sugars_g: None,
+                protein_g: None,
+                salt_g: None,
+            });
         Some(ItemDoc {
             item_id: object.id.clone(),
             category_id,
@@ -165,6 +260,16 @@ impl Mapper<'_> {
             tags: Vec::new(),
             option_groups: self.option_groups(object, &data.modifier_list_info),
             variants,
+            also_in,
+            availability: Vec::new(),
+            allergens: food.ingredients.iter().filter_map(fact_name).collect(),
+            dietary: food
+                .dietary_preferences
+                .iter()
+                .filter_map(fact_name)
+                .collect(),
+            nutrition,
+            sold_out_until: None,
         })
     }
 
@@ -195,6 +300,17 @@ impl Mapper<'_> {
             }
             let data = object.item_variation_data.clone().unwrap_or_default();
             let local = override_for(&data.location_overrides, self.location);
+            if local.and_then(|entry| entry.pricing_type.as_deref()) == Some("VARIABLE_PRICING") {
+                let subject = format!("variation {} of item {}", object.id, item.id);
+                self.problem(
+                    subject,
+                    format!(
+                        "is priced at the till at location {} (VARIABLE_PRICING); left out",
+                        self.location
+                    ),
+                );
+                continue;
+            }
             let money = local
                 .and_then(|entry| entry.price_money.clone())
                 .or(data.price_money);
@@ -207,13 +323,19 @@ impl Mapper<'_> {
             if !self.same_currency(&item.id, currency) {
                 return None;
             }
+            let sold_out = local.and_then(|entry| entry.sold_out);
             variants.push(VariantDoc {
                 variant_id: object.id.clone(),
                 name: data.name.unwrap_or_default(),
                 price,
-                sold_out: local.and_then(|entry| entry.sold_out),
+                sold_out,
                 is_default: None,
                 option_groups: Vec::new(),
+                image_id: self.image(&data.image_ids),
+                sold_out_until: local
+                    .filter(|_| sold_out == Some(true))
+                    .and_then(|entry| entry.sold_out_valid_until.clone()),
+                nutrition: None,
             });
         }
         Some(variants)
@@ -316,13 +438,15 @@ impl Mapper<'_> {
         let options = modifiers
             .into_iter()
             .enumerate()
-            .filter_map(|(index, object)| self.option(list, index, object))
+            .filter_map(|(index, object)| self.option(list, info, index, object))
             .collect();
+        let allow_quantities = toggle(info.allow_quantities.as_deref()).or(data.allow_quantities);
         Some(OptionGroupDoc {
             group_id: list.id.clone(),
             name: data.name.clone().unwrap_or_default(),
             min_select: Some(min_select.unwrap_or(0)),
             max_select,
+            allow_quantities,
             options,
         })
     }
@@ -330,16 +454,27 @@ impl Mapper<'_> {
     fn option(
         &self,
         list: &CatalogObject,
+        info: &ModifierListInfo,
         index: usize,
         object: &CatalogObject,
     ) -> Option<OptionDoc> {
         let data = object.modifier_data.as_ref()?;
-        if object.is_deleted == Some(true)
-            || data.hidden_online == Some(true)
-            || !present(object, self.location)
-        {
+        let item_override = info
+            .modifier_overrides
+            .iter()
+            .find(|entry| entry.modifier_id.as_deref() == Some(object.id.as_str()));
+        let hidden_online = item_override
+            .and_then(|entry| toggle(entry.hidden_online_override.as_deref()))
+            .or(data.hidden_online)
+            == Some(true);
+        if object.is_deleted == Some(true) || hidden_online || !present(object, self.location) {
             return None;
         }
+        let is_default = item_override
+            .and_then(|entry| {
+                toggle(entry.on_by_default_override.as_deref()).or(entry.on_by_default)
+            })
+            .or(data.on_by_default);
         let local = override_for(&data.location_overrides, self.location);
         let money = local
             .and_then(|entry| entry.price_money.clone())
@@ -354,6 +489,8 @@ impl Mapper<'_> {
             name: data.name.clone().unwrap_or_default(),
             price: money.and_then(|money| money.amount).unwrap_or(0),
             sold_out: local.and_then(|entry| entry.sold_out),
+            is_default,
+            max_quantity: None,
         })
     }
 }
