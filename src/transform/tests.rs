@@ -419,3 +419,89 @@ fn problems_of_the_providers_mapping_come_first() {
     assert_eq!(subjects, ["item 58424", "item I102"]);
     assert!(result.problems.iter().all(|p| p.category == Category::Data));
 }
+
+/// Issue 14: the reference protocol's schema-2 fields, end to end through the transform.
+fn schema_two() -> MenuDoc {
+    doc(json!({
+        "pricesIncludeTax": true,
+        "categories": [
+            {"categoryId": "C10", "name": "커피", "displayOrder": 1},
+            {"categoryId": "C40", "name": "런치", "displayOrder": 2,
+             "availability": [{"days": ["MON", "tue"], "start": "11:00", "end": "14:00"}]},
+            {"categoryId": "C50", "name": "심야", "displayOrder": 3,
+             "availability": [{"days": ["fri"], "start": "late", "end": "02:00"}]}
+        ],
+        "items": [
+            {"itemId": "I1", "categoryId": "C10", "name": "라떼", "price": 5000,
+             "alsoIn": [{"categoryId": "C40", "displayOrder": 0}, {"categoryId": "C99"}],
+             "allergens": ["우유", "MILK", "pine nuts", "견과류 흔적", " "], "dietary": ["VEGETARIAN", "low-fodmap"],
+             "nutrition": {"basis": "serving", "energyKcal": 180, "fatG": -1},
+             "soldOut": true, "soldOutUntil": "2026-12-04T09:00:00+09:00",
+             "optionGroups": [{"groupId": "G1", "name": "샷", "allowQuantities": true, "maxSelect": 3,
+                "options": [{"optionId": "O1", "name": "샷 추가", "price": 500, "maxQuantity": 2},
+                            {"optionId": "O2", "name": "시럽", "price": 0, "isDefault": true}]}]},
+            {"itemId": "I2", "categoryId": "C40", "name": "샌드위치", "price": 7000,
+             "availability": [{"days": ["mon"], "start": "11:30", "end": "13:00"}]},
+            {"itemId": "I3", "categoryId": "C10", "name": "깨진 창", "price": 1000,
+             "availability": [{"days": ["mon"], "start": "11:30", "end": "99:00"}]},
+            {"itemId": "I4", "categoryId": "C50", "name": "야식", "price": 9000}
+        ]
+    }))
+}
+
+#[test]
+fn schema_two_fields_are_carried_checked_and_normalised() {
+    let result = transform("gangnam", &schema_two(), &settings());
+    let menu = &result.menu;
+    assert_eq!(menu.schema_version, 2);
+    assert_eq!(menu.store.time_zone, "Asia/Seoul");
+    assert_eq!(menu.prices_include_tax, Some(true));
+    let ids: Vec<(&str, Vec<&str>)> = menu
+        .categories
+        .iter()
+        .map(|c| {
+            (
+                c.id.as_str(),
+                c.items.iter().map(|i| i.id.as_str()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [("C10", vec!["I1"]), ("C40", vec!["I1", "I2"])],
+        "I1 in both categories; C50's bad window leaves it out with its items; I3 too"
+    );
+    let subjects: Vec<&str> = result.problems.iter().map(|p| p.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        ["category C50", "item I1", "item I3"],
+        "{:?}",
+        result.problems
+    );
+    let latte = &menu.categories[0].items[0];
+    assert_eq!(latte, &menu.categories[1].items[0], "the same item in each");
+    assert_eq!(
+        latte.allergens,
+        [menu::Allergen::Milk, menu::Allergen::PineNuts]
+    );
+    assert_eq!(latte.other_allergens, ["견과류 흔적"]);
+    assert_eq!(latte.dietary, [menu::Diet::Vegetarian]);
+    assert!(latte.tags.contains(&"low-fodmap".to_string()));
+    let facts = latte.nutrition.as_ref().unwrap();
+    assert_eq!((facts.energy_kcal, facts.fat_g), (Some(180.0), None));
+    assert_eq!(
+        latte.sold_out_until.as_deref(),
+        Some("2026-12-04T00:00:00Z")
+    );
+    let shots = &latte.option_groups[0];
+    assert!(shots.allow_quantities);
+    assert_eq!(shots.options[0].max_quantity, Some(2));
+    assert!(shots.options[1].is_default);
+    assert_eq!(menu.categories[1].availability[0].days.len(), 2);
+    assert_eq!(menu.categories[1].items[1].availability[0].start, "11:30");
+
+    let mut quiet = settings();
+    quiet.publish_allergens = false;
+    let latte = &transform("gangnam", &schema_two(), &quiet).menu.categories[0].items[0];
+    assert!(latte.allergens.is_empty() && latte.other_allergens.is_empty());
+}

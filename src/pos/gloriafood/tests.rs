@@ -129,3 +129,83 @@ fn a_menu_that_is_not_fetch_menu_v2_is_a_data_failure() {
         assert_eq!(err.kind, Kind::BadDocument, "{body}");
     }
 }
+
+/// The vendor's own sample answer (`../shared/pos-samples`), read as is.
+fn vendor_sample() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/pos-samples/gloriafood/fetch-menu-v2-menu.json");
+    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+fn item_named<'m>(menu: &'m MenuDoc, name: &str) -> &'m ItemDoc {
+    menu.items
+        .iter()
+        .find(|item| item.name == name)
+        .unwrap_or_else(|| panic!("{name} in the sample"))
+}
+
+/// Issue 14: allergens, nutrition and preselected options of GloriaFood's sample.
+#[test]
+fn the_vendor_sample_carries_allergens_nutrition_and_defaults() {
+    let menu = map(&vendor_sample());
+    let bolognese = item_named(&menu, "Spaghetti Bolognese");
+    assert_eq!(
+        bolognese.allergens,
+        ["milk", "eggs", "crustaceans", "soy", "peanuts"],
+        "built-in ids 1, 3, 7, 8, 4"
+    );
+    let prosciutto = item_named(&menu, "Pizza Prosciutto");
+    let small = &prosciutto.variants[0];
+    let facts = small
+        .nutrition
+        .as_ref()
+        .expect("the small size has nutrition");
+    assert_eq!(facts.basis, NutritionBasis::Per100g);
+    assert_eq!(facts.energy_kcal, Some(123.0));
+    let crust = prosciutto
+        .option_groups
+        .iter()
+        .find(|group| group.name == "Crust")
+        .expect("the category's crust group");
+    let defaults: Vec<(&str, Option<bool>)> = crust
+        .options
+        .iter()
+        .map(|option| (option.name.as_str(), option.is_default))
+        .collect();
+    assert!(defaults.contains(&("Fluffy", Some(true))), "{defaults:?}");
+    assert_eq!(crust.allow_quantities, Some(false));
+    // Every entry of the sample is active all week at all hours: no window.
+    assert!(menu.items.iter().all(|item| item.availability.is_empty()));
+    assert!(menu.categories.iter().all(|c| c.availability.is_empty()));
+}
+
+/// Issue 14: a lunch special limited in time is published with its window,
+/// read from the day mask (bit 0 Monday) and the local times.
+#[test]
+fn active_days_and_hours_become_a_window() {
+    let mut sample: serde_json::Value = serde_json::from_str(&vendor_sample()).unwrap();
+    let item = &mut sample["categories"][0]["items"][0];
+    item["active_days"] = 0b0011111.into(); // Monday to Friday
+    item["active_begin"] = "11:00".into();
+    item["active_end"] = "14:00".into();
+    sample["categories"][0]["active_days"] = 0b1100000.into(); // the weekend, all day
+    let menu = map(&sample.to_string());
+    assert_eq!(
+        menu.items[0].availability,
+        [WindowDoc {
+            days: ["mon", "tue", "wed", "thu", "fri"]
+                .map(String::from)
+                .to_vec(),
+            start: "11:00".into(),
+            end: "14:00".into(),
+        }]
+    );
+    assert_eq!(
+        menu.categories[0].availability,
+        [WindowDoc {
+            days: vec!["sat".into(), "sun".into()],
+            start: "00:00".into(),
+            end: "24:00".into(),
+        }]
+    );
+}

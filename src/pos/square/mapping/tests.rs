@@ -292,3 +292,148 @@ fn only_the_images_items_use_are_listed() {
         .collect();
     assert_eq!(listed, [("IMG1", "https://cdn.example/1.jpg")]);
 }
+
+/// Issue 14: a variation the location prices at the till has no site price:
+/// it is left out and logged, never published at its catalog price.
+#[test]
+fn a_variable_priced_location_override_leaves_the_variation_out() {
+    let (menu, _) = map(vec![
+        category(),
+        item(
+            "SOUP",
+            vec![
+                variation(
+                    "CUP",
+                    "SOUP",
+                    500,
+                    json!({"location_overrides": [{"location_id": HERE, "pricing_type": "VARIABLE_PRICING"}]}),
+                ),
+                variation("BOWL", "SOUP", 800, json!({})),
+            ],
+            json!({}),
+        ),
+    ]);
+    let soup = find(&menu, "SOUP").unwrap();
+    let ids: Vec<&str> = soup
+        .variants
+        .iter()
+        .map(|v| v.variant_id.as_str())
+        .collect();
+    assert_eq!(ids, ["BOWL"]);
+    assert_eq!(subjects(&menu), ["variation CUP of item SOUP"]);
+    assert!(menu.problems[0].message.contains("VARIABLE_PRICING"));
+}
+
+/// Issue 14: Square's schema-2 facts reach the menu model.
+#[test]
+fn availability_food_details_categories_and_modifier_facts_are_mapped() {
+    let lunch = |id: &str, day: &str| {
+        json!({"type": "AVAILABILITY_PERIOD", "id": id, "availability_period_data":
+               {"start_local_time": "11:00:00", "end_local_time": "14:00:00", "day_of_week": day}})
+    };
+    let (menu, images) = map(vec![
+        lunch("P1", "MON"),
+        lunch("P2", "TUE"),
+        json!({"type": "CATEGORY", "id": "CAT", "category_data":
+               {"name": "Lunch", "availability_period_ids": ["P1", "P2", "GONE"]}}),
+        json!({"type": "CATEGORY", "id": "DRINKS", "category_data": {"name": "Drinks"}}),
+        json!({"type": "CATEGORY", "id": "SECRET", "category_data":
+               {"name": "Staff", "online_visibility": false}}),
+        json!({"type": "IMAGE", "id": "IMG_L", "image_data": {"url": "https://cdn/l.jpg"}}),
+        json!({"type": "TAX", "id": "VAT", "tax_data": {"inclusion_type": "INCLUSIVE", "enabled": true}}),
+        json!({"type": "MODIFIER_LIST", "id": "ML", "modifier_list_data": {
+            "name": "Extras", "allow_quantities": true, "modifiers": [
+                {"type": "MODIFIER", "id": "M1", "modifier_data": {"name": "Cheese", "on_by_default": true}},
+                {"type": "MODIFIER", "id": "M2", "modifier_data": {"name": "Secret sauce"}},
+                {"type": "MODIFIER", "id": "M3", "modifier_data": {"name": "Onion", "hidden_online": true}}]}}),
+        item(
+            "BURGER",
+            vec![
+                variation("REG", "BURGER", 900, json!({})),
+                variation(
+                    "LARGE",
+                    "BURGER",
+                    1200,
+                    json!({"image_ids": ["IMG_L"], "location_overrides": [{"location_id": HERE,
+                           "sold_out": true, "sold_out_valid_until": "2026-12-04T02:00:00Z"}]}),
+                ),
+            ],
+            json!({
+                "categories": [{"id": "CAT", "ordinal": 1}, {"id": "DRINKS", "ordinal": 7}],
+                "food_and_beverage_details": {"calorie_count": 540,
+                    "dietary_preferences": [{"type": "STANDARD", "standard_name": "HALAL"}],
+                    "ingredients": [{"type": "STANDARD", "standard_name": "MILK"},
+                                    {"type": "CUSTOM", "custom_name": "Pine nuts"}]},
+                "modifier_list_info": [{"modifier_list_id": "ML", "modifier_overrides": [
+                    {"modifier_id": "M2", "hidden_online_override": "YES"},
+                    {"modifier_id": "M1", "on_by_default_override": "NO"}]}]
+            }),
+        ),
+        item(
+            "OFFLINE",
+            vec![variation("O1", "OFFLINE", 100, json!({}))],
+            json!({"available_online": false}),
+        ),
+    ]);
+    assert_eq!(menu.prices_include_tax, Some(true));
+    let lunch_category = menu
+        .categories
+        .iter()
+        .find(|c| c.category_id == "CAT")
+        .unwrap();
+    let days: Vec<&str> = lunch_category
+        .availability
+        .iter()
+        .map(|window| window.days[0].as_str())
+        .collect();
+    assert_eq!(
+        days,
+        ["MON", "TUE"],
+        "one window per period; the missing one is skipped"
+    );
+    assert_eq!(lunch_category.availability[0].start, "11:00:00");
+    let secret = menu
+        .categories
+        .iter()
+        .find(|c| c.category_id == "SECRET")
+        .unwrap();
+    assert_eq!(
+        secret.visible,
+        Some(false),
+        "online_visibility: false hides it"
+    );
+
+    let burger = find(&menu, "BURGER").unwrap();
+    assert_eq!(burger.category_id, "CAT");
+    assert_eq!(burger.also_in.len(), 1);
+    assert_eq!(
+        (
+            burger.also_in[0].category_id.as_str(),
+            burger.also_in[0].display_order
+        ),
+        ("DRINKS", Some(7))
+    );
+    assert_eq!(burger.allergens, ["MILK", "Pine nuts"]);
+    assert_eq!(burger.dietary, ["HALAL"]);
+    assert_eq!(burger.nutrition.as_ref().unwrap().energy_kcal, Some(540.0));
+    let large = &burger.variants[1];
+    assert_eq!(large.image_id.as_deref(), Some("IMG_L"));
+    assert_eq!(
+        large.sold_out_until.as_deref(),
+        Some("2026-12-04T02:00:00Z")
+    );
+    assert!(images.images.iter().any(|image| image.image_id == "IMG_L"));
+    let extras = &burger.option_groups[0];
+    assert_eq!(extras.allow_quantities, Some(true));
+    let options: Vec<(&str, Option<bool>)> = extras
+        .options
+        .iter()
+        .map(|option| (option.option_id.as_str(), option.is_default))
+        .collect();
+    assert_eq!(
+        options,
+        [("M1", Some(false))],
+        "M2 hidden by the item, M3 by itself; M1's default turned off by the item"
+    );
+    assert!(find(&menu, "OFFLINE").is_none(), "not sold online");
+}
