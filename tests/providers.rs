@@ -55,7 +55,8 @@ async fn a_square_catalog_over_two_pages_publishes_the_locations_menu() {
         ["CAT_BURGERS", "CAT_SIDES", "CAT_DRINKS", "CAT_DESSERTS"]
     );
     // Left out: absent here (salad), deleted (cold brew), archived (pie), in a
-    // category absent here (pancakes), market price (lobster).
+    // category absent here (pancakes), market price (lobster). The brownie is
+    // listed under drinks (ordinal 99) as well as desserts.
     let expected = [
         "ITEM_CLASSIC",
         "ITEM_BACON",
@@ -65,6 +66,7 @@ async fn a_square_catalog_over_two_pages_publishes_the_locations_menu() {
         "ITEM_RINGS",
         "ITEM_LEMONADE",
         "ITEM_LATTE",
+        "ITEM_BROWNIE",
         "ITEM_SHAKE",
         "ITEM_BROWNIE",
     ];
@@ -75,6 +77,46 @@ async fn a_square_catalog_over_two_pages_publishes_the_locations_menu() {
     );
 
     check_square_items(&env, &menu);
+    check_square_schema_two(&menu);
+}
+
+/// Issue 14: Square's facts as published (fixtures extended from Square's own
+/// API examples): availability periods, food details, a second category, tax.
+fn check_square_schema_two(menu: &Value) {
+    assert_eq!(menu["pricesIncludeTax"], false, "the sales tax is ADDITIVE");
+    let desserts = menu["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|category| category["id"] == "CAT_DESSERTS")
+        .unwrap();
+    assert_eq!(
+        desserts["availability"],
+        json!([{"days": ["fri", "sat"], "start": "17:00", "end": "23:00"}]),
+        "two periods of the same hours merge into one window"
+    );
+    let veggie = item(menu, "ITEM_VEGGIE");
+    assert_eq!(veggie["allergens"], json!(["gluten", "milk"]));
+    assert_eq!(veggie["otherAllergens"], json!(["Beetroot"]));
+    assert_eq!(veggie["dietary"], json!(["vegetarian"]));
+    assert_eq!(
+        veggie["nutrition"],
+        json!({"basis": "serving", "energyKcal": 610.0})
+    );
+    let listed_in: Vec<&str> = menu["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|category| {
+            category["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|item| item["id"] == "ITEM_BROWNIE")
+        })
+        .map(|category| category["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed_in, ["CAT_DRINKS", "CAT_DESSERTS"]);
 }
 
 /// What the fixture catalog's items must look like at `LOC_DOWNTOWN`.
@@ -247,6 +289,32 @@ async fn a_gloriafood_menu_publishes_sizes_groups_and_decimal_prices() {
     );
     let published = serde_json::to_string(&menu).unwrap();
     assert!(!published.contains("\"image\""), "GloriaFood has no images");
+
+    // Issue 14: windows, allergens, dietary facts and nutrition, as published.
+    let pasta = &menu["categories"][1];
+    assert_eq!(
+        pasta["availability"],
+        json!([{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                "start": "11:30", "end": "22:00"}])
+    );
+    assert_eq!(
+        item(&menu, "6402")["availability"],
+        json!([{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:00", "end": "11:00"}]),
+        "espresso on weekday mornings: bits 0-4 of 31"
+    );
+    assert_eq!(
+        item(&menu, "6201")["allergens"],
+        json!(["eggs", "milk", "wheat"])
+    );
+    let arrabbiata = item(&menu, "6202");
+    assert_eq!(arrabbiata["allergens"], json!(["wheat"]));
+    assert_eq!(arrabbiata["otherAllergens"], json!(["Senape"]));
+    assert_eq!(arrabbiata["dietary"], json!(["spicy", "vegan"]));
+    assert_eq!(
+        margherita["variants"][0]["nutrition"],
+        json!({"basis": "100g", "energyKcal": 250.0, "fatG": 9.5}),
+        "a decimal comma reads as a point"
+    );
 }
 
 #[tokio::test]
@@ -384,7 +452,7 @@ async fn one_store_file_mixes_every_provider_kind() {
     for (store, pos, items) in [
         ("gangnam", "hq", 3),
         ("hongdae", "demo", HONGDAE_ITEMS),
-        ("downtown", "sq", 10),
+        ("downtown", "sq", 11), // the brownie is listed twice
         ("trattoria", "glf", 13),
     ] {
         let published = item_ids(&published_menu(env.path(), store));
