@@ -17,9 +17,6 @@ pub const DEFAULT_CURRENCY: &str = "KRW";
 /// and option quantities, the store's time zone and a tax note.
 pub const SCHEMA_VERSION: u32 = 2;
 
-/// The time zone when neither the store nor `[daemon]` names one.
-pub const DEFAULT_TIME_ZONE: &str = "Asia/Seoul";
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Menu {

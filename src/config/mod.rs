@@ -51,6 +51,8 @@ pub const DEFAULT_IMAGE_GRACE_SECS: u64 = 3600;
 pub const DEFAULT_IMAGE_TIMEOUT_SECS: u64 = 30;
 /// Pixels an image may announce (width × height); 25 megapixels is a 5000×5000 photo.
 pub const DEFAULT_MAX_IMAGE_PIXELS: u64 = 25_000_000;
+/// The time zone of a store's windows when neither it nor `[daemon]` names one.
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Seoul";
 
 /// A config file that cannot be used, with where in it the problem is.
 #[derive(Debug, thiserror::Error)]
@@ -299,7 +301,7 @@ impl Checker<'_> {
         };
         let time_zone = match &raw.time_zone {
             Some(zone) => self.check_time_zone(zone)?,
-            None => crate::menu::DEFAULT_TIME_ZONE.to_string(),
+            None => DEFAULT_TIME_ZONE.to_string(),
         };
         Ok(DaemonSettings {
             state_dir,
