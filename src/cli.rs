@@ -49,7 +49,11 @@ pub enum Command {
         /// A store id; repeat for several. All stores when absent.
         #[arg(long = "store", value_name = "ID")]
         stores: Vec<String>,
-        /// Publish even a menu that shrank past the shrink guard.
+        /// A person approves this run: publish even what the shrink guard or
+        /// a publish gate would hold.
+        #[arg(long)]
+        approve: bool,
+        /// The same as --approve (kept for scripts written before it).
         #[arg(long)]
         allow_shrink: bool,
     },
@@ -74,6 +78,17 @@ pub enum Command {
         /// Print JSON for scripts instead of a list.
         #[arg(long)]
         json: bool,
+    },
+    /// Publish exactly the release a publish gate held (the one its preview
+    /// page shows), if the POS still sends what built it, and push it.
+    Approve {
+        /// The store id.
+        store: String,
+    },
+    /// Drop the held release; the published menu stays until the POS changes again.
+    Reject {
+        /// The store id.
+        store: String,
     },
     /// Point a store's current release back at an earlier one and push it to the targets.
     Rollback {

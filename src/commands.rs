@@ -124,7 +124,20 @@ pub struct StoreStatus {
     pub last_error: Option<LastError>,
     /// Set while a rollback holds the store at an earlier release.
     pub pinned: bool,
+    /// A release a publish gate holds for `approve` or `reject`: since when and why.
+    pub held: Option<HeldStatus>,
+    /// Set after `reject`, while the POS still sends the rejected menu.
+    pub rejected: Option<DateTime<Utc>>,
     pub targets: std::collections::BTreeMap<String, TargetState>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HeldStatus {
+    pub release: String,
+    pub since: DateTime<Utc>,
+    pub reasons: Vec<String>,
+    /// The page that shows it, under the state directory.
+    pub preview: String,
 }
 
 pub fn collect_status(config: &Config, now: DateTime<Utc>) -> Vec<StoreStatus> {
@@ -157,6 +170,16 @@ pub fn collect_status(config: &Config, now: DateTime<Utc>) -> Vec<StoreStatus> {
                 consecutive_failures: state.consecutive_failures,
                 last_error: state.last_error,
                 pinned: state.pinned.is_some(),
+                held: state.held.as_ref().map(|held| HeldStatus {
+                    release: held.release.clone(),
+                    since: held.since,
+                    reasons: held.reasons.clone(),
+                    preview: crate::preview::StorePreview::new(&config.daemon.state_dir, &store.id)
+                        .held_page()
+                        .display()
+                        .to_string(),
+                }),
+                rejected: state.rejected.as_ref().map(|rejected| rejected.at),
                 targets: state.targets,
             }
         })
@@ -232,6 +255,25 @@ pub fn status_table(statuses: &[StoreStatus], colour: bool) -> String {
             Some(code) => out.push_str(&format!("\x1b[{code}m{line}\x1b[0m\n")),
             None => out.push_str(&format!("{line}\n")),
         }
+        if let Some(held) = &status.held {
+            out.push_str(&format!(
+                "{:<14} HELD {} since {}: {}\n{:<14} preview {} · menusync approve|reject {}\n",
+                "",
+                held.release,
+                held.since.format("%Y-%m-%d %H:%M:%SZ"),
+                held.reasons.join("; "),
+                "",
+                held.preview,
+                status.store
+            ));
+        }
+        if let Some(at) = status.rejected {
+            out.push_str(&format!(
+                "{:<14} rejected at {}; the published menu stays until the POS changes\n",
+                "",
+                at.format("%Y-%m-%d %H:%M:%SZ")
+            ));
+        }
     }
     out
 }
@@ -296,6 +338,49 @@ pub async fn rollback(config: &Arc<Config>, store_id: &str, to: Option<&str>) ->
         Err(err) => {
             eprintln!(
                 "menusync: {store_id}: rollback failed [{}]: {}",
+                err.category(),
+                err.chain()
+            );
+            ExitCode::from(EXIT_STORE_FAILED)
+        }
+    }
+}
+
+/// `menusync approve STORE`.
+pub async fn approve(config: &Arc<Config>, store_id: &str) -> ExitCode {
+    decide(config, store_id, "approve").await
+}
+
+/// `menusync reject STORE`.
+pub async fn reject(config: &Arc<Config>, store_id: &str) -> ExitCode {
+    decide(config, store_id, "reject").await
+}
+
+async fn decide(config: &Arc<Config>, store_id: &str, what: &str) -> ExitCode {
+    let (store, ctx) =
+        match find_store(config, store_id).and_then(|store| Ok((store, context(config)?))) {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
+    let decided = if what == "approve" {
+        crate::operations::approve(&ctx, &store).await
+    } else {
+        crate::operations::reject(&ctx, &store).await
+    };
+    match decided {
+        Ok(release) if what == "approve" => {
+            println!("{store_id}: approved; {release} is published and pushed to the targets");
+            ExitCode::SUCCESS
+        }
+        Ok(release) => {
+            println!(
+                "{store_id}: rejected {release}; the published menu stays until the POS menu changes"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!(
+                "menusync: {store_id}: {what} failed [{}]: {}",
                 err.category(),
                 err.chain()
             );

@@ -5,7 +5,69 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::menu::{Item, Menu};
+use crate::menu::{Item, Menu, Variant};
+
+/// Two menus' items matched by id: each item once, however many categories list it.
+#[derive(Debug, Default)]
+pub struct Pairs<'m> {
+    /// In `new` only, in `new`'s order.
+    pub added: Vec<&'m Item>,
+    /// In `old` only, in `old`'s order.
+    pub removed: Vec<&'m Item>,
+    /// In both, in `new`'s order.
+    pub both: Vec<ItemPair<'m>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ItemPair<'m> {
+    pub old: &'m Item,
+    pub new: &'m Item,
+}
+
+/// The items of `old` and `new` matched by id; the one way the summary, the
+/// gates and the change pages compare menus.
+pub fn pairs<'m>(old: &'m Menu, new: &'m Menu) -> Pairs<'m> {
+    let once = |menu: &'m Menu| {
+        let mut seen = std::collections::HashSet::new();
+        menu.items()
+            .filter(|item| seen.insert(item.id.as_str()))
+            .collect::<Vec<&'m Item>>()
+    };
+    let (before, after) = (once(old), once(new));
+    let by_id: BTreeMap<&str, &Item> = before
+        .iter()
+        .map(|item| (item.id.as_str(), *item))
+        .collect();
+    let now: std::collections::HashSet<&str> = after.iter().map(|item| item.id.as_str()).collect();
+    let mut pairs = Pairs::default();
+    for item in &after {
+        match by_id.get(item.id.as_str()) {
+            Some(was) => pairs.both.push(ItemPair {
+                old: was,
+                new: item,
+            }),
+            None => pairs.added.push(item),
+        }
+    }
+    pairs.removed = before
+        .into_iter()
+        .filter(|item| !now.contains(item.id.as_str()))
+        .collect();
+    pairs
+}
+
+/// The variants of one item in both versions, matched by id.
+pub fn variant_pairs<'m>(old: &'m Item, new: &'m Item) -> Vec<(&'m Variant, &'m Variant)> {
+    new.variants
+        .iter()
+        .filter_map(|variant| {
+            old.variants
+                .iter()
+                .find(|was| was.id == variant.id)
+                .map(|was| (was, variant))
+        })
+        .collect()
+}
 
 /// How many names a summary line lists before it says "…".
 const NAMES_SHOWN: usize = 3;
@@ -33,21 +95,21 @@ pub struct MenuDiff {
 
 impl MenuDiff {
     pub fn between(old: &Menu, new: &Menu) -> MenuDiff {
-        // Each item once, with every category it is listed in.
-        let index = |menu: &Menu| -> BTreeMap<String, (Vec<String>, Item)> {
-            let mut items: BTreeMap<String, (Vec<String>, Item)> = BTreeMap::new();
+        // The categories each item is listed in.
+        let placements = |menu: &Menu| -> BTreeMap<String, Vec<String>> {
+            let mut listed: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for category in &menu.categories {
                 for item in &category.items {
-                    items
+                    listed
                         .entry(item.id.clone())
-                        .or_insert_with(|| (Vec::new(), item.clone()))
-                        .0
+                        .or_default()
                         .push(category.id.clone());
                 }
             }
-            items
+            listed
         };
-        let (before, after) = (index(old), index(new));
+        let (old_places, new_places) = (placements(old), placements(new));
+        let pairs = pairs(old, new);
         let mut diff = MenuDiff::default();
         let old_windows: BTreeMap<&str, _> = old
             .categories
@@ -63,11 +125,13 @@ impl MenuDiff {
                     .push(format!("category {}", category.name));
             }
         }
-        for (id, (category, item)) in &after {
-            let Some((old_category, old_item)) = before.get(id) else {
-                diff.added.push(item.name.clone());
-                continue;
-            };
+        diff.added = pairs.added.iter().map(|item| item.name.clone()).collect();
+        diff.removed = pairs.removed.iter().map(|item| item.name.clone()).collect();
+        for ItemPair {
+            old: old_item,
+            new: item,
+        } in pairs.both
+        {
             if old_item.price != item.price {
                 diff.price_changes
                     .push((item.name.clone(), old_item.price, item.price));
@@ -104,16 +168,11 @@ impl MenuDiff {
                 || old_item.dietary != item.dietary
                 || old_item.nutrition != item.nutrition
                 || old_item.sold_out_until != item.sold_out_until
-                || old_category != category;
+                || old_places.get(&old_item.id) != new_places.get(&item.id);
             if other {
                 diff.other_changes.push(item.name.clone());
             }
         }
-        diff.removed = before
-            .iter()
-            .filter(|(id, _)| !after.contains_key(*id))
-            .map(|(_, (_, item))| item.name.clone())
-            .collect();
         diff
     }
 

@@ -87,6 +87,8 @@ pub enum Kind {
     BadImage,
     /// An image the POS lists but does not serve (400, 404, 405, 410).
     ImageMissing { status: u16 },
+    /// The POS sends other data than a decision was about (approve after a change).
+    Moved,
     /// Our own disk: permissions, space, a link where a folder belongs.
     Storage,
     /// Another pass of the store held its lock for longer than we wait.
@@ -110,7 +112,8 @@ impl Kind {
             Kind::BadDocument
             | Kind::Unpublishable
             | Kind::BadImage
-            | Kind::ImageMissing { .. } => Category::Data,
+            | Kind::ImageMissing { .. }
+            | Kind::Moved => Category::Data,
             Kind::Storage | Kind::Busy => Category::Storage,
             Kind::ToolMissing | Kind::Push => Category::Deploy,
         }
@@ -232,6 +235,7 @@ mod tests {
             Kind::Unpublishable,
             Kind::BadImage,
             Kind::ImageMissing { status: 404 },
+            Kind::Moved,
             Kind::Storage,
             Kind::Busy,
             Kind::ToolMissing,

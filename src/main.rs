@@ -53,7 +53,12 @@ fn main() -> ExitCode {
     // switch above, as the user that will write); read-only ones do not.
     let writes = matches!(
         cli.command,
-        Command::Check | Command::Once { .. } | Command::Run | Command::Rollback { .. }
+        Command::Check
+            | Command::Once { .. }
+            | Command::Run
+            | Command::Rollback { .. }
+            | Command::Approve { .. }
+            | Command::Reject { .. }
     );
     if writes && let Err(err) = config.check_state_dir_writable() {
         eprintln!("error: {err}");
@@ -64,14 +69,25 @@ fn main() -> ExitCode {
         Command::Status { json } => commands::status(&config, json),
         Command::Once {
             stores,
+            approve,
             allow_shrink,
         } => {
             let _log_guard = menusync::telemetry::init(&config.log);
             runtime().block_on(commands::once(
                 config,
                 &stores,
-                PassOptions { allow_shrink },
+                PassOptions {
+                    approve: approve || allow_shrink,
+                },
             ))
+        }
+        Command::Approve { store } => {
+            let _log_guard = menusync::telemetry::init(&config.log);
+            runtime().block_on(commands::approve(&config, &store))
+        }
+        Command::Reject { store } => {
+            let _log_guard = menusync::telemetry::init(&config.log);
+            runtime().block_on(commands::reject(&config, &store))
         }
         Command::Releases { store, json } => commands::releases(&config, &store, json),
         Command::Diff { store } => runtime().block_on(commands::diff(&config, &store)),

@@ -9,6 +9,17 @@ use serde::{Deserialize, Serialize};
 /// The currency when the POS names none (`pos-api.md`).
 pub const DEFAULT_CURRENCY: &str = "KRW";
 
+/// Fraction digits of a currency's minor unit (ISO 4217); 2 unless listed.
+pub fn minor_digits(currency: &str) -> u32 {
+    match currency {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        "CLF" | "UYW" => 4,
+        _ => 2,
+    }
+}
+
 /// Bumped whenever the shape of `menu.json` changes incompatibly.
 ///
 /// 2: availability windows (a page built for 1 would sell lunch at dinner

@@ -29,6 +29,8 @@ struct StoreMetrics {
     consecutive_failures: u32,
     failing_since: Option<DateTime<Utc>>,
     release: Option<String>,
+    /// When the release waiting for approval was held.
+    held_since: Option<DateTime<Utc>>,
 }
 
 /// Every store's metrics; shared by all passes of the process.
@@ -44,6 +46,7 @@ impl Metrics {
         let (result, category) = match &report.outcome {
             Outcome::Unchanged => ("unchanged", String::new()),
             Outcome::Published { .. } => ("published", String::new()),
+            Outcome::Held { .. } => ("held", String::new()),
             Outcome::Failed { category, .. } => ("failed", category.to_string()),
             Outcome::Busy | Outcome::Aborted => return,
         };
@@ -65,6 +68,7 @@ impl Metrics {
             store.consecutive_failures = state.consecutive_failures;
             store.failing_since = state.failing_since;
             store.release = state.release.clone();
+            store.held_since = state.held.as_ref().map(|held| held.since);
         }
     }
 
@@ -121,6 +125,21 @@ impl Metrics {
                 &|s| timestamp(s.last_change),
                 "last_change_timestamp_seconds",
             ),
+        );
+        family(
+            "held",
+            "gauge",
+            "1 while a release waits for menusync approve or reject (a publish gate tripped).",
+            per_store(
+                &|s| Some(u8::from(s.held_since.is_some()).to_string()),
+                "held",
+            ),
+        );
+        family(
+            "held_since_timestamp_seconds",
+            "gauge",
+            "When the release waiting for approval was held.",
+            per_store(&|s| timestamp(s.held_since), "held_since_timestamp_seconds"),
         );
         family(
             "consecutive_failures",

@@ -1,4 +1,5 @@
-//! What ops run by hand on one store: list releases, roll back, preview a change.
+//! What ops run by hand on one store: list releases, roll back, preview a
+//! change, and approve or reject a held release (`decisions`).
 //!
 //! Rollback points `current` at an earlier kept release with the same atomic
 //! swap a publish uses, pushes it to the targets, and pins it: later passes
@@ -19,6 +20,9 @@ use crate::pipeline::{Context, deploy_pending};
 use crate::publish::{IMAGES_DIR, MENU_PATH, StoreTree};
 use crate::state::{Pin, StoreState};
 use crate::transform;
+
+mod decisions;
+pub use decisions::{approve, reject};
 
 /// One kept release, as `menusync releases` lists it.
 #[derive(Debug, Serialize)]

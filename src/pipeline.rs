@@ -26,8 +26,9 @@ const MAX_PROBLEM_LINES: usize = 20;
 /// Choices an operator makes for one run.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PassOptions {
-    /// Publish even a menu that shrank past the guard.
-    pub allow_shrink: bool,
+    /// A person approved this run: publish even a menu that shrank past the
+    /// guard or trips a publish gate (`once --approve`).
+    pub approve: bool,
 }
 
 /// A short id that tells passes apart in the journal.
@@ -115,6 +116,13 @@ fn log_outcome(outcome: &Outcome, elapsed: Duration, stale_since: Option<chrono:
         Outcome::Published { release } => {
             info!(elapsed_ms, release = %release, "published {release}")
         }
+        // The one line that tells ops a change waits for a person.
+        Outcome::Held { release, reasons } => warn!(
+            elapsed_ms,
+            release = %release,
+            "held {release} for approval (menusync approve|reject): {}",
+            reasons.join("; ")
+        ),
         // Failing for longer than the staleness threshold is what pages ops: `err` in the journal.
         Outcome::Failed { category, message } => match stale_since {
             Some(since) => error!(
@@ -252,11 +260,30 @@ async fn sync(
     })??;
 
     let outcome = match built {
-        Some(release) => Outcome::Published { release },
+        Some(build::Done::Published(release)) => Outcome::Published { release },
+        Some(build::Done::Held { release, reasons }) => Outcome::Held { release, reasons },
         None => Outcome::Unchanged,
     };
     stage("deploy", deploy_pending(ctx, store, tree, state)).await?;
     Ok(outcome)
+}
+
+/// The content hash of what the store's POS sends now, as a pass would
+/// hash it; for `approve`, which publishes only what staff saw.
+pub async fn pos_content_hash(
+    ctx: &Context,
+    store: &Store,
+    tree: &StoreTree,
+    state: &StoreState,
+) -> Result<String, StoreError> {
+    let pass = build::Pass {
+        ctx,
+        store,
+        provider: ctx.provider(store),
+        tree,
+        state,
+    };
+    build::content_hash(pass).await
 }
 
 fn log_problems(problems: &[Problem]) {

@@ -206,16 +206,37 @@ impl StoreTree {
         })
     }
 
-    /// Deletes all but the newest `keep` releases, never the one `current` points at.
-    pub fn prune(&self, keep: usize) -> Result<Vec<String>, StoreError> {
+    /// Removes one release that `current` does not point at (a held one
+    /// rejected or replaced); a missing one is already gone.
+    pub fn remove_release(&self, release: &str) -> Result<(), StoreError> {
+        if !is_release_id(release) || self.current_release()?.as_deref() == Some(release) {
+            return Ok(());
+        }
+        let dir = self.release_dir(release);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(StoreError::storage(
+                format!("removing {}", dir.display()),
+                err,
+            )),
+        }
+    }
+
+    /// Deletes all but the newest `keep` releases, never the one `current`
+    /// points at nor `held` (a release waiting for approval).
+    pub fn prune(&self, keep: usize, held: Option<&str>) -> Result<Vec<String>, StoreError> {
         real_dir(&self.root.join(RELEASES))?;
         let current = self.current_release()?;
         let releases = self.releases()?;
-        let old = prunable(
+        let old: Vec<String> = prunable(
             releases.iter().map(String::as_str),
             current.as_deref(),
             keep,
-        );
+        )
+        .into_iter()
+        .filter(|release| Some(release.as_str()) != held)
+        .collect();
         for release in &old {
             let dir = self.release_dir(release);
             fs::remove_dir_all(&dir)
@@ -296,6 +317,15 @@ impl Staging {
 
     /// Makes the release durable, moves it into `releases/` and points `current` at it.
     pub fn publish(self) -> Result<String, StoreError> {
+        let tree = self.tree.clone();
+        let release = self.keep()?;
+        tree.swap_current(&release)?;
+        Ok(release)
+    }
+
+    /// Makes the release durable and moves it into `releases/`, complete, without
+    /// pointing `current` at it: a release held for approval.
+    pub fn keep(self) -> Result<String, StoreError> {
         let target = self.tree.release_dir(&self.release);
         (|| {
             // Files were fsynced as they were written; now their folders.
@@ -309,7 +339,6 @@ impl Staging {
         .map_err(|err| {
             StoreError::storage(format!("moving release into {}", target.display()), err)
         })?;
-        self.tree.swap_current(&self.release)?;
         let release = self.release.clone();
         // Already renamed away: nothing for Drop to clean.
         std::mem::forget(self);

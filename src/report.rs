@@ -13,6 +13,11 @@ pub enum Outcome {
     Published {
         release: String,
     },
+    /// Built completely, kept from customers: a publish gate tripped.
+    Held {
+        release: String,
+        reasons: Vec<String>,
+    },
     Failed {
         category: Category,
         message: String,
@@ -25,7 +30,10 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn is_ok(&self) -> bool {
-        matches!(self, Outcome::Unchanged | Outcome::Published { .. })
+        matches!(
+            self,
+            Outcome::Unchanged | Outcome::Published { .. } | Outcome::Held { .. }
+        )
     }
 }
 

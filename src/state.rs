@@ -46,6 +46,33 @@ pub struct StoreState {
     /// The last inputs whose content hash was computed; spares the parse and
     /// the hash while the POS keeps sending the same bytes.
     pub inputs: Option<InputMemo>,
+    /// A release built but kept from customers because a publish gate tripped.
+    pub held: Option<Held>,
+    /// Inputs staff rejected: not published while the POS keeps sending them.
+    pub rejected: Option<Rejected>,
+}
+
+/// A complete release under `releases/` that `current` does not point at,
+/// waiting for `menusync approve` or `reject`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    pub release: String,
+    /// The content hash of the inputs that built it: approve refuses other inputs.
+    pub input_hash: String,
+    /// Why, one line per tripped gate.
+    pub reasons: Vec<String>,
+    pub since: DateTime<Utc>,
+    pub item_count: usize,
+    /// Image index of the held release, taken over when it is approved.
+    pub images: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub input_hash: String,
+    /// The release that was rejected (deleted), for the record.
+    pub release: String,
+    pub at: DateTime<Utc>,
 }
 
 /// Inputs with this raw fingerprint have this content hash (a pure function

@@ -579,8 +579,21 @@ fn allowed(relative: &str) -> bool {
         ["images", name] => is_content_name(name),
         _ => false,
     };
+    let page = |name: &str| {
+        name.strip_suffix(".html")
+            .is_some_and(|stem| stem == "index" || stem == "held" || stem.len() == 36)
+    };
     match parts.as_slice() {
         ["stores.toml"] | ["state"] | ["state", "stores"] | ["web"] => true,
+        // The preview pages (src/preview), under the state directory only.
+        ["state", "preview"] | ["state", "preview", "index.html"] => true,
+        ["state", "preview", id, rest @ ..] if store(id) => match rest {
+            [] | ["changes"] | ["images"] => true,
+            [name] => page(name),
+            ["changes", name] => page(name),
+            ["images", name] => is_content_name(name),
+            _ => false,
+        },
         ["state", "stores", id] => store(id),
         ["state", "stores", id, rest @ ..] if store(id) => match rest {
             [".lock" | "state.json" | "current" | "releases" | "staging"] => true,

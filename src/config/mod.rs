@@ -7,6 +7,7 @@
 
 pub mod bounds;
 mod explain;
+mod gates;
 mod pos;
 mod raw;
 mod schedule;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+pub use gates::Gates;
 pub use pos::{ApiKeySource, PosEndpoint, PosKind, ResilienceSettings};
 use raw::{RawConfig, RawDaemon};
 pub use schedule::validate_schedule;
@@ -121,6 +123,8 @@ pub struct DaemonSettings {
     pub max_image_pixels: u64,
     /// IANA time zone of stores that name none.
     pub time_zone: String,
+    /// The publish gates of stores that set none of their own.
+    pub gates: Gates,
 }
 
 /// How logs are written besides the journal.
@@ -303,10 +307,20 @@ impl Checker<'_> {
             Some(zone) => self.check_time_zone(zone)?,
             None => DEFAULT_TIME_ZONE.to_string(),
         };
+        let gates = self.check_gates(
+            gates::RawGates {
+                price_change_percent: &raw.hold_price_change_percent,
+                price_zero: raw.hold_price_zero,
+                removed_items: &raw.hold_removed_items,
+                newly_sold_out: &raw.hold_newly_sold_out,
+            },
+            Gates::default(),
+        )?;
         Ok(DaemonSettings {
             state_dir,
             schedule,
             time_zone,
+            gates,
             io_concurrency: count(
                 &raw.io_concurrency,
                 "io_concurrency",

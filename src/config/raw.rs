@@ -57,6 +57,11 @@ pub struct RawDaemon {
     pub max_image_pixels: Option<Spanned<i64>>,
     /// IANA time zone of every store that names none (default `Asia/Seoul`).
     pub time_zone: Option<Spanned<String>>,
+    /// Publish gates (`config::gates`); a store's own win.
+    pub hold_price_change_percent: Option<Spanned<i64>>,
+    pub hold_price_zero: Option<bool>,
+    pub hold_removed_items: Option<Spanned<i64>>,
+    pub hold_newly_sold_out: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,4 +131,9 @@ pub struct RawStore {
     pub time_zone: Option<Spanned<String>>,
     /// Whether `menu.json` carries the POS's allergens (default: true).
     pub publish_allergens: Option<bool>,
+    /// Publish gates (`config::gates`); a store's own win.
+    pub hold_price_change_percent: Option<Spanned<i64>>,
+    pub hold_price_zero: Option<bool>,
+    pub hold_removed_items: Option<Spanned<i64>>,
+    pub hold_newly_sold_out: Option<Spanned<i64>>,
 }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::gates::RawGates;
 use super::raw::RawStore;
-use super::{Checker, ConfigError, DaemonSettings, PosEndpoint, Target};
+use super::{Checker, ConfigError, DaemonSettings, Gates, PosEndpoint, Target};
 
 #[derive(Debug)]
 pub struct Store {
@@ -21,6 +22,8 @@ pub struct Store {
     /// The store's targets, resolved: every one is a `[target.*]` of this config.
     pub targets: Vec<Arc<Target>>,
     pub settings: StoreSettings,
+    /// What holds a change for approval; not part of the content hash.
+    pub gates: Gates,
 }
 
 /// What a store's `menu.json` depends on besides the POS documents.
@@ -95,6 +98,15 @@ impl Checker<'_> {
             }
             price_overrides.insert(item.clone(), *price.get_ref());
         }
+        let gates = self.check_gates(
+            RawGates {
+                price_change_percent: &raw.hold_price_change_percent,
+                price_zero: raw.hold_price_zero,
+                removed_items: &raw.hold_removed_items,
+                newly_sold_out: &raw.hold_newly_sold_out,
+            },
+            daemon.gates,
+        )?;
         Ok(Store {
             id: raw.id.get_ref().clone(),
             pos: Arc::clone(endpoint),
@@ -102,6 +114,7 @@ impl Checker<'_> {
             location_id: raw.location_id.as_ref().map(|id| id.get_ref().clone()),
             schedule,
             targets: resolved,
+            gates,
             settings: StoreSettings {
                 display_name: raw.name.get_ref().clone(),
                 hidden_categories: raw.hidden_categories.iter().cloned().collect(),

@@ -1,8 +1,8 @@
 //! Fetch to publish, as named steps with typed results:
 //!
 //! ```text
-//! inputs ──▶ decide ──▶ documents ──▶ transform ──▶ gather ──▶ publish
-//! (Inputs)   (bool)     (Documents)   (Menu)        (Built)    (release)
+//! inputs ──▶ decide ──▶ documents ──▶ transform ──▶ gather ──▶ gate ──▶ publish or hold
+//! (Inputs)   (bool)     (Documents)   (Menu)        (Built)    (reasons) (Done)
 //! ```
 //!
 //! Each step reads the store's state as it was when the pass began and
@@ -16,19 +16,21 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::{Context, PassOptions, RECORDER, log_problems, stage};
 use crate::config::{Store, StoreSettings};
 use crate::detect;
 use crate::diff::MenuDiff;
 use crate::error::StoreError;
+use crate::gates;
 use crate::images::{self, GatheredImages, ImageRequest};
 use crate::menu::Menu;
 use crate::pos::doc::{ImagesDoc, MenuDoc};
 use crate::pos::{self, Documents, Fetched, Provider};
+use crate::preview::Shown;
 use crate::publish::{IMAGES_DIR, MENU_PATH, Staging, StoreTree};
-use crate::state::{InputMemo, StoreState};
+use crate::state::{Held, InputMemo, StoreState};
 use crate::transform;
 
 /// What a pass changes in the store's state, applied once when it ends.
@@ -40,6 +42,22 @@ pub(super) struct StateUpdate {
     end_hold: bool,
     /// What a completed pass published (or found byte-equal to the live release).
     published: Option<PublishedState>,
+    /// `Some(new)`: the held release changed (`None`: nothing held any more).
+    held: Option<Option<Held>>,
+    /// The POS sent other inputs than the rejected ones: the rejection is over.
+    end_rejection: bool,
+}
+
+/// How a pass that built something ended.
+#[derive(Debug)]
+pub(super) enum Done {
+    /// A new release went live.
+    Published(String),
+    /// A new release was built and kept from customers: a gate tripped.
+    Held {
+        release: String,
+        reasons: Vec<String>,
+    },
 }
 
 #[derive(Debug)]
@@ -61,6 +79,12 @@ impl StateUpdate {
         }
         if self.end_hold {
             state.pinned = None;
+        }
+        if self.end_rejection {
+            state.rejected = None;
+        }
+        if let Some(held) = self.held {
+            state.held = held;
         }
         if let Some(published) = self.published {
             state.release = published.release;
@@ -86,15 +110,15 @@ pub(super) struct Pass<'a> {
     pub state: &'a StoreState,
 }
 
-/// Fetch to publish. `Some(release)` when a new release went live.
+/// Fetch to publish. `Some` when a new release went live or was held.
 pub(super) async fn build_release(
     pass: Pass<'_>,
     options: PassOptions,
     images_deadline: tokio::time::Instant,
     update: &mut StateUpdate,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<Done>, StoreError> {
     let inputs = inputs(pass, update).await?;
-    if !stage("detect", async { decide(pass, &inputs, update) }).await {
+    if !stage("detect", async { decide(pass, &inputs, options, update) }).await {
         return Ok(None);
     }
     let current = inputs.current.clone();
@@ -113,9 +137,37 @@ pub(super) async fn build_release(
     )
     .await?;
     stage("publish", async {
-        publish(pass, built, current.as_deref(), content_hash, update)
+        let published = current
+            .as_deref()
+            .and_then(|release| read_published(pass, release));
+        let reasons = match &published {
+            Some((old, _)) if !options.approve => gates::check(old, &built.menu, &pass.store.gates),
+            _ => Vec::new(),
+        };
+        publish(pass, built, published, content_hash, reasons, update)
     })
     .await
+}
+
+/// The live release's menu and bytes, when it reads.
+fn read_published(pass: Pass<'_>, release: &str) -> Option<(Menu, Vec<u8>)> {
+    let bytes = std::fs::read(pass.tree.release_dir(release).join(MENU_PATH)).ok()?;
+    let menu = serde_json::from_slice(&bytes).ok()?;
+    Some((menu, bytes))
+}
+
+/// The content hash of what the POS sends now (fetched in full, memo used).
+pub(super) async fn content_hash(pass: Pass<'_>) -> Result<String, StoreError> {
+    let mut update = StateUpdate::default();
+    let fetched = fetch(pass, pos::Freshness::Full).await?;
+    let fingerprint = input_fingerprint(&fetched, &pass.store.id, &pass.store.settings);
+    match pass.state.known_hash(&fingerprint) {
+        Some(hash) => Ok(hash.to_string()),
+        None => {
+            let parsed = parse_or_refetch(pass, fetched).await?;
+            Ok(memoise(&mut update, pass.store, &parsed))
+        }
+    }
 }
 
 /// The POS documents of a pass: parsed, or fetched and not parsed yet.
@@ -158,9 +210,25 @@ async fn inputs(pass: Pass<'_>, update: &mut StateUpdate) -> Result<Inputs, Stor
 }
 
 /// Whether to build a release: not while a rollback holds and the POS menu
-/// is what it was, nor when the inputs built the live release already.
-fn decide(pass: Pass<'_>, inputs: &Inputs, update: &mut StateUpdate) -> bool {
+/// is what it was, nor when the inputs built the live release already, nor
+/// for inputs staff rejected or whose release waits for approval.
+fn decide(pass: Pass<'_>, inputs: &Inputs, options: PassOptions, update: &mut StateUpdate) -> bool {
     let (state, current, content_hash) = (pass.state, &inputs.current, &inputs.content_hash);
+    if let Some(rejected) = &state.rejected {
+        if rejected.input_hash == *content_hash && !options.approve {
+            debug!("these POS inputs were rejected; kept out until the POS changes");
+            return false;
+        }
+        update.end_rejection = true;
+    }
+    if let Some(held) = &state.held
+        && held.input_hash == *content_hash
+        && pass.tree.release_dir(&held.release).is_dir()
+        && !options.approve
+    {
+        debug!(release = %held.release, "held for approval; the POS still sends what built it");
+        return false;
+    }
     if let Some(pin) = &state.pinned {
         if current.as_deref() == Some(pin.release.as_str()) && pin.input_hash == *content_hash {
             debug!(release = %pin.release, "held at the rolled-back release until the POS menu changes");
@@ -218,7 +286,7 @@ fn transform_menu(
         &transformed.menu,
         published_items,
         pass.ctx.config.daemon.max_shrink_percent,
-        options.allow_shrink,
+        options.approve,
     )?;
     Ok(transformed.menu)
 }
@@ -290,14 +358,17 @@ async fn gather(
 }
 
 /// Makes the built release live, unless its menu is byte-equal to the live
-/// one (new inputs, same output: the live release stays), and prunes.
+/// one (new inputs, same output: the live release stays), and prunes. With
+/// `reasons` (a gate tripped) the release is kept complete beside the live
+/// one instead, for `approve` or `reject`.
 fn publish(
     pass: Pass<'_>,
     built: Built,
-    current: Option<&str>,
+    published: Option<(Menu, Vec<u8>)>,
     content_hash: String,
+    reasons: Vec<String>,
     update: &mut StateUpdate,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<Done>, StoreError> {
     let (store, tree) = (pass.store, pass.tree);
     let Built {
         staging,
@@ -305,41 +376,162 @@ fn publish(
         gathered,
     } = built;
     let bytes = menu.to_bytes();
-    let published =
-        current.and_then(|release| std::fs::read(tree.release_dir(release).join(MENU_PATH)).ok());
-    let (release, changed_at) = if published.as_deref() == Some(bytes.as_slice()) {
+    let (old_menu, old_bytes) = match published {
+        Some((menu, bytes)) => (Some(menu), Some(bytes)),
+        None => (None, None),
+    };
+    let current = tree.current_release()?;
+    let old_held = pass.state.held.as_ref().map(|held| held.release.clone());
+    let keep = pass.ctx.config.daemon.keep_releases.get();
+    if old_bytes.as_deref() == Some(bytes.as_slice()) {
         debug!("the new menu is byte-equal to the published one; nothing to publish");
         drop(staging);
-        (None, None)
-    } else {
-        staging.write_menu(&bytes)?;
-        let release = staging.publish()?;
-        let old_menu = published.and_then(|bytes| serde_json::from_slice::<Menu>(&bytes).ok());
-        let changes = match &old_menu {
-            Some(old_menu) => MenuDiff::between(old_menu, &menu).to_string(),
-            None => format!("first release, {} items", menu.item_count()),
-        };
-        info!(
-            release = %release,
-            images_downloaded = gathered.downloaded,
-            "{}: published {}… — {changes}, {} images downloaded",
-            store.id,
-            &release[..release.len().min(24)],
-            gathered.downloaded
-        );
-        let pruned = tree.prune(pass.ctx.config.daemon.keep_releases.get())?;
-        debug!(pruned = pruned.len(), "old releases pruned");
-        (Some(release), Some(Utc::now()))
+        // The POS went back to the live menu: nothing waits any more.
+        drop_held(pass, old_held.as_deref(), current.as_deref());
+        if old_held.is_some() {
+            update.held = Some(None);
+        }
+        update.published = Some(PublishedState {
+            release: current,
+            content_hash,
+            item_count: menu.item_count(),
+            images: gathered.index,
+            retry_images: gathered.transient_failures > 0,
+            changed_at: None,
+        });
+        return Ok(None);
+    }
+    staging.write_menu(&bytes)?;
+    let changes = match &old_menu {
+        Some(old_menu) => MenuDiff::between(old_menu, &menu).to_string(),
+        None => format!("first release, {} items", menu.item_count()),
     };
+    let previews = Previews {
+        pass,
+        old: old_menu.as_ref(),
+        old_release: current.as_deref(),
+    };
+    if !reasons.is_empty() {
+        let release = staging.keep()?;
+        if old_held.as_deref() != Some(release.as_str()) {
+            drop_held(pass, old_held.as_deref(), current.as_deref());
+        }
+        info!(release = %release, "{}: built {}… and held — {changes}", store.id, &release[..release.len().min(24)]);
+        let since = Utc::now();
+        previews.write(&menu, &release, Some((&reasons, since)));
+        update.held = Some(Some(Held {
+            release: release.clone(),
+            input_hash: content_hash,
+            reasons: reasons.clone(),
+            since,
+            item_count: menu.item_count(),
+            images: gathered.index,
+        }));
+        let pruned = tree.prune(keep, Some(&release))?;
+        debug!(pruned = pruned.len(), "old releases pruned");
+        return Ok(Some(Done::Held { release, reasons }));
+    }
+    let release = staging.publish()?;
+    drop_held(pass, old_held.as_deref(), Some(&release));
+    if old_held.is_some() {
+        update.held = Some(None);
+    }
+    info!(
+        release = %release,
+        images_downloaded = gathered.downloaded,
+        "{}: published {}… — {changes}, {} images downloaded",
+        store.id,
+        &release[..release.len().min(24)],
+        gathered.downloaded
+    );
+    previews.write(&menu, &release, None);
+    let pruned = tree.prune(keep, None)?;
+    debug!(pruned = pruned.len(), "old releases pruned");
     update.published = Some(PublishedState {
         release: tree.current_release()?,
         content_hash,
         item_count: menu.item_count(),
         images: gathered.index,
         retry_images: gathered.transient_failures > 0,
-        changed_at,
+        changed_at: Some(Utc::now()),
     });
-    Ok(release)
+    Ok(Some(Done::Published(release)))
+}
+
+/// Removes a held release that nothing waits for any more (never `current`).
+fn drop_held(pass: Pass<'_>, held: Option<&str>, current: Option<&str>) {
+    let Some(held) = held.filter(|held| Some(*held) != current) else {
+        return;
+    };
+    if let Err(err) = pass.tree.remove_release(held) {
+        warn!(category = %err.category(), "cannot remove the held release {held}: {}", err.chain());
+    }
+    crate::preview::StorePreview::new(&pass.ctx.config.daemon.state_dir, &pass.store.id)
+        .clear_held()
+        .unwrap_or_else(|err| warn!(category = %err.category(), "{}", err.chain()));
+}
+
+/// The preview pages of one publish or hold (`preview`): written after the
+/// release is in place, and never failing the pass.
+struct Previews<'a> {
+    pass: Pass<'a>,
+    old: Option<&'a Menu>,
+    old_release: Option<&'a str>,
+}
+
+impl Previews<'_> {
+    fn write(&self, menu: &Menu, release: &str, held: Option<(&[String], DateTime<Utc>)>) {
+        let (tree, daemon) = (self.pass.tree, &self.pass.ctx.config.daemon);
+        let preview = crate::preview::StorePreview::new(&daemon.state_dir, &self.pass.store.id);
+        let new_dir = tree.release_dir(release);
+        let new = Shown {
+            menu,
+            release_dir: &new_dir,
+        };
+        let old_dir = self.old_release.map(|old| tree.release_dir(old));
+        let old = self
+            .old
+            .zip(old_dir.as_deref())
+            .map(|(menu, release_dir)| Shown { menu, release_dir });
+        let written = (|| {
+            preview.write_changes(old, new, release, held.map(|(reasons, _)| reasons))?;
+            match held {
+                Some((reasons, since)) => preview.write_held(
+                    new,
+                    release,
+                    reasons,
+                    &since.format("%Y-%m-%d %H:%M UTC").to_string(),
+                )?,
+                None => {
+                    preview.write_published(new, release)?;
+                    preview.clear_held()?;
+                }
+            }
+            preview.prune(daemon.keep_releases.get())?;
+            crate::preview::write_index(&daemon.state_dir, &index_rows(&self.pass.ctx.config))
+        })();
+        match written {
+            Ok(()) => debug!(dir = %preview.dir().display(), "preview pages written"),
+            Err(err) => {
+                warn!(category = %err.category(), "preview pages not written: {}", err.chain())
+            }
+        }
+    }
+}
+
+/// Every configured store for the previews' index page.
+pub(crate) fn index_rows(config: &crate::config::Config) -> Vec<(String, String, String)> {
+    config
+        .stores
+        .iter()
+        .map(|store| {
+            (
+                store.id.clone(),
+                store.settings.display_name.clone(),
+                store.pos.name.clone(),
+            )
+        })
+        .collect()
 }
 
 /// Fetches a store's POS documents under an I/O permit.

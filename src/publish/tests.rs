@@ -100,7 +100,7 @@ fn prune_keeps_the_newest_and_never_the_current_one() {
         .collect();
     // Point current back at the oldest, as a rollback would.
     tree.swap_current(&releases[0]).unwrap();
-    let removed = tree.prune(3).unwrap();
+    let removed = tree.prune(3, None).unwrap();
     assert_eq!(removed, &releases[1..3]);
     assert_eq!(
         tree.releases().unwrap(),
@@ -139,7 +139,7 @@ fn release_ids_sort_in_publish_order_even_when_the_clock_does_not_help() {
         Some(third.as_str())
     );
     // Pruning to one keeps the last published, not the largest hash.
-    tree.prune(1).unwrap();
+    tree.prune(1, None).unwrap();
     assert_eq!(tree.releases().unwrap(), [third]);
 }
 

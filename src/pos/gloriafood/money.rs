@@ -6,16 +6,7 @@
 //! fraction digits than the currency has (after dropping trailing zeros) is
 //! refused rather than rounded.
 
-/// Fraction digits of a currency's minor unit (ISO 4217); 2 unless listed.
-pub fn minor_digits(currency: &str) -> u32 {
-    match currency {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
-        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        "CLF" | "UYW" => 4,
-        _ => 2,
-    }
-}
+pub use crate::menu::minor_digits;
 
 /// Most decimal digits an `i64` amount is built from (10^18 < i64::MAX).
 const MAX_DIGITS: usize = 18;
