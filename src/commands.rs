@@ -174,10 +174,15 @@ pub fn collect_status(config: &Config, now: DateTime<Utc>) -> Vec<StoreStatus> {
                     release: held.release.clone(),
                     since: held.since,
                     reasons: held.reasons.clone(),
-                    preview: crate::preview::StorePreview::new(&config.daemon.state_dir, &store.id)
-                        .held_page()
-                        .display()
-                        .to_string(),
+                    preview: {
+                        let page =
+                            crate::preview::StorePreview::new(&config.daemon.state_dir, &store.id)
+                                .held_page();
+                        std::path::absolute(&page)
+                            .unwrap_or(page)
+                            .display()
+                            .to_string()
+                    },
                 }),
                 rejected: state.rejected.as_ref().map(|rejected| rejected.at),
                 targets: state.targets,

@@ -4,15 +4,16 @@
 
 use crate::config::Gates;
 use crate::diff::{self, ItemPair};
-use crate::menu::Menu;
+use crate::menu::{Menu, display_price};
 
 /// Why `new` must wait for approval, one line per tripped gate (empty: publish).
 ///
-/// Each line names the items, e.g. `price of 아메리카노 moved 900% (4500 → 45000),
-/// over 50%`. A first release (no published menu) passes every gate; the
+/// Each line names the items and prices, e.g. `1 price(s) moved more than 50%:
+/// 아메리카노 900% (₩4,500 → ₩45,000)`. A first release (no published menu) passes every gate; the
 /// shrink guard and the checks on the menu itself still apply.
 pub fn check(old: &Menu, new: &Menu, gates: &Gates) -> Vec<String> {
     let pairs = diff::pairs(old, new);
+    let price = |amount: i64| display_price(amount, &new.currency);
     let mut reasons = Vec::new();
     let mut moved = Vec::new();
     let mut zeroed = Vec::new();
@@ -28,14 +29,18 @@ pub fn check(old: &Menu, new: &Menu, gates: &Gates) -> Vec<String> {
                 continue;
             }
             if gates.price_zero && before > 0 && after == 0 {
-                zeroed.push(format!("{name} ({before} → 0)"));
+                zeroed.push(format!("{name} ({} → {})", price(before), price(0)));
                 continue;
             }
             if gates.price_change_percent > 0 && before > 0 {
                 let change = (i128::from(after) - i128::from(before)).unsigned_abs() * 100
                     / i128::from(before).unsigned_abs();
                 if change > u128::from(gates.price_change_percent) {
-                    moved.push(format!("{name} {change}% ({before} → {after})"));
+                    moved.push(format!(
+                        "{name} {change}% ({} → {})",
+                        price(before),
+                        price(after)
+                    ));
                 }
             }
         }
@@ -131,8 +136,8 @@ mod tests {
         assert_eq!(
             reasons,
             [
-                "1 price(s) moved more than 50%: 메뉴1 900% (4500 → 45000)",
-                "1 price(s) became 0: 메뉴2 (5000 → 0)"
+                "1 price(s) moved more than 50%: 메뉴1 900% (₩4,500 → ₩45,000)",
+                "1 price(s) became 0: 메뉴2 (₩5,000 → ₩0)"
             ]
         );
         // A 10% change passes; a drop to a tenth holds too.

@@ -20,6 +20,36 @@ pub fn minor_digits(currency: &str) -> u32 {
     }
 }
 
+/// A price in minor units as a customer reads it: `₩4,500`, `$4.50`, `12.500 KWD`.
+pub fn display_price(amount: i64, currency: &str) -> String {
+    let digits = minor_digits(currency);
+    let divisor = 10_i64.pow(digits);
+    let sign = if amount < 0 { "-" } else { "" };
+    let whole = (amount / divisor).unsigned_abs();
+    let fraction = (amount % divisor).unsigned_abs();
+    let mut grouped = String::new();
+    for (index, digit) in whole.to_string().chars().enumerate() {
+        let left = whole.to_string().len() - index;
+        if index > 0 && left.is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let number = if digits == 0 {
+        grouped
+    } else {
+        format!("{grouped}.{fraction:0width$}", width = digits as usize)
+    };
+    match currency {
+        "KRW" => format!("{sign}₩{number}"),
+        "USD" => format!("{sign}${number}"),
+        "EUR" => format!("{sign}€{number}"),
+        "JPY" => format!("{sign}¥{number}"),
+        "GBP" => format!("{sign}£{number}"),
+        other => format!("{sign}{number} {other}"),
+    }
+}
+
 /// Bumped whenever the shape of `menu.json` changes incompatibly.
 ///
 /// 2: availability windows (a page built for 1 would sell lunch at dinner

@@ -6,7 +6,9 @@
 #   tests/setup.sh tests   everything `cargo test` uses: rsync, sshd and ssh
 #                          (tests/remote.rs), systemd's tools (tests/systemd.rs),
 #                          debootstrap and systemd-nspawn (the field test),
-#                          cargo-deb (the package and field tests)
+#                          cargo-deb (the package and field tests), chromium
+#                          and a Korean font (tests/preview.rs loads the
+#                          preview pages in a real browser)
 #
 # Debian packages come from apt (root, or sudo when it is there); cargo-deb
 # from crates.io. Prints what it installs; prints nothing else when all is present.
@@ -30,12 +32,20 @@ if [ "$what" = tests ]; then
         "systemd-nspawn:systemd-container"
         "nsenter:util-linux"
         "dpkg-deb:dpkg"
+        "chromium:chromium"
+        "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:fonts-noto-cjk"
     )
 fi
 missing=()
 for pair in "${wanted[@]}"; do
     command=${pair%%:*} package=${pair#*:}
-    if ! command -v "$command" >/dev/null 2>&1 && [[ " ${missing[*]} " != *" $package "* ]]; then
+    # A path is a file the package brings (a font); anything else a command.
+    if [[ "$command" == /* ]]; then
+        present() { [ -e "$1" ]; }
+    else
+        present() { command -v "$1" >/dev/null 2>&1; }
+    fi
+    if ! present "$command" && [[ " ${missing[*]} " != *" $package "* ]]; then
         missing+=("$package")
     fi
 done
