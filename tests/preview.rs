@@ -57,7 +57,7 @@ targets = ["web"]
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let output = assert_cmd::Command::cargo_bin("menusync")
+        assert_cmd::Command::cargo_bin("menusync")
             .unwrap()
             .arg("--config")
             .arg(self.path().join("stores.toml"))
@@ -65,8 +65,7 @@ targets = ["web"]
             .env("MENUSYNC_LOG", "info")
             .timeout(Duration::from_secs(60))
             .output()
-            .unwrap();
-        output
+            .unwrap()
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -277,7 +276,7 @@ fn reject_keeps_the_old_menu_until_the_pos_changes_again() {
 
     // The POS still sends the typo: nothing is built, nothing is held.
     story.ok(&["once"]);
-    assert_eq!(story.store().releases(), [published.clone()]);
+    assert_eq!(story.store().releases(), std::slice::from_ref(&published));
     assert!(story.status()["held"].is_null());
 
     // The POS fixes it (and moves another price a little): that publishes.
