@@ -113,11 +113,24 @@ pub async fn rollback(
             }
         }
     };
+    let state_file = tree.state_file();
+    let mut state = StoreState::load(&state_file).unwrap_or_default();
+    if state
+        .held
+        .as_ref()
+        .is_some_and(|held| held.release == target)
+    {
+        return Err(StoreError::new(
+            Kind::Settings,
+            format!(
+                "{target} is held by a publish gate; `menusync approve {}` publishes it",
+                store.id
+            ),
+        ));
+    }
     let menu = read_menu(&tree, &target)?;
     tree.swap_current(&target)?;
 
-    let state_file = tree.state_file();
-    let mut state = StoreState::load(&state_file).unwrap_or_default();
     if let Some(input_hash) = state.content_hash.clone() {
         state.pinned = Some(Pin {
             release: target.clone(),
@@ -127,6 +140,7 @@ pub async fn rollback(
     state.release = Some(target.clone());
     state.item_count = Some(menu.item_count());
     state.last_change = Some(Utc::now());
+    decisions::show_published(ctx, store, &tree, &menu, &target);
     let deployed = deploy_pending(ctx, store, &tree, &mut state).await;
     state.save(&state_file)?;
     deployed.map(|()| target)

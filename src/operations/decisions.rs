@@ -15,6 +15,7 @@ use super::{ROLLBACK_LOCK_WAIT, read_menu};
 use crate::config::Store;
 use crate::error::{Kind, StoreError};
 use crate::lock::StoreLock;
+use crate::menu::Menu;
 use crate::pipeline::{Context, PassOptions, deploy_pending};
 use crate::preview::{Shown, StorePreview};
 use crate::publish::StoreTree;
@@ -88,20 +89,32 @@ pub async fn approve(ctx: &Context, store: &Store) -> Result<String, StoreError>
     let state_file = tree.state_file();
     state.save(&state_file)?;
     info!(store = %store.id, release = %held.release, "approved {}: published; {}", held.release, held.reasons.join("; "));
-    let preview = StorePreview::new(&ctx.config.daemon.state_dir, &store.id);
-    let shown = Shown {
-        menu: &menu,
-        release_dir: &tree.release_dir(&held.release),
-    };
-    let written = preview
-        .write_published(shown, &held.release)
-        .and_then(|()| preview.clear_held());
-    if let Err(err) = written {
+    show_published(ctx, store, &tree, &menu, &held.release);
+    if let Err(err) = StorePreview::new(&ctx.config.daemon.state_dir, &store.id).clear_held() {
         warn!(category = %err.category(), "preview pages not written: {}", err.chain());
     }
     let deployed = deploy_pending(ctx, store, &tree, &mut state).await;
     state.save(&state_file)?;
     deployed.map(|()| held.release)
+}
+
+/// Rewrites the store's preview of its published menu after `current` moved
+/// by hand; a failure is logged, never fatal.
+pub(super) fn show_published(
+    ctx: &Context,
+    store: &Store,
+    tree: &StoreTree,
+    menu: &Menu,
+    release: &str,
+) {
+    let preview = StorePreview::new(&ctx.config.daemon.state_dir, &store.id);
+    let shown = Shown {
+        menu,
+        release_dir: &tree.release_dir(release),
+    };
+    if let Err(err) = preview.write_published(shown, release) {
+        warn!(category = %err.category(), "preview pages not written: {}", err.chain());
+    }
 }
 
 /// Drops the held release; the POS inputs that built it are not published
