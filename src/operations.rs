@@ -141,6 +141,7 @@ pub async fn rollback(
     state.item_count = Some(menu.item_count());
     state.last_change = Some(Utc::now());
     decisions::show_published(ctx, store, &tree, &menu, &target);
+    crate::pipeline::push_previews(ctx).await;
     let deployed = deploy_pending(ctx, store, &tree, &mut state).await;
     state.save(&state_file)?;
     deployed.map(|()| target)

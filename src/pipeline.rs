@@ -264,7 +264,13 @@ async fn sync(
         Some(build::Done::Held { release, reasons }) => Outcome::Held { release, reasons },
         None => Outcome::Unchanged,
     };
-    stage("deploy", deploy_pending(ctx, store, tree, state)).await?;
+    stage("deploy", async {
+        if matches!(outcome, Outcome::Published { .. } | Outcome::Held { .. }) {
+            push_previews(ctx).await;
+        }
+        deploy_pending(ctx, store, tree, state).await
+    })
+    .await?;
     Ok(outcome)
 }
 
@@ -306,4 +312,5 @@ mod slot;
 
 pub use context::{Context, Shared};
 pub(crate) use deploy::deploy_pending;
+pub use deploy::push_previews;
 pub use slot::{run_guarded, run_in_slot};

@@ -237,6 +237,24 @@ async fn ssh(
     run("ssh", &args, &format!("ssh to {host}"), wall_timeout).await
 }
 
+/// Mirrors a whole local folder (the preview pages) to the target's `dest`
+/// itself, deleting there what the folder no longer holds.
+pub async fn mirror(
+    site: Site<'_>,
+    source_dir: &Path,
+    io_timeout: Duration,
+    wall_timeout: Duration,
+) -> Result<(), StoreError> {
+    let target = match site.dest {
+        RsyncDest::Local(path) => format!("{}/", path.display()),
+        RsyncDest::Remote { host, path } => format!("{host}:{path}/"),
+    };
+    let source = format!("{}/", source_dir.display());
+    let args = rsync_args(site, &source, &target, &["--delete"], io_timeout);
+    let what = format!("rsync of the previews to {}", site.describe());
+    run("rsync", &args, &what, wall_timeout).await.map(drop)
+}
+
 /// Pushes one release to one target; `Ok` only when readers there now see it whole.
 pub async fn push(site: Site<'_>, push: &Push<'_>) -> Result<(), StoreError> {
     match push.mode {

@@ -31,6 +31,7 @@ impl Story {
             r#"
 [daemon]
 state_dir = "state"
+preview_target = "staff"
 
 [pos.demo]
 kind = "fixture"
@@ -39,6 +40,11 @@ path = "pos"
 [target.web]
 kind = "rsync"
 dest = "web"
+
+# The previews are mirrored here, as to an internal host.
+[target.staff]
+kind = "rsync"
+dest = "staff"
 
 [[store]]
 id = "gangnam"
@@ -228,6 +234,14 @@ fn a_tenfold_typo_is_held_shown_and_approved_exactly() {
         assert!(story.preview("gangnam").join(name).is_file(), "{name}");
     }
 
+    // The staff host got the same pages.
+    let mirrored = story.path().join("staff/gangnam/held.html");
+    assert_eq!(
+        std::fs::read(&mirrored).unwrap(),
+        std::fs::read(&held_page).unwrap()
+    );
+    assert!(story.path().join("staff/index.html").is_file());
+
     // Another pass with the same POS data changes nothing: still held.
     story.ok(&["once"]);
     assert_eq!(story.status()["held"]["release"], held_release.as_str());
@@ -247,6 +261,7 @@ fn a_tenfold_typo_is_held_shown_and_approved_exactly() {
     let status = story.status();
     assert!(status["held"].is_null(), "{status}");
     assert!(!held_page.exists(), "the held page goes with the hold");
+    assert!(!mirrored.exists(), "and from the staff host");
     let output = story.run(&["approve", "gangnam"]);
     assert_eq!(output.status.code(), Some(1), "nothing left to approve");
 }

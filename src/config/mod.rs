@@ -125,6 +125,8 @@ pub struct DaemonSettings {
     pub time_zone: String,
     /// The publish gates of stores that set none of their own.
     pub gates: Gates,
+    /// Where the preview pages are mirrored after they change, if anywhere.
+    pub preview_target: Option<Arc<Target>>,
 }
 
 /// How logs are written besides the journal.
@@ -235,7 +237,7 @@ impl Checker<'_> {
     }
 
     fn check(&self, raw: RawConfig) -> Result<Config, ConfigError> {
-        let daemon = self.check_daemon(&raw.daemon)?;
+        let mut daemon = self.check_daemon(&raw.daemon)?;
         let mut pos = BTreeMap::new();
         for (name, endpoint) in &raw.pos {
             let checked = self.check_pos(name, endpoint)?;
@@ -248,6 +250,33 @@ impl Checker<'_> {
         }
         // Square locations go into their endpoint before stores share it.
         self.attach_locations(&mut pos, &raw.store)?;
+        if let Some(name) = &raw.daemon.preview_target {
+            let Some(target) = targets.get(name.get_ref()) else {
+                return Err(self.error(
+                    name.span(),
+                    format!(
+                        "preview_target `{}` names no [target.*] section",
+                        name.get_ref()
+                    ),
+                ));
+            };
+            if let Some(store) = raw
+                .store
+                .iter()
+                .find(|store| store.targets.iter().any(|t| t.get_ref() == name.get_ref()))
+            {
+                return Err(self.error(
+                    name.span(),
+                    format!(
+                        "preview_target `{}` is a target of store `{}` too: the previews would \
+                         overwrite its menu; give the previews a [target.*] of their own",
+                        name.get_ref(),
+                        store.id.get_ref()
+                    ),
+                ));
+            }
+            daemon.preview_target = Some(Arc::clone(target));
+        }
         let mut stores = Vec::with_capacity(raw.store.len());
         let mut seen_ids = HashSet::new();
         for store in &raw.store {
@@ -321,6 +350,8 @@ impl Checker<'_> {
             schedule,
             time_zone,
             gates,
+            // Resolved once the targets are checked (`check`).
+            preview_target: None,
             io_concurrency: count(
                 &raw.io_concurrency,
                 "io_concurrency",

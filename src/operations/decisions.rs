@@ -93,6 +93,7 @@ pub async fn approve(ctx: &Context, store: &Store) -> Result<String, StoreError>
     if let Err(err) = StorePreview::new(&ctx.config.daemon.state_dir, &store.id).clear_held() {
         warn!(category = %err.category(), "preview pages not written: {}", err.chain());
     }
+    crate::pipeline::push_previews(ctx).await;
     let deployed = deploy_pending(ctx, store, &tree, &mut state).await;
     state.save(&state_file)?;
     deployed.map(|()| held.release)
@@ -133,5 +134,6 @@ pub async fn reject(ctx: &Context, store: &Store) -> Result<String, StoreError> 
     if let Err(err) = StorePreview::new(&ctx.config.daemon.state_dir, &store.id).clear_held() {
         warn!(category = %err.category(), "preview pages not written: {}", err.chain());
     }
+    crate::pipeline::push_previews(ctx).await;
     Ok(held.release)
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::Context;
 use crate::config::{Store, Target, TargetKind};
@@ -34,6 +34,34 @@ enum TargetResult {
     Waiting(DateTime<Utc>),
     Pushed(TargetState),
     Failed(TargetState, String),
+}
+
+/// Mirrors the preview pages to `[daemon] preview_target`, if one is set; a
+/// failure is logged as that target's `deploy` failure and never fails the pass.
+pub async fn push_previews(ctx: &Context) {
+    let daemon = &ctx.config.daemon;
+    let Some(target) = &daemon.preview_target else {
+        return;
+    };
+    let TargetKind::Rsync { dest, ssh, .. } = &target.kind;
+    let site = Site { dest, ssh };
+    let _permit = ctx.shared.deploy.acquire().await;
+    let pushed = rsync::mirror(
+        site,
+        &crate::preview::root(&daemon.state_dir),
+        daemon.read_timeout.max(daemon.connect_timeout),
+        daemon.deploy_timeout,
+    )
+    .await;
+    match pushed {
+        Ok(()) => debug!(deploy_target = %target.name, "previews mirrored"),
+        Err(err) => warn!(
+            deploy_target = %target.name,
+            category = %err.category(),
+            "previews not mirrored: {}",
+            err.chain()
+        ),
+    }
 }
 
 pub(crate) async fn deploy_pending(
