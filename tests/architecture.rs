@@ -21,6 +21,8 @@ const RULES: &[(&str, &[&str])] = &[
     ("transform", &["config", "error", "menu", "pos"]),
     ("rsync", &["config", "error", "publish"]),
     ("images", &["error", "image_sink", "pos", "publish"]),
+    ("gates", &["config", "diff", "menu"]),
+    ("preview", &["diff", "error", "menu"]),
 ];
 
 /// `src/NAME.rs` and every file under `src/NAME/`.
