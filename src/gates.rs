@@ -149,7 +149,7 @@ mod tests {
         );
         assert_eq!(
             drop,
-            ["1 price(s) moved more than 50%: 메뉴1 90% (4500 → 450)"]
+            ["1 price(s) moved more than 50%: 메뉴1 90% (₩4,500 → ₩450)"]
         );
     }
 
