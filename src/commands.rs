@@ -128,6 +128,8 @@ pub struct StoreStatus {
     pub held: Option<HeldStatus>,
     /// Set after `reject`, while the POS still sends the rejected menu.
     pub rejected: Option<DateTime<Utc>>,
+    /// How long the last change the POS dated took to publish and to reach each target.
+    pub lag: Option<crate::state::Lag>,
     pub targets: std::collections::BTreeMap<String, TargetState>,
 }
 
@@ -185,6 +187,7 @@ pub fn collect_status(config: &Config, now: DateTime<Utc>) -> Vec<StoreStatus> {
                     },
                 }),
                 rejected: state.rejected.as_ref().map(|rejected| rejected.at),
+                lag: state.lag.clone(),
                 targets: state.targets,
             }
         })
@@ -270,6 +273,19 @@ pub fn status_table(statuses: &[StoreStatus], colour: bool) -> String {
                 "",
                 held.preview,
                 status.store
+            ));
+        }
+        if let Some(lag) = &status.lag {
+            let targets: String = lag
+                .targets
+                .iter()
+                .map(|(name, secs)| format!(", {name} {secs:.1}s"))
+                .collect();
+            out.push_str(&format!(
+                "{:<14} lag of the POS change of {}: publish {:.1}s{targets}\n",
+                "",
+                lag.changed_at.format("%Y-%m-%d %H:%M:%SZ"),
+                lag.publish_secs
             ));
         }
         if let Some(at) = status.rejected {

@@ -5,9 +5,13 @@
 //! put its schedule on a small bounded queue (light work); the dispatcher here
 //! turns a tick into one pass per store on that schedule in the *current*
 //! config, skipping any store whose previous pass is still running, so no
-//! store is ever synced twice at once. Signals reload the config or ask for a
-//! pass over every store; a stop lets passes finish up to a deadline, then
-//! aborts them at a safe point.
+//! store is ever synced twice at once. A tick does not start its stores at
+//! once: they are spread evenly over the schedule's interval (splay, see
+//! [`splay`]), so the POS sees a steady request rate rather than a burst.
+//! The first pass after start and a SIGUSR1 pass are never delayed (SIGUSR1
+//! also starts every store still waiting for its slot). Signals reload the
+//! config or ask for a pass over every store; a stop lets passes finish up to
+//! a deadline, then aborts them at a safe point.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
@@ -121,25 +125,79 @@ struct Dispatcher {
     /// Every spawned pass, so shutdown can wait for them.
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    /// Bumped by SIGUSR1: passes waiting for their splay slot start now.
+    now: tokio::sync::watch::Sender<u64>,
+}
+
+/// Each store's start within its schedule's interval: the stores sorted by a
+/// hash of their id (ties by id), spaced `interval / n` apart. Stable while
+/// the stores on the schedule stay the same; every offset is below `interval`.
+pub fn splay(stores: &[Arc<Store>], interval: std::time::Duration) -> Vec<std::time::Duration> {
+    use sha2::{Digest, Sha256};
+    let mut ranked: Vec<(u64, &str, usize)> = stores
+        .iter()
+        .enumerate()
+        .map(|(index, store)| {
+            let digest = Sha256::digest(store.id.as_bytes());
+            let key = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+            (key, store.id.as_str(), index)
+        })
+        .collect();
+    ranked.sort();
+    let count = ranked.len().max(1) as u32;
+    let mut offsets = vec![std::time::Duration::ZERO; stores.len()];
+    for (rank, (_, _, index)) in ranked.into_iter().enumerate() {
+        offsets[index] = interval * rank as u32 / count;
+    }
+    offsets
 }
 
 impl Dispatcher {
+    /// Every store of `schedule`, each at its splay offset (at once without splay).
+    fn dispatch_tick(&self, schedule: &str) {
+        let stores = self.stores_on(schedule);
+        let daemon = &self.ctx.config.daemon;
+        let interval = crate::config::schedule_interval(schedule, Utc::now())
+            .filter(|_| daemon.splay)
+            .unwrap_or_default();
+        let offsets = splay(&stores, interval);
+        for (store, offset) in stores.iter().zip(offsets) {
+            self.spawn(store, offset);
+        }
+    }
+
+    /// Each of `stores` now.
     fn dispatch<'a>(&self, stores: impl IntoIterator<Item = &'a Arc<Store>>) {
         for store in stores {
+            self.spawn(store, std::time::Duration::ZERO);
+        }
+    }
+
+    /// One pass of `store` after `delay` (cut short by SIGUSR1, or by a stop).
+    fn spawn(&self, store: &Arc<Store>, delay: std::time::Duration) {
+        {
             let Some(guard) = self.passes.claim(&store.id) else {
                 let span = info_span!("pass", store = %store.id, pos = %store.pos.name, run = "-");
                 let _pass = span.enter();
                 info_span!("stage", stage = %"schedule").in_scope(|| {
                     info!("tick skipped: the previous pass of this store is still running")
                 });
-                continue;
+                return;
             };
             let ctx = Arc::clone(&self.ctx);
             let store = Arc::clone(store);
             let shutdown = self.shutdown.clone();
             let passes = Arc::clone(&self.passes);
+            let mut now = self.now.subscribe();
             self.tracker.spawn(async move {
                 let _guard = guard;
+                if !delay.is_zero() {
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        _ = now.changed() => {}
+                        () = shutdown.cancelled() => return,
+                    }
+                }
                 let Some(report) =
                     pipeline::run_in_slot(&ctx, &store, PassOptions::default(), &shutdown).await
                 else {
@@ -262,6 +320,7 @@ pub async fn run(
         passes: Arc::new(Passes::default()),
         tracker: TaskTracker::new(),
         shutdown: shutdown.clone(),
+        now: tokio::sync::watch::Sender::new(0),
     };
     let (tick_sender, mut ticks) = mpsc::channel::<Arc<str>>(TICK_QUEUE);
     let mut scheduler = start_scheduler(&config, &tick_sender).await?;
@@ -282,10 +341,11 @@ pub async fn run(
         tokio::select! {
             _ = metrics_flush.tick() => dispatcher.flush_metrics(),
             () = shutdown.cancelled() => break,
-            Some(schedule) = ticks.recv() => dispatcher.dispatch(&dispatcher.stores_on(&schedule)),
+            Some(schedule) = ticks.recv() => dispatcher.dispatch_tick(&schedule),
             Some(control) = controls.recv() => match control {
                 Control::SyncAll => {
                     info!("SIGUSR1: a pass over every store now");
+                    dispatcher.now.send_modify(|count| *count += 1);
                     dispatcher.dispatch(&dispatcher.ctx.config.stores.clone());
                 }
                 Control::Reload => {
@@ -389,6 +449,69 @@ async fn reload(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stores(ids: &[&str]) -> Vec<Arc<Store>> {
+        let text = ids
+            .iter()
+            .map(|id| {
+                format!(
+                    "[[store]]\nid = \"{id}\"\nname = \"{id}\"\npos = \"p\"\npos_store_id = \"{id}\"\n"
+                )
+            })
+            .collect::<String>();
+        let config = Config::parse(
+            std::path::Path::new("stores.toml"),
+            &format!("[pos.p]\nkind = \"fixture\"\npath = \"x\"\n{text}"),
+        )
+        .unwrap();
+        config.stores.clone()
+    }
+
+    /// Issue 16: a tick's stores start evenly spread over the interval, each
+    /// at a place that depends on its id only, so the POS sees a steady rate.
+    #[test]
+    fn splay_spaces_stores_evenly_and_stably() {
+        let interval = std::time::Duration::from_secs(15);
+        let ids: Vec<String> = (0..100).map(|i| format!("store-{i}")).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let all = stores(&refs);
+        let offsets = splay(&all, interval);
+        let mut sorted = offsets.clone();
+        sorted.sort();
+        for (rank, offset) in sorted.iter().enumerate() {
+            assert_eq!(*offset, interval * rank as u32 / 100, "evenly spaced");
+        }
+        assert!(sorted.last().unwrap() < &interval);
+        // The order the stores are listed in changes nothing.
+        let mut reversed = all.clone();
+        reversed.reverse();
+        let again = splay(&reversed, interval);
+        for (index, store) in reversed.iter().enumerate() {
+            let original = all.iter().position(|s| s.id == store.id).unwrap();
+            assert_eq!(again[index], offsets[original], "{}", store.id);
+        }
+        // No interval (splay off, or a schedule that does not parse): all at once.
+        assert!(
+            splay(&all, std::time::Duration::ZERO)
+                .iter()
+                .all(|o| o.is_zero())
+        );
+    }
+
+    #[test]
+    fn a_schedule_interval_is_the_gap_between_two_runs() {
+        let now = Utc::now();
+        let interval = |s: &str| crate::config::schedule_interval(s, now).unwrap();
+        assert_eq!(
+            interval("*/15 * * * * *"),
+            std::time::Duration::from_secs(15)
+        );
+        assert_eq!(
+            interval("0 */5 * * * *"),
+            std::time::Duration::from_secs(300)
+        );
+        assert!(crate::config::schedule_interval("not a schedule", now).is_none());
+    }
 
     #[test]
     fn a_store_can_be_claimed_once_until_its_guard_drops() {

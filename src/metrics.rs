@@ -31,6 +31,37 @@ struct StoreMetrics {
     release: Option<String>,
     /// When the release waiting for approval was held.
     held_since: Option<DateTime<Utc>>,
+    /// Change-to-served lag: `to` ("publish" or a target) → histogram.
+    lag: BTreeMap<String, LagHistogram>,
+    /// The POS change times already counted per `to`, so a change counts once.
+    lag_seen: BTreeMap<String, DateTime<Utc>>,
+}
+
+/// Upper bounds of the lag histogram, in seconds.
+const LAG_BUCKETS: [f64; 13] = [
+    1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
+#[derive(Debug, Default, Clone)]
+struct LagHistogram {
+    /// Observations at or below each bound of [`LAG_BUCKETS`].
+    buckets: [u64; LAG_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+    last: f64,
+}
+
+impl LagHistogram {
+    fn observe(&mut self, seconds: f64) {
+        for (bound, bucket) in LAG_BUCKETS.iter().zip(self.buckets.iter_mut()) {
+            if seconds <= *bound {
+                *bucket += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+        self.last = seconds;
+    }
 }
 
 /// Every store's metrics; shared by all passes of the process.
@@ -69,6 +100,17 @@ impl Metrics {
             store.failing_since = state.failing_since;
             store.release = state.release.clone();
             store.held_since = state.held.as_ref().map(|held| held.since);
+            if let Some(lag) = &state.lag {
+                let observations = std::iter::once(("publish".to_string(), lag.publish_secs))
+                    .chain(lag.targets.iter().map(|(name, secs)| (name.clone(), *secs)));
+                for (to, seconds) in observations {
+                    if store.lag_seen.get(&to) == Some(&lag.changed_at) {
+                        continue;
+                    }
+                    store.lag_seen.insert(to.clone(), lag.changed_at);
+                    store.lag.entry(to).or_default().observe(seconds);
+                }
+            }
         }
     }
 
@@ -213,6 +255,46 @@ impl Metrics {
             "gauge",
             "The release each store has published.",
             releases,
+        );
+        let mut lag_lines = Vec::new();
+        let mut last_lines = Vec::new();
+        for (id, store) in stores.iter() {
+            for (to, histogram) in &store.lag {
+                let labels = format!("store=\"{id}\",to=\"{to}\"");
+                for (bound, count) in LAG_BUCKETS.iter().zip(histogram.buckets) {
+                    lag_lines.push(format!(
+                        "change_lag_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+                    ));
+                }
+                lag_lines.push(format!(
+                    "change_lag_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                    histogram.count
+                ));
+                lag_lines.push(format!(
+                    "change_lag_seconds_sum{{{labels}}} {:.3}",
+                    histogram.sum
+                ));
+                lag_lines.push(format!(
+                    "change_lag_seconds_count{{{labels}}} {}",
+                    histogram.count
+                ));
+                last_lines.push(format!(
+                    "last_change_lag_seconds{{{labels}}} {:.3}",
+                    histogram.last
+                ));
+            }
+        }
+        family(
+            "change_lag_seconds",
+            "histogram",
+            "From the time the POS dated a menu change (updatedAt) to its publish (to=\"publish\") and to each target serving it.",
+            lag_lines,
+        );
+        family(
+            "last_change_lag_seconds",
+            "gauge",
+            "The lag of the last dated POS change, per store and per publish or target.",
+            last_lines,
         );
         out
     }

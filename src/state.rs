@@ -50,6 +50,30 @@ pub struct StoreState {
     pub held: Option<Held>,
     /// Inputs staff rejected: not published while the POS keeps sending them.
     pub rejected: Option<Rejected>,
+    /// How long the last change the POS dated took to reach customers.
+    pub lag: Option<Lag>,
+}
+
+/// From the time the POS says its menu changed (`updatedAt`) to the publish
+/// of the release that carries the change, and to each target serving it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lag {
+    /// The release that carried the change.
+    pub release: String,
+    /// When the POS said the menu changed.
+    pub changed_at: DateTime<Utc>,
+    /// Seconds from `changed_at` to the local publish.
+    pub publish_secs: f64,
+    /// Seconds from `changed_at` to each target's successful push.
+    #[serde(default)]
+    pub targets: BTreeMap<String, f64>,
+}
+
+impl Lag {
+    /// Seconds from `changed_at` to `now`, never negative (the POS clock may run ahead).
+    pub fn seconds_since(changed_at: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+        ((now - changed_at).num_milliseconds().max(0) as f64) / 1000.0
+    }
 }
 
 /// A complete release under `releases/` that `current` does not point at,

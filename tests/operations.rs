@@ -363,3 +363,42 @@ async fn a_retry_that_heals_is_logged_but_is_no_warning() {
         "warnings after a healed retry: {warnings:#?}"
     );
 }
+
+/// Issue 16: a change the POS dates (`updatedAt`) is measured to the local
+/// publish and to each target, shown in status and counted once in the metrics.
+#[tokio::test]
+async fn the_lag_of_a_dated_change_is_in_status_and_metrics() {
+    let pos = MockServer::start().await;
+    let changed = chrono::Utc::now() - chrono::TimeDelta::seconds(3);
+    let mut menu = menu_doc(4500);
+    menu["updatedAt"] = changed.to_rfc3339().into();
+    serve_pos(&pos, &menu, &default_images()).await;
+    let env = Env::new(&pos.uri());
+    configure(&env, &pos, "metrics_dir = \"metrics\"", "");
+    assert!(env.run(&["once"]).await.status.success());
+
+    let status = env.status().await;
+    let lag = &status[0]["lag"];
+    let publish = lag["publish_secs"].as_f64().unwrap();
+    let web = lag["targets"]["web"].as_f64().unwrap();
+    assert!((3.0..60.0).contains(&publish), "{lag}");
+    assert!(
+        web >= publish,
+        "a target serves it after the publish: {lag}"
+    );
+    let table = String::from_utf8_lossy(&env.run(&["status"]).await.stdout).into_owned();
+    assert!(table.contains("lag of the POS change"), "{table}");
+
+    let metrics = std::fs::read_to_string(env.path().join("metrics/menusync.prom")).unwrap();
+    for to in ["publish", "web"] {
+        let count = format!("menusync_change_lag_seconds_count{{store=\"gangnam\",to=\"{to}\"}} 1");
+        assert!(metrics.contains(&count), "{count} in\n{metrics}");
+    }
+    assert!(metrics.contains(
+        "menusync_change_lag_seconds_bucket{store=\"gangnam\",to=\"publish\",le=\"60\"} 1"
+    ));
+
+    // The same date again (a settings change republishes): no new lag.
+    assert!(env.run(&["once"]).await.status.success());
+    assert_eq!(env.status().await[0]["lag"]["publish_secs"], publish);
+}

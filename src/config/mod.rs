@@ -26,7 +26,7 @@ use toml::Spanned;
 pub use gates::Gates;
 pub use pos::{ApiKeySource, PosEndpoint, PosKind, ResilienceSettings};
 use raw::{RawConfig, RawDaemon};
-pub use schedule::validate_schedule;
+pub use schedule::{schedule_interval, validate_schedule};
 pub use store::{Store, StoreSettings, validate_store_id};
 pub use target::{DeployMode, RsyncDest, SshOptions, Target, TargetKind};
 
@@ -127,6 +127,8 @@ pub struct DaemonSettings {
     pub gates: Gates,
     /// Where the preview pages are mirrored after they change, if anywhere.
     pub preview_target: Option<Arc<Target>>,
+    /// Spread each schedule's stores evenly over its interval.
+    pub splay: bool,
 }
 
 /// How logs are written besides the journal.
@@ -352,6 +354,7 @@ impl Checker<'_> {
             gates,
             // Resolved once the targets are checked (`check`).
             preview_target: None,
+            splay: raw.splay.unwrap_or(true),
             io_concurrency: count(
                 &raw.io_concurrency,
                 "io_concurrency",

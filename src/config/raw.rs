@@ -57,6 +57,8 @@ pub struct RawDaemon {
     pub max_image_pixels: Option<Spanned<i64>>,
     /// IANA time zone of every store that names none (default `Asia/Seoul`).
     pub time_zone: Option<Spanned<String>>,
+    /// Spread the stores of a schedule over its interval (default true).
+    pub splay: Option<bool>,
     /// A `[target.*]` no store lists, where the preview pages are mirrored.
     pub preview_target: Option<Spanned<String>>,
     /// Publish gates (`config::gates`); a store's own win.

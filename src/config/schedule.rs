@@ -28,6 +28,25 @@ impl Checker<'_> {
     }
 }
 
+/// The time between two runs of `schedule` after `now`: the interval its
+/// stores are spread over (splay). `None` for a schedule that does not parse.
+pub fn schedule_interval(
+    schedule: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<std::time::Duration> {
+    let cron = parser().parse(schedule).ok()?;
+    let first = cron.find_next_occurrence(&now, false).ok()?;
+    let second = cron.find_next_occurrence(&first, false).ok()?;
+    (second - first).to_std().ok()
+}
+
+fn parser() -> croner::parser::CronParser {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+}
+
 /// Parses a 6-field cron string (seconds first) the way the scheduler will.
 pub fn validate_schedule(schedule: &str) -> Result<(), String> {
     let fields = schedule.split_whitespace().count();
@@ -40,10 +59,7 @@ pub fn validate_schedule(schedule: &str) -> Result<(), String> {
         check_cron_field(field, name, min, max)
             .map_err(|why| format!("schedule `{schedule}`: {why}"))?;
     }
-    let cron = croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .dom_and_dow(true)
-        .build()
+    let cron = parser()
         .parse(schedule)
         .map_err(|err| format!("schedule `{schedule}` does not parse: {err}"))?;
     // A pattern can parse and still never come round (30 February): the store

@@ -30,7 +30,7 @@ use crate::pos::doc::{ImagesDoc, MenuDoc};
 use crate::pos::{self, Documents, Fetched, Provider};
 use crate::preview::Shown;
 use crate::publish::{IMAGES_DIR, MENU_PATH, Staging, StoreTree};
-use crate::state::{Held, InputMemo, StoreState};
+use crate::state::{Held, InputMemo, Lag, StoreState};
 use crate::transform;
 
 /// What a pass changes in the store's state, applied once when it ends.
@@ -46,6 +46,8 @@ pub(super) struct StateUpdate {
     held: Option<Option<Held>>,
     /// The POS sent other inputs than the rejected ones: the rejection is over.
     end_rejection: bool,
+    /// A change the POS dated reached the local publish.
+    lag: Option<Lag>,
 }
 
 /// How a pass that built something ended.
@@ -86,6 +88,9 @@ impl StateUpdate {
         if let Some(held) = self.held {
             state.held = held;
         }
+        if let Some(lag) = self.lag {
+            state.lag = Some(lag);
+        }
         if let Some(published) = self.published {
             state.release = published.release;
             state.content_hash = Some(published.content_hash);
@@ -123,6 +128,11 @@ pub(super) async fn build_release(
     }
     let current = inputs.current.clone();
     let (menu_doc, images_doc, content_hash) = documents(pass, inputs, update).await?;
+    let changed_at = menu_doc
+        .updated_at
+        .as_deref()
+        .and_then(|text| DateTime::parse_from_rfc3339(text.trim()).ok())
+        .map(|at| at.with_timezone(&Utc));
     let menu = stage("transform", async {
         transform_menu(pass, &menu_doc, current.is_some(), options)
     })
@@ -144,9 +154,34 @@ pub(super) async fn build_release(
             Some((old, _)) if !options.approve => gates::check(old, &built.menu, &pass.store.gates),
             _ => Vec::new(),
         };
-        publish(pass, built, published, content_hash, reasons, update)
+        let done = publish(pass, built, published, content_hash, reasons, update)?;
+        if let (Some(Done::Published(release)), Some(changed_at)) = (&done, changed_at) {
+            record_lag(pass, release, changed_at, update);
+        }
+        Ok(done)
     })
     .await
+}
+
+/// The lag of a change the POS dated, once per date: a release published for
+/// another reason (a settings change) under the same `updatedAt` is no lag.
+fn record_lag(pass: Pass<'_>, release: &str, changed_at: DateTime<Utc>, update: &mut StateUpdate) {
+    let seen = pass.state.lag.as_ref().map(|lag| lag.changed_at);
+    if seen.is_some_and(|seen| seen >= changed_at) {
+        return;
+    }
+    let publish_secs = Lag::seconds_since(changed_at, Utc::now());
+    info!(
+        lag_secs = publish_secs,
+        "the POS change of {} is published",
+        changed_at.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    update.lag = Some(Lag {
+        release: release.to_string(),
+        changed_at,
+        publish_secs,
+        targets: BTreeMap::new(),
+    });
 }
 
 /// The live release's menu and bytes, when it reads.

@@ -17,7 +17,7 @@ use crate::config::{Store, Target, TargetKind};
 use crate::error::{Kind, StoreError};
 use crate::publish::StoreTree;
 use crate::rsync::{self, Push, Site};
-use crate::state::{LastError, StoreState, TargetState};
+use crate::state::{Lag, LastError, StoreState, TargetState};
 
 /// The longest wait between pushes to a failing target.
 const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(30 * 60);
@@ -95,6 +95,11 @@ pub(crate) async fn deploy_pending(
                 until.format("%H:%M:%SZ")
             )),
             TargetResult::Pushed(target) => {
+                if let Some(lag) = state.lag.as_mut().filter(|lag| lag.release == current) {
+                    let at = target.deployed_at.unwrap_or_else(Utc::now);
+                    lag.targets
+                        .insert(name.clone(), Lag::seconds_since(lag.changed_at, at));
+                }
                 state.targets.insert(name.clone(), target);
             }
             TargetResult::Failed(target, message) => {
