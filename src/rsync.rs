@@ -147,7 +147,7 @@ pub fn rsync_args(
 }
 
 /// Runs a child to completion under a wall-clock cap; `Ok(stdout)` only on exit 0.
-async fn run(
+pub async fn run(
     program: &str,
     args: &[String],
     what: &str,
@@ -194,7 +194,14 @@ fn spawn_error(program: &str, err: std::io::Error) -> StoreError {
     if err.kind() == std::io::ErrorKind::NotFound {
         let package = match program {
             "ssh" => "openssh-client",
-            other => other,
+            "rsync" => "rsync",
+            // An `after_push` command: no package to name.
+            other => {
+                return StoreError::new(
+                    Kind::ToolMissing,
+                    format!("{other} was not found (not on PATH, or no such file)"),
+                );
+            }
         };
         return StoreError::new(
             Kind::ToolMissing,

@@ -232,3 +232,78 @@ async fn a_refused_key_is_an_auth_failure_that_keeps_the_last_good_menu() {
     assert_eq!(status[0]["consecutive_failures"], 1);
     assert_eq!(status[0]["release"], good.as_str());
 }
+
+/// Issue 16: a target's `after_push` (a CDN purge) runs after each successful
+/// push with the store, the release and the changed paths, without a shell;
+/// when it fails, the target is retried like a failed push.
+#[tokio::test]
+async fn after_push_runs_with_the_changed_paths_and_a_failure_is_retried() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    let calls = env.path().join("purged.txt");
+    let script = env.path().join("purge.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ -e {fail} ] && {{ echo 'CDN said 503' >&2; exit 7; }}\necho \"$*\" >> {calls}\n",
+            fail = env.path().join("fail").display(),
+            calls = calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = std::fs::read_to_string(env.config()).unwrap().replace(
+        "dest = \"web\"",
+        &format!(
+            "dest = \"web\"\nafter_push = [\"{}\", \"--zone\", \"menu; rm -rf /\"]\nretry_backoff_secs = 1",
+            script.display()
+        ),
+    );
+    env.write_config(&config);
+
+    let output = env.run(&["once"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let release = env.current_release().unwrap();
+    let line = std::fs::read_to_string(&calls).unwrap();
+    let mut words = line.split_whitespace();
+    // The fixed arguments arrive as given, one word each: no shell read them.
+    assert_eq!(words.next(), Some("--zone"));
+    assert!(line.starts_with("--zone menu; rm -rf / gangnam "), "{line}");
+    assert!(
+        line.contains(&format!(
+            "gangnam {release} gangnam/data/menu.json gangnam/images/"
+        )),
+        "{line}"
+    );
+    assert_eq!(
+        line.matches("gangnam/images/").count(),
+        3,
+        "the three new images: {line}"
+    );
+
+    // A failing purge fails the target (deploy), and the next pass retries it.
+    std::fs::write(env.path().join("fail"), b"").unwrap();
+    serve_pos(&pos, &menu_doc(4600), &default_images()).await;
+    let output = env.run(&["once"]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(text(&output).contains("CDN said 503"), "{}", text(&output));
+    let status = env.status().await;
+    assert!(
+        status[0]["targets"]["web"]["last_error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("exit code 7")
+    );
+    std::fs::remove_file(env.path().join("fail")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let output = env.run(&["once"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let lines = std::fs::read_to_string(&calls).unwrap();
+    let last = lines.lines().last().unwrap();
+    assert!(last.contains(&env.current_release().unwrap()), "{lines}");
+    assert!(
+        last.ends_with("gangnam/data/menu.json"),
+        "only the menu changed: {last}"
+    );
+}

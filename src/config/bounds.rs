@@ -49,6 +49,7 @@ pub const BOUNDS: &[(&str, Bound)] = &[
     ("requests_per_second", bound(1, 1_000_000, "")),
     ("retry_backoff_secs", bound(1, DAY, "seconds")),
     ("ssh_port", bound(1, 65535, "")),
+    ("after_push_timeout_secs", bound(1, HOUR, "seconds")),
 ];
 
 /// The bound of `key`; every key a checker asks for is in [`BOUNDS`].

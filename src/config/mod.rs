@@ -28,7 +28,7 @@ pub use pos::{ApiKeySource, PosEndpoint, PosKind, ResilienceSettings};
 use raw::{RawConfig, RawDaemon};
 pub use schedule::{schedule_interval, validate_schedule};
 pub use store::{Store, StoreSettings, validate_store_id};
-pub use target::{DeployMode, RsyncDest, SshOptions, Target, TargetKind};
+pub use target::{AfterPush, DeployMode, RsyncDest, SshOptions, Target, TargetKind};
 
 pub const DEFAULT_STATE_DIR: &str = "var";
 /// Every five minutes, at second 0 (6 fields, seconds first).

@@ -110,6 +110,9 @@ pub struct RawTarget {
     pub ssh_port: Option<Spanned<i64>>,
     pub ssh_key: Option<Spanned<String>>,
     pub known_hosts: Option<Spanned<String>>,
+    /// A command run after each successful push (a CDN purge), never through a shell.
+    pub after_push: Option<Spanned<Vec<String>>>,
+    pub after_push_timeout_secs: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

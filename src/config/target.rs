@@ -12,11 +12,23 @@ use super::{Checker, ConfigError, check_name};
 
 pub const DEFAULT_TARGET_KEEP_RELEASES: usize = 5;
 pub const DEFAULT_RETRY_BACKOFF_SECS: u64 = 30;
+pub const DEFAULT_AFTER_PUSH_TIMEOUT_SECS: u64 = 30;
 
 #[derive(Debug)]
 pub struct Target {
     pub name: String,
     pub kind: TargetKind,
+    /// Run after each successful push of a release to this target.
+    pub after_push: Option<AfterPush>,
+}
+
+/// `after_push = ["program", "fixed args"…]`: run with the store, the release
+/// and the changed paths appended as arguments, no shell, under a timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AfterPush {
+    pub program: String,
+    pub args: Vec<String>,
+    pub timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -128,8 +140,43 @@ impl Checker<'_> {
                 "ssh settings apply only to a remote `dest` (user@host:/path)",
             ));
         }
+        let after_push = match &raw.after_push {
+            None => None,
+            Some(command) => {
+                let words = command.get_ref();
+                let program = words.first().filter(|program| {
+                    !program.trim().is_empty()
+                        && (program.starts_with('/') || !program.contains('/'))
+                });
+                let Some(program) = program else {
+                    return Err(self.error(
+                        command.span(),
+                        "`after_push` is a list: an absolute path or a command on PATH, then \
+                         its fixed arguments, e.g. [\"/usr/local/bin/cdn-purge\", \"--zone\", \"menu\"]",
+                    ));
+                };
+                Some(AfterPush {
+                    program: program.clone(),
+                    args: words[1..].to_vec(),
+                    timeout: Duration::from_secs(self.bounded(
+                        &raw.after_push_timeout_secs,
+                        "after_push_timeout_secs",
+                        DEFAULT_AFTER_PUSH_TIMEOUT_SECS,
+                    )?),
+                })
+            }
+        };
+        if raw.after_push.is_none()
+            && let Some(timeout) = &raw.after_push_timeout_secs
+        {
+            return Err(self.error(
+                timeout.span(),
+                "`after_push_timeout_secs` applies only with `after_push`",
+            ));
+        }
         Ok(Target {
             name: name.get_ref().clone(),
+            after_push,
             kind: TargetKind::Rsync {
                 dest,
                 mode,

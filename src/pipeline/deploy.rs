@@ -166,7 +166,10 @@ async fn push_one(
             .acquire()
             .await
             .expect("the deploy semaphore is never closed");
-        rsync::push(Site { dest, ssh }, &push).await
+        match rsync::push(Site { dest, ssh }, &push).await {
+            Ok(()) => after_push(target, &push, store_tree_images(ctx, store, &push)).await,
+            Err(err) => Err(err),
+        }
     };
     let finished = Utc::now();
     match result {
@@ -192,6 +195,69 @@ async fn push_one(
             TargetResult::Failed(target_state, err.chain())
         }
     }
+}
+
+/// Most image paths handed to `after_push`; past it, the images folder stands for them.
+const MAX_AFTER_PUSH_IMAGES: usize = 500;
+
+/// The image names of the pushed release that the target's previous release
+/// lacked (every one when that release is gone locally); `None` when the
+/// target has no `after_push`.
+fn store_tree_images(ctx: &Context, store: &Store, push: &Push<'_>) -> Option<Vec<String>> {
+    let names = |release: &str| -> std::collections::BTreeSet<String> {
+        let dir = StoreTree::new(&ctx.config.daemon.state_dir, &store.id)
+            .release_dir(release)
+            .join(crate::publish::IMAGES_DIR);
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let before = push.previous.map(names).unwrap_or_default();
+    Some(
+        names(push.release)
+            .into_iter()
+            .filter(|name| !before.contains(name))
+            .collect(),
+    )
+}
+
+/// Runs the target's `after_push` command (a CDN purge) with the store, the
+/// release and the paths that changed under the target's root, without a
+/// shell, under its timeout. Its failure is the push's: the target is retried.
+async fn after_push(
+    target: &Target,
+    push: &Push<'_>,
+    new_images: Option<Vec<String>>,
+) -> Result<(), StoreError> {
+    let (Some(hook), Some(new_images)) = (&target.after_push, new_images) else {
+        return Ok(());
+    };
+    // Paths as the web host serves them, relative to the target's `dest`.
+    let root = match push.mode {
+        crate::config::DeployMode::Files => push.store_id.to_string(),
+        crate::config::DeployMode::Releases => format!("{}/current", push.store_id),
+    };
+    let mut args = hook.args.clone();
+    args.extend([push.store_id.to_string(), push.release.to_string()]);
+    args.push(format!("{root}/data/menu.json"));
+    if new_images.len() > MAX_AFTER_PUSH_IMAGES {
+        args.push(format!("{root}/images/"));
+    } else {
+        args.extend(
+            new_images
+                .iter()
+                .map(|name| format!("{root}/images/{name}")),
+        );
+    }
+    let what = format!("after_push `{}` of target {}", hook.program, target.name);
+    rsync::run(&hook.program, &args, &what, hook.timeout).await?;
+    info!(deploy_target = %target.name, release = %push.release, "after_push ran");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -255,12 +255,14 @@ async fn a_missing_program_names_the_package_to_install() {
     .await
     .unwrap_err();
     assert_eq!(err.kind, Kind::ToolMissing);
-    assert!(err.message.contains("is not installed"), "{}", err.message);
-    assert!(
-        err.message
-            .contains("apt-get install menusync-test-no-such-program"),
-        "{}",
-        err.message
+    assert_eq!(
+        err.message, "menusync-test-no-such-program was not found (not on PATH, or no such file)",
+        "an after_push command names no package"
+    );
+    assert_eq!(
+        spawn_error("rsync", std::io::ErrorKind::NotFound.into()).message,
+        "rsync is not installed (not found on PATH): install the `rsync` package, \
+         e.g. `apt-get install rsync`"
     );
     assert_eq!(
         spawn_error("ssh", std::io::ErrorKind::NotFound.into()).message,
