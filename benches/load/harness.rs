@@ -93,6 +93,10 @@ pub(crate) struct Shape<'a> {
     pub(crate) concurrency: usize,
     /// Cron schedule for the daemon (S5); the default one otherwise.
     pub(crate) schedule: Option<String>,
+    /// More `[daemon]` lines (S6: `splay = false`).
+    pub(crate) daemon_extra: &'a str,
+    /// Push every store to a local rsync target `web/` (S6).
+    pub(crate) target: bool,
 }
 
 pub(crate) fn universe(pos: &Pos, shape: &Shape) -> Universe {
@@ -104,18 +108,24 @@ pub(crate) fn universe(pos: &Pos, shape: &Shape) -> Universe {
         .map(|s| format!("schedule = \"{s}\"\n"))
         .unwrap_or_default();
     let mut text = format!(
-        "[daemon]\nstate_dir = \"state\"\nio_concurrency = {}\n{schedule}\n\
+        "[daemon]\nstate_dir = \"state\"\nio_concurrency = {}\n{schedule}{}\n\
          [pos.bench]\nkind = \"http\"\nbase_url = \"{}\"\napi_key_file = \"key\"\n\
          requests_per_second = 1000000\n",
-        shape.concurrency, pos.base
+        shape.concurrency, shape.daemon_extra, pos.base
     );
+    let targets = if shape.target {
+        text.push_str("\n[target.web]\nkind = \"rsync\"\ndest = \"web\"\n");
+        "targets = [\"web\"]\n"
+    } else {
+        ""
+    };
     let mut ids = Vec::new();
     let mut pos_ids = Vec::new();
     for n in 0..shape.stores {
         let pos_id = store_id(shape.name, n, shape.images, shape.items);
         let _ = write!(
             text,
-            "\n[[store]]\nid = \"s{n}\"\nname = \"벤치 {n}호점\"\npos = \"bench\"\npos_store_id = \"{pos_id}\"\n",
+            "\n[[store]]\nid = \"s{n}\"\nname = \"벤치 {n}호점\"\npos = \"bench\"\npos_store_id = \"{pos_id}\"\n{targets}",
         );
         ids.push(format!("s{n}"));
         pos_ids.push(pos_id);
@@ -491,6 +501,13 @@ pub(crate) struct Sizes {
     /// Seconds between S5 ticks; divides 60.
     pub(crate) s5_interval: u64,
     pub(crate) s5_ticks: u64,
+    pub(crate) s6_stores: usize,
+    /// Seconds between S6 ticks; divides 60.
+    pub(crate) s6_interval: u64,
+    /// How long S6 changes the POS, in seconds.
+    pub(crate) s6_seconds: u64,
+    /// POS changes a second during S6.
+    pub(crate) s6_rate: f64,
 }
 
 /// Which scenario groups run (`--only S1,S2,S5`) and what wraps the measured daemon.

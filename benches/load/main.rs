@@ -52,6 +52,7 @@ fn seeded(parts: &[u64]) -> u64 {
     state | 1
 }
 
+mod freshness;
 mod harness;
 mod pos;
 mod report;
@@ -100,6 +101,10 @@ fn main() {
             s5_items: 5,
             s5_interval: 2,
             s5_ticks: 2,
+            s6_stores: 30,
+            s6_interval: 3,
+            s6_seconds: 6,
+            s6_rate: 2.0,
         }
     } else {
         Sizes {
@@ -113,6 +118,10 @@ fn main() {
             s5_items: 10,
             s5_interval: 30,
             s5_ticks: 4,
+            s6_stores: 1000,
+            s6_interval: 15,
+            s6_seconds: 150,
+            s6_rate: 2.0,
         }
     };
     // `--scale 0.1`: a tenth of the stores in every scenario (for profiling runs).
@@ -121,6 +130,7 @@ fn main() {
         sizes.s1_stores = scaled(sizes.s1_stores);
         sizes.big_stores = scaled(sizes.big_stores);
         sizes.s5_stores = scaled(sizes.s5_stores);
+        sizes.s6_stores = scaled(sizes.s6_stores);
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let started = Instant::now();

@@ -13,6 +13,8 @@ pub(crate) async fn first_sync_and_image_change(pos: &Pos, sizes: &Sizes, plan: 
             items: sizes.items,
             concurrency: sizes.concurrency,
             schedule: None,
+            daemon_extra: "",
+            target: false,
         },
     );
     let all: Vec<usize> = (0..sizes.s1_stores).collect();
@@ -47,6 +49,8 @@ pub(crate) async fn quiet_passes(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Vec<R
             items: sizes.items,
             concurrency: sizes.concurrency,
             schedule: None,
+            daemon_extra: "",
+            target: false,
         },
     );
     let all: Vec<usize> = (0..sizes.big_stores).collect();
@@ -91,6 +95,8 @@ pub(crate) async fn scheduler_ticks(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Ro
             items: sizes.s5_items,
             concurrency: sizes.concurrency,
             schedule: Some(format!("*/{interval} * * * * *")),
+            daemon_extra: "",
+            target: false,
         },
     );
     let all: Vec<usize> = (0..sizes.s5_stores).collect();
@@ -191,6 +197,11 @@ pub(crate) async fn run_all(sizes: &Sizes, plan: &Plan) -> Vec<Row> {
     }
     if plan.runs("S5") {
         rows.push(scheduler_ticks(&pos, sizes, plan).await);
+    }
+    if plan.runs("S6") {
+        // The before row (every store at the tick) beside the splayed one, in one run.
+        rows.push(freshness::freshness(&pos, sizes, plan, false).await);
+        rows.push(freshness::freshness(&pos, sizes, plan, true).await);
     }
     rows
 }
