@@ -153,16 +153,23 @@ pub fn splay(stores: &[Arc<Store>], interval: std::time::Duration) -> Vec<std::t
 }
 
 impl Dispatcher {
-    /// Every store of `schedule`, each at its splay offset (at once without splay).
+    /// Every store of `schedule`, each at its splay offset from the tick's own
+    /// time (at once without splay). Offsets count from when the tick was due,
+    /// not from when it arrived, so a late tick does not shift its round into
+    /// the next one and double the POS's rate for a moment.
     fn dispatch_tick(&self, schedule: &str) {
         let stores = self.stores_on(schedule);
         let daemon = &self.ctx.config.daemon;
-        let interval = crate::config::schedule_interval(schedule, Utc::now())
+        let now = Utc::now();
+        let interval = crate::config::schedule_interval(schedule, now)
             .filter(|_| daemon.splay)
+            .unwrap_or_default();
+        let late = crate::config::schedule_tick(schedule, now)
+            .and_then(|due| (now - due).to_std().ok())
             .unwrap_or_default();
         let offsets = splay(&stores, interval);
         for (store, offset) in stores.iter().zip(offsets) {
-            self.spawn(store, offset);
+            self.spawn(store, offset.saturating_sub(late));
         }
     }
 
@@ -511,6 +518,19 @@ mod tests {
             std::time::Duration::from_secs(300)
         );
         assert!(crate::config::schedule_interval("not a schedule", now).is_none());
+        // A tick that arrives late belongs to the run that was due.
+        let due = chrono::DateTime::parse_from_rfc3339("2026-12-03T10:00:15Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let late = due + chrono::TimeDelta::milliseconds(700);
+        assert_eq!(
+            crate::config::schedule_tick("*/15 * * * * *", late),
+            Some(due)
+        );
+        assert_eq!(
+            crate::config::schedule_tick("*/15 * * * * *", due),
+            Some(due)
+        );
     }
 
     #[test]

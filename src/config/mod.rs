@@ -26,7 +26,7 @@ use toml::Spanned;
 pub use gates::Gates;
 pub use pos::{ApiKeySource, PosEndpoint, PosKind, ResilienceSettings};
 use raw::{RawConfig, RawDaemon};
-pub use schedule::{schedule_interval, validate_schedule};
+pub use schedule::{schedule_interval, schedule_tick, validate_schedule};
 pub use store::{Store, StoreSettings, validate_store_id};
 pub use target::{AfterPush, DeployMode, RsyncDest, SshOptions, Target, TargetKind};
 

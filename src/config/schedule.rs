@@ -40,6 +40,22 @@ pub fn schedule_interval(
     (second - first).to_std().ok()
 }
 
+/// The run of `schedule` a tick arriving at `now` belongs to: the latest
+/// occurrence at or before `now` (a tick may arrive a little late).
+pub fn schedule_tick(
+    schedule: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let interval = schedule_interval(schedule, now)?;
+    let cron = parser().parse(schedule).ok()?;
+    // Whole seconds: croner keeps the fraction of the time it starts from.
+    let since =
+        chrono::Timelike::with_nanosecond(&(now - chrono::TimeDelta::from_std(interval).ok()?), 0)?;
+    cron.find_next_occurrence(&since, false)
+        .ok()
+        .filter(|tick| *tick <= now)
+}
+
 fn parser() -> croner::parser::CronParser {
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Required)
