@@ -205,7 +205,9 @@ fn allergen_change(old: &Item, new: &Item) -> Option<String> {
     (!changes.is_empty()).then(|| changes.join(", "))
 }
 
-fn names(list: &[String]) -> String {
+/// The first names of `list`, then `…` when there are more: how every
+/// summary line (publish, gates) lists items.
+pub fn names(list: &[String]) -> String {
     let mut shown: Vec<&str> = list.iter().take(NAMES_SHOWN).map(String::as_str).collect();
     if list.len() > NAMES_SHOWN {
         shown.push("…");

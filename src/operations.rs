@@ -65,16 +65,12 @@ pub fn releases(ctx: &Context, store: &Store) -> Result<Vec<ReleaseInfo>, StoreE
 /// How long `rollback` waits for a pass of the same store to end.
 const ROLLBACK_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Points `current` at `to` (default: the release before the current one) and deploys it.
-pub async fn rollback(
-    ctx: &Context,
-    store: &Store,
-    to: Option<&str>,
-) -> Result<String, StoreError> {
+/// The store's folder and its lock, for a command run by hand: the daemon
+/// may be in the middle of a pass of this store, so wait for it a while.
+async fn lock_store(ctx: &Context, store: &Store) -> Result<(StoreTree, StoreLock), StoreError> {
     let tree = StoreTree::new(&ctx.config.daemon.state_dir, &store.id);
     tree.ensure()?;
-    // The daemon may be in the middle of a pass of this store: wait for it.
-    let _lock = StoreLock::acquire_within(&tree.lock_file(), ROLLBACK_LOCK_WAIT)
+    let lock = StoreLock::acquire_within(&tree.lock_file(), ROLLBACK_LOCK_WAIT)
         .await?
         .ok_or_else(|| {
             StoreError::new(
@@ -85,6 +81,16 @@ pub async fn rollback(
                 ),
             )
         })?;
+    Ok((tree, lock))
+}
+
+/// Points `current` at `to` (default: the release before the current one) and deploys it.
+pub async fn rollback(
+    ctx: &Context,
+    store: &Store,
+    to: Option<&str>,
+) -> Result<String, StoreError> {
+    let (tree, _lock) = lock_store(ctx, store).await?;
     let current = tree.current_release()?;
     let kept = tree.releases()?;
     let target = match to {

@@ -11,7 +11,7 @@
 use chrono::Utc;
 use tracing::{info, warn};
 
-use super::{ROLLBACK_LOCK_WAIT, read_menu};
+use super::{lock_store, read_menu};
 use crate::config::Store;
 use crate::error::{Kind, StoreError};
 use crate::lock::StoreLock;
@@ -27,19 +27,7 @@ async fn held(
     ctx: &Context,
     store: &Store,
 ) -> Result<(StoreTree, StoreLock, StoreState, Held), StoreError> {
-    let tree = StoreTree::new(&ctx.config.daemon.state_dir, &store.id);
-    tree.ensure()?;
-    let lock = StoreLock::acquire_within(&tree.lock_file(), ROLLBACK_LOCK_WAIT)
-        .await?
-        .ok_or_else(|| {
-            StoreError::new(
-                Kind::Busy,
-                format!(
-                    "a pass of this store has been running for over {}s; try again later",
-                    ROLLBACK_LOCK_WAIT.as_secs()
-                ),
-            )
-        })?;
+    let (tree, lock) = lock_store(ctx, store).await?;
     let state = StoreState::load(&tree.state_file())?;
     let Some(held) = state.held.clone() else {
         return Err(StoreError::new(
