@@ -5,6 +5,7 @@
 //! against mean) and the daemon's CPU as a share of one core.
 
 use super::*;
+use scenarios::start_daemon;
 
 /// How long a change may take to reach the target before it counts as lost.
 const LOST_AFTER: Duration = Duration::from_secs(120);
@@ -37,28 +38,8 @@ pub(crate) async fn freshness(pos: &Pos, sizes: &Sizes, plan: &Plan, splay: bool
         sizes.s6_stores, setup.wall, setup.failed
     );
 
-    pos.control(reqwest::Method::POST, "_record", String::new())
-        .await;
-    let daemon = u.spawn(&["run".to_string()], &plan.wrap);
+    let daemon = start_daemon(pos, &u, plan, "S6").await;
     let pid = daemon.pid;
-    // The first pass over every store runs at start; measure from the tick after it.
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let log = pos
-            .control(reqwest::Method::GET, "_log", String::new())
-            .await;
-        if log.lines().count() >= sizes.s6_stores {
-            break;
-        }
-        if Instant::now() > deadline || !Path::new(&format!("/proc/{pid}")).exists() {
-            terminate(pid);
-            panic!(
-                "S6: the daemon's first pass did not finish; see {}",
-                u.log_path().display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
     let interval_f = interval as f64;
     let start = ((now_secs() + 1.0) / interval_f).ceil() * interval_f;
     let end = start + sizes.s6_seconds as f64;

@@ -106,29 +106,8 @@ pub(crate) async fn scheduler_ticks(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Ro
         sizes.s5_stores, setup.wall, setup.failed
     );
 
-    pos.control(reqwest::Method::POST, "_record", String::new())
-        .await;
-    let daemon = c.spawn(&["run".to_string()], &plan.wrap);
+    let daemon = start_daemon(pos, &c, plan, "S5").await;
     let pid = daemon.pid;
-    // The daemon's own first pass over every store runs at start; wait for it
-    // to have fetched every store, then count from the next tick on.
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let log = pos
-            .control(reqwest::Method::GET, "_log", String::new())
-            .await;
-        if log.lines().count() >= sizes.s5_stores {
-            break;
-        }
-        if Instant::now() > deadline || !Path::new(&format!("/proc/{pid}")).exists() {
-            terminate(pid);
-            panic!(
-                "S5: the daemon's first pass did not finish; see {}",
-                c.log_path().display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
     let interval_f = interval as f64;
     let first_tick = ((now_secs() + 1.0) / interval_f).ceil() * interval_f;
     let end = first_tick + (sizes.s5_ticks * interval) as f64;
@@ -183,6 +162,32 @@ pub(crate) async fn scheduler_ticks(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Ro
             sizes.s5_stores, sizes.s5_items
         ),
         ..Row::default()
+    }
+}
+
+/// `menusync run` on `u`, with the POS recording every menu request, once
+/// its own first pass has fetched every store (counting starts after it).
+pub(crate) async fn start_daemon(pos: &Pos, u: &Universe, plan: &Plan, label: &str) -> Measured {
+    pos.control(reqwest::Method::POST, "_record", String::new())
+        .await;
+    let daemon = u.spawn(&["run".to_string()], &plan.wrap);
+    let pid = daemon.pid;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let log = pos
+            .control(reqwest::Method::GET, "_log", String::new())
+            .await;
+        if log.lines().count() >= u.ids.len() {
+            return daemon;
+        }
+        if Instant::now() > deadline || !Path::new(&format!("/proc/{pid}")).exists() {
+            terminate(pid);
+            panic!(
+                "{label}: the daemon's first pass did not finish; see {}",
+                u.log_path().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
