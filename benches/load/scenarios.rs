@@ -95,7 +95,9 @@ pub(crate) async fn scheduler_ticks(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Ro
             items: sizes.s5_items,
             concurrency: sizes.concurrency,
             schedule: Some(format!("*/{interval} * * * * *")),
-            daemon_extra: "",
+            // S5 counts each store's fetch in its tick's window, so the stores
+            // start at the tick; S6 measures splay.
+            daemon_extra: "splay = false\n",
             target: false,
         },
     );
