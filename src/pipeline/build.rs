@@ -11,6 +11,12 @@
 //! one [`StateUpdate`], applied by the caller once the pass ends, whether it
 //! succeeded, failed or ran out of time. A new step (a publish gate, a
 //! preview) goes between two of these, with the value it needs.
+//!
+//! `inputs` and `documents` live in [`inputs`], the preview pages a publish
+//! or hold writes in [`previews`]; the rest of the steps are here.
+
+mod inputs;
+mod previews;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -19,19 +25,21 @@ use chrono::{DateTime, Utc};
 use tracing::{debug, info, warn};
 
 use super::{Context, PassOptions, RECORDER, log_problems, stage};
-use crate::config::{Store, StoreSettings};
-use crate::detect;
+use crate::config::Store;
 use crate::diff::MenuDiff;
 use crate::error::StoreError;
 use crate::gates;
 use crate::images::{self, GatheredImages, ImageRequest};
 use crate::menu::Menu;
+use crate::pos::Provider;
 use crate::pos::doc::{ImagesDoc, MenuDoc};
-use crate::pos::{self, Documents, Fetched, Provider};
-use crate::preview::Shown;
 use crate::publish::{IMAGES_DIR, MENU_PATH, Staging, StoreTree};
 use crate::state::{Held, InputMemo, Lag, StoreState};
 use crate::transform;
+
+pub(super) use inputs::content_hash;
+use inputs::{Inputs, documents, inputs};
+use previews::Previews;
 
 /// What a pass changes in the store's state, applied once when it ends.
 #[derive(Debug, Default)]
@@ -191,59 +199,6 @@ fn read_published(pass: Pass<'_>, release: &str) -> Option<(Menu, Vec<u8>)> {
     Some((menu, bytes))
 }
 
-/// The content hash of what the POS sends now (fetched in full, memo used).
-pub(super) async fn content_hash(pass: Pass<'_>) -> Result<String, StoreError> {
-    let mut update = StateUpdate::default();
-    let fetched = fetch(pass, pos::Freshness::Full).await?;
-    let fingerprint = input_fingerprint(&fetched, &pass.store.id, &pass.store.settings);
-    match pass.state.known_hash(&fingerprint) {
-        Some(hash) => Ok(hash.to_string()),
-        None => {
-            let parsed = parse_or_refetch(pass, fetched).await?;
-            Ok(memoise(&mut update, pass.store, &parsed))
-        }
-    }
-}
-
-/// The POS documents of a pass: parsed, or fetched and not parsed yet.
-enum Fetch {
-    Pending(Fetched),
-    Parsed(Documents),
-}
-
-/// What the pass starts from: the live release and the POS inputs with their content hash.
-struct Inputs {
-    current: Option<String>,
-    fingerprint: String,
-    content_hash: String,
-    fetch: Fetch,
-}
-
-/// Fetches the POS documents and finds their content hash: from the memo
-/// when the bytes equal the last ones seen (a quiet pass parses nothing),
-/// else by parsing them.
-async fn inputs(pass: Pass<'_>, update: &mut StateUpdate) -> Result<Inputs, StoreError> {
-    let fetched = stage("fetch", fetch(pass, pos::Freshness::Conditional)).await?;
-    let current = pass.tree.current_release()?;
-    let fingerprint = input_fingerprint(&fetched, &pass.store.id, &pass.store.settings);
-    let (content_hash, fetch) = match pass.state.known_hash(&fingerprint) {
-        Some(hash) => (hash.to_string(), Fetch::Pending(fetched)),
-        None => {
-            let parsed = parse_or_refetch(pass, fetched).await?;
-            (
-                memoise(update, pass.store, &parsed),
-                Fetch::Parsed(parsed.documents),
-            )
-        }
-    };
-    Ok(Inputs {
-        current,
-        fingerprint,
-        content_hash,
-        fetch,
-    })
-}
-
 /// Whether to build a release: not while a rollback holds and the POS menu
 /// is what it was, nor when the inputs built the live release already, nor
 /// for inputs staff rejected or whose release waits for approval.
@@ -278,32 +233,6 @@ fn decide(pass: Pass<'_>, inputs: &Inputs, options: PassOptions, update: &mut St
         && !state.retry_images;
     debug!(unchanged, hash = %&content_hash[..16], "compared with the published release");
     !unchanged
-}
-
-/// The parsed documents (parsing them now if the memo spared it so far),
-/// with the JSON trees that served the hash already freed: the images stage
-/// is long, and up to io_concurrency passes may be in it at once.
-async fn documents(
-    pass: Pass<'_>,
-    inputs: Inputs,
-    update: &mut StateUpdate,
-) -> Result<(MenuDoc, ImagesDoc, String), StoreError> {
-    let (documents, content_hash) = match inputs.fetch {
-        Fetch::Parsed(documents) => (documents, inputs.content_hash),
-        Fetch::Pending(fetched) => {
-            let parsed = parse_or_refetch(pass, fetched).await?;
-            // A 304 asked again in full may have brought newer bytes than the
-            // fingerprint the memo answered for: then hash what was parsed.
-            let content_hash = if parsed.fingerprint == inputs.fingerprint {
-                inputs.content_hash
-            } else {
-                memoise(update, pass.store, &parsed)
-            };
-            (parsed.documents, content_hash)
-        }
-    };
-    let Documents { menu, images, .. } = documents;
-    Ok((menu, images, content_hash))
 }
 
 /// POS menu → the store's `Menu`, refused if it shrank past the guard.
@@ -504,154 +433,6 @@ fn drop_held(pass: Pass<'_>, held: Option<&str>, current: Option<&str>) {
     crate::preview::StorePreview::new(&pass.ctx.config.daemon.state_dir, &pass.store.id)
         .clear_held()
         .unwrap_or_else(|err| warn!(category = %err.category(), "{}", err.chain()));
-}
-
-/// The preview pages of one publish or hold (`preview`): written after the
-/// release is in place, and never failing the pass.
-struct Previews<'a> {
-    pass: Pass<'a>,
-    old: Option<&'a Menu>,
-    old_release: Option<&'a str>,
-}
-
-impl Previews<'_> {
-    fn write(&self, menu: &Menu, release: &str, held: Option<(&[String], DateTime<Utc>)>) {
-        let (tree, daemon) = (self.pass.tree, &self.pass.ctx.config.daemon);
-        let preview = crate::preview::StorePreview::new(&daemon.state_dir, &self.pass.store.id);
-        let new_dir = tree.release_dir(release);
-        let new = Shown {
-            menu,
-            release_dir: &new_dir,
-        };
-        let old_dir = self.old_release.map(|old| tree.release_dir(old));
-        let old = self
-            .old
-            .zip(old_dir.as_deref())
-            .map(|(menu, release_dir)| Shown { menu, release_dir });
-        let written = (|| {
-            preview.write_changes(old, new, release, held.map(|(reasons, _)| reasons))?;
-            match held {
-                Some((reasons, since)) => preview.write_held(
-                    new,
-                    release,
-                    reasons,
-                    &since.format("%Y-%m-%d %H:%M UTC").to_string(),
-                )?,
-                None => {
-                    preview.write_published(new, release)?;
-                    preview.clear_held()?;
-                }
-            }
-            preview.prune(daemon.keep_releases.get())?;
-            crate::preview::write_index(&daemon.state_dir, &index_rows(&self.pass.ctx.config))
-        })();
-        match written {
-            Ok(()) => debug!(dir = %preview.dir().display(), "preview pages written"),
-            Err(err) => {
-                warn!(category = %err.category(), "preview pages not written: {}", err.chain())
-            }
-        }
-    }
-}
-
-/// Every configured store for the previews' index page.
-pub(crate) fn index_rows(config: &crate::config::Config) -> Vec<(String, String, String)> {
-    config
-        .stores
-        .iter()
-        .map(|store| {
-            (
-                store.id.clone(),
-                store.settings.display_name.clone(),
-                store.pos.name.clone(),
-            )
-        })
-        .collect()
-}
-
-/// Fetches a store's POS documents under an I/O permit.
-async fn fetch(pass: Pass<'_>, freshness: pos::Freshness) -> Result<Fetched, StoreError> {
-    let _permit = pass
-        .ctx
-        .shared
-        .io
-        .acquire()
-        .await
-        .expect("the I/O semaphore is never closed");
-    pass.provider
-        .fetch(
-            &pass.store.pos_store_id,
-            pass.ctx.config.daemon.max_menu_bytes,
-            freshness,
-        )
-        .await
-}
-
-/// Parsed documents and the fingerprint of exactly the bytes they came from.
-struct Parsed {
-    documents: Documents,
-    fingerprint: String,
-}
-
-/// Parses fetched documents; one the POS answered `304` is asked for again in full.
-async fn parse_or_refetch(pass: Pass<'_>, fetched: Fetched) -> Result<Parsed, StoreError> {
-    let store = pass.store;
-    let fingerprint = input_fingerprint(&fetched, &store.id, &store.settings);
-    if let Some(documents) = stage("parse", async { fetched.documents() }).await? {
-        return Ok(Parsed {
-            documents,
-            fingerprint,
-        });
-    }
-    let fetched = stage("fetch", async {
-        debug!("a document answered 304 is needed in full; asking again without ETag");
-        fetch(pass, pos::Freshness::Full).await
-    })
-    .await?;
-    let fingerprint = input_fingerprint(&fetched, &store.id, &store.settings);
-    let documents = stage("parse", async { fetched.documents() })
-        .await?
-        .expect("a full fetch always carries both bodies");
-    Ok(Parsed {
-        documents,
-        fingerprint,
-    })
-}
-
-/// The canonical content hash of parsed documents, remembered for their fingerprint.
-fn memoise(update: &mut StateUpdate, store: &Store, parsed: &Parsed) -> String {
-    let documents = &parsed.documents;
-    let content_hash = detect::content_hash(
-        &store.id,
-        &documents.menu_value,
-        &documents.images_value,
-        &store.settings,
-    );
-    update.memo = Some(InputMemo {
-        fingerprint: parsed.fingerprint.clone(),
-        content_hash: content_hash.clone(),
-    });
-    content_hash
-}
-
-/// A cheap hash of everything the content hash covers: equal fingerprints
-/// mean equal content hashes, so a known fingerprint spares the parse.
-pub(super) fn input_fingerprint(
-    fetched: &Fetched,
-    store_id: &str,
-    settings: &StoreSettings,
-) -> String {
-    match fetched {
-        Fetched::Raw { menu, images } => {
-            detect::raw_fingerprint(store_id, &menu.digest, &images.digest, settings)
-        }
-        Fetched::Mapped(documents) => detect::content_hash(
-            store_id,
-            &documents.menu_value,
-            &documents.images_value,
-            settings,
-        ),
-    }
 }
 
 /// How long into a pass the images stage may run: the pass timeout less a
