@@ -20,8 +20,6 @@
 
 use reqwest::Method;
 use reqwest::header::ACCEPT;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use url::Url;
 
 use super::client::{Asked, KeyHeader, PosClient, check_status, read_json_body, send};
@@ -36,8 +34,10 @@ use crate::error::{Kind, StoreError};
 use crate::menu::{DEFAULT_CURRENCY, NutritionBasis};
 
 mod money;
+mod wire;
 
 use money::minor_units;
+use wire::{GfAllergen, GfCategory, GfExtras, GfGroup, GfItem, GfMenu, GfSize};
 
 const MENU_PATH: &str = "pos/menu";
 
@@ -400,136 +400,6 @@ fn map_group(group: &GfGroup, currency: &str) -> Result<OptionGroupDoc, String> 
         allow_quantities: group.allow_quantity,
         options,
     })
-}
-
-/// The Fetch Menu v2 answer, with only the fields the mapping reads. Lists
-/// may be `null`; prices stay raw JSON so their decimal text survives.
-#[derive(Debug, Deserialize)]
-struct GfMenu {
-    #[serde(default)]
-    restaurant_id: Option<serde_json::Value>,
-    #[serde(default)]
-    currency: Option<String>,
-    #[serde(default)]
-    categories: Option<Vec<GfCategory>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GfCategory {
-    id: serde_json::Value,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    active: Option<bool>,
-    #[serde(default)]
-    active_days: Option<i64>,
-    #[serde(default)]
-    active_begin: Option<String>,
-    #[serde(default)]
-    active_end: Option<String>,
-    #[serde(default)]
-    items: Option<Vec<GfItem>>,
-    #[serde(default)]
-    groups: Option<Vec<GfGroup>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GfItem {
-    id: serde_json::Value,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    price: Option<Box<RawValue>>,
-    #[serde(default)]
-    active: Option<bool>,
-    #[serde(default)]
-    active_days: Option<i64>,
-    #[serde(default)]
-    active_begin: Option<String>,
-    #[serde(default)]
-    active_end: Option<String>,
-    #[serde(default)]
-    tags: Option<Vec<String>>,
-    #[serde(default)]
-    extras: Option<GfExtras>,
-    #[serde(default)]
-    sizes: Option<Vec<GfSize>>,
-    #[serde(default)]
-    groups: Option<Vec<GfGroup>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GfSize {
-    id: serde_json::Value,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    price: Option<Box<RawValue>>,
-    #[serde(default)]
-    default: Option<bool>,
-    #[serde(default)]
-    groups: Option<Vec<GfGroup>>,
-    #[serde(default)]
-    extras: Option<GfExtras>,
-}
-
-/// `extras` of an item or a size; every part may be missing or `null`.
-#[derive(Debug, Deserialize)]
-struct GfExtras {
-    #[serde(default)]
-    menu_item_allergens_values: Option<Vec<GfAllergen>>,
-    #[serde(default)]
-    menu_item_order_types: Option<Vec<String>>,
-    #[serde(default)]
-    menu_item_nutritional_values: Option<Vec<GfNutrient>>,
-    #[serde(default)]
-    menu_item_nutritional_values_size: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GfAllergen {
-    #[serde(default)]
-    id: Option<serde_json::Value>,
-    #[serde(default)]
-    name: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GfNutrient {
-    #[serde(default)]
-    id: Option<serde_json::Value>,
-    #[serde(default)]
-    value: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GfGroup {
-    id: serde_json::Value,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    required: Option<bool>,
-    #[serde(default)]
-    force_min: Option<i64>,
-    #[serde(default)]
-    force_max: Option<i64>,
-    #[serde(default)]
-    allow_quantity: Option<bool>,
-    #[serde(default)]
-    options: Option<Vec<GfOption>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GfOption {
-    id: serde_json::Value,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    price: Option<Box<RawValue>>,
-    #[serde(default)]
-    default: Option<bool>,
 }
 
 #[cfg(test)]
