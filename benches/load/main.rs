@@ -52,12 +52,14 @@ fn seeded(parts: &[u64]) -> u64 {
     state | 1
 }
 
+mod floor;
 mod freshness;
 mod harness;
 mod pos;
 mod report;
 mod scenarios;
 
+use floor::*;
 use harness::*;
 use pos::*;
 use report::*;
