@@ -257,7 +257,7 @@ impl fmt::Display for MenuDiff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::menu::{Allergen, Category, Day, StoreInfo, Window};
+    use crate::menu::{Allergen, Category, Day, Window};
 
     fn item(id: &str, name: &str, price: i64, sold_out: bool) -> Item {
         Item {
@@ -281,25 +281,6 @@ mod tests {
         }
     }
 
-    fn menu(items: Vec<Item>) -> Menu {
-        Menu {
-            schema_version: 2,
-            store: StoreInfo {
-                id: "s".into(),
-                name: "s".into(),
-                time_zone: "Asia/Seoul".into(),
-            },
-            currency: "KRW".into(),
-            prices_include_tax: None,
-            categories: vec![Category {
-                id: "C".into(),
-                name: "c".into(),
-                availability: Vec::new(),
-                items,
-            }],
-        }
-    }
-
     fn lunch(start: &str) -> Window {
         Window {
             days: vec![Day::Mon, Day::Tue],
@@ -314,11 +295,11 @@ mod tests {
         let mut soup = item("1", "된장찌개", 8000, false);
         soup.availability = vec![lunch("11:00")];
         soup.allergens = vec![Allergen::Soy];
-        let old = menu(vec![soup.clone()]);
+        let old = Menu::of_items(vec![soup.clone()]);
         soup.availability = vec![lunch("11:30")];
         soup.allergens = vec![Allergen::Milk];
         soup.other_allergens = vec!["조개 육수".into()];
-        let mut new = menu(vec![soup]);
+        let mut new = Menu::of_items(vec![soup]);
         new.categories[0].availability = vec![lunch("10:00")];
         assert_eq!(
             MenuDiff::between(&old, &new).to_string(),
@@ -330,7 +311,7 @@ mod tests {
     /// An item listed in two categories is one item, not an add and a remove.
     #[test]
     fn an_item_in_two_categories_counts_once() {
-        let old = menu(vec![item("1", "김밥", 3000, false)]);
+        let old = Menu::of_items(vec![item("1", "김밥", 3000, false)]);
         let mut new = old.clone();
         new.categories.push(Category {
             id: "D".into(),
@@ -347,7 +328,7 @@ mod tests {
 
     #[test]
     fn summarises_every_kind_of_change() {
-        let old = menu(vec![
+        let old = Menu::of_items(vec![
             item("1", "아메리카노", 4500, false),
             item("2", "카페라떼", 5000, false),
             item("3", "케이크", 6000, true),
@@ -355,7 +336,7 @@ mod tests {
         ]);
         let mut new_latte = item("2", "카페라떼", 5000, true);
         new_latte.image = Some("/images/ffffffffffffffff.jpg".into());
-        let new = menu(vec![
+        let new = Menu::of_items(vec![
             item("1", "아메리카노", 4800, false),
             new_latte,
             item("3", "케이크", 6000, false),
@@ -373,8 +354,8 @@ mod tests {
 
     #[test]
     fn long_lists_are_cut_with_an_ellipsis() {
-        let old = menu(Vec::new());
-        let new = menu(
+        let old = Menu::of_items(Vec::new());
+        let new = Menu::of_items(
             (0..5)
                 .map(|i| item(&i.to_string(), &format!("메뉴{i}"), 1, false))
                 .collect(),

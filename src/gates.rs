@@ -94,7 +94,7 @@ pub fn check(old: &Menu, new: &Menu, gates: &Gates) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::menu::{Category, Item, StoreInfo};
+    use crate::menu::Item;
 
     fn item(id: &str, price: i64) -> Item {
         serde_json::from_value(serde_json::json!({
@@ -105,29 +105,10 @@ mod tests {
         .unwrap()
     }
 
-    fn menu(items: Vec<Item>) -> Menu {
-        Menu {
-            schema_version: crate::menu::SCHEMA_VERSION,
-            store: StoreInfo {
-                id: "s".into(),
-                name: "s".into(),
-                time_zone: "Asia/Seoul".into(),
-            },
-            currency: "KRW".into(),
-            prices_include_tax: None,
-            categories: vec![Category {
-                id: "C".into(),
-                name: "c".into(),
-                availability: Vec::new(),
-                items,
-            }],
-        }
-    }
-
     #[test]
     fn a_tenfold_price_and_a_zero_price_hold() {
-        let old = menu(vec![item("1", 4500), item("2", 5000), item("3", 6000)]);
-        let new = menu(vec![item("1", 45000), item("2", 0), item("3", 6600)]);
+        let old = Menu::of_items(vec![item("1", 4500), item("2", 5000), item("3", 6000)]);
+        let new = Menu::of_items(vec![item("1", 45000), item("2", 0), item("3", 6600)]);
         let reasons = check(&old, &new, &Gates::default());
         assert_eq!(
             reasons,
@@ -137,10 +118,17 @@ mod tests {
             ]
         );
         // A 10% change passes; a drop to a tenth holds too.
-        assert!(check(&old, &menu(vec![item("1", 4950)]), &Gates::default()).is_empty());
+        assert!(
+            check(
+                &old,
+                &Menu::of_items(vec![item("1", 4950)]),
+                &Gates::default()
+            )
+            .is_empty()
+        );
         let drop = check(
             &old,
-            &menu(vec![item("1", 450), item("2", 5000), item("3", 6000)]),
+            &Menu::of_items(vec![item("1", 450), item("2", 5000), item("3", 6000)]),
             &Gates::default(),
         );
         assert_eq!(
@@ -151,8 +139,8 @@ mod tests {
 
     #[test]
     fn counts_hold_only_past_their_limit_and_zero_turns_a_gate_off() {
-        let old = menu((0..30).map(|i| item(&i.to_string(), 1000)).collect());
-        let fewer = menu((0..19).map(|i| item(&i.to_string(), 1000)).collect());
+        let old = Menu::of_items((0..30).map(|i| item(&i.to_string(), 1000)).collect());
+        let fewer = Menu::of_items((0..19).map(|i| item(&i.to_string(), 1000)).collect());
         let gates = Gates {
             removed_items: 10,
             ..Gates::default()

@@ -451,3 +451,26 @@ impl Menu {
         bytes
     }
 }
+
+#[cfg(test)]
+impl Menu {
+    /// A test menu of store `s` (KRW, Asia/Seoul): `items` in one category `C`.
+    pub(crate) fn of_items(items: Vec<Item>) -> Menu {
+        Menu {
+            schema_version: SCHEMA_VERSION,
+            store: StoreInfo {
+                id: "s".into(),
+                name: "s".into(),
+                time_zone: "Asia/Seoul".into(),
+            },
+            currency: "KRW".into(),
+            prices_include_tax: None,
+            categories: vec![Category {
+                id: "C".into(),
+                name: "c".into(),
+                availability: Vec::new(),
+                items,
+            }],
+        }
+    }
+}
