@@ -27,6 +27,16 @@ fn push<'a>(
     }
 }
 
+/// A site on this machine: no ssh options.
+fn local_site(dest: &RsyncDest) -> Site<'_> {
+    static NO_SSH: SshOptions = SshOptions {
+        port: None,
+        key: None,
+        known_hosts: None,
+    };
+    Site { dest, ssh: &NO_SSH }
+}
+
 fn release(root: &Path, name: &str, menu: &str, images: &[&str]) -> PathBuf {
     let dir = root.join(name);
     std::fs::create_dir_all(dir.join("data")).unwrap();
@@ -89,10 +99,7 @@ fn paths_follow_a_double_dash_and_remote_uses_batch_ssh() {
     assert!(!args.iter().any(|arg| arg == "--inplace"));
 
     let local = RsyncDest::Local(PathBuf::from("/srv/www"));
-    let site = Site {
-        dest: &local,
-        ssh: &SshOptions::default(),
-    };
+    let site = local_site(&local);
     let args = rsync_args(
         site,
         "/r/",
@@ -122,10 +129,7 @@ fn quoting_survives_a_quote() {
 async fn a_failing_rsync_is_a_deploy_error_with_its_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let dest = RsyncDest::Local(dir.path().join("out"));
-    let site = Site {
-        dest: &dest,
-        ssh: &SshOptions::default(),
-    };
+    let site = local_site(&dest);
     let missing = dir.path().join("missing");
     let err = push_files(site, &push(&missing, R1, DeployMode::Files, None))
         .await
@@ -141,10 +145,7 @@ async fn a_failing_rsync_is_a_deploy_error_with_its_stderr() {
 async fn a_same_size_change_in_the_same_second_reaches_the_target() {
     let dir = tempfile::tempdir().unwrap();
     let dest = RsyncDest::Local(dir.path().join("web"));
-    let site = Site {
-        dest: &dest,
-        ssh: &SshOptions::default(),
-    };
+    let site = local_site(&dest);
     let first = release(dir.path(), R1, "{\"price\":4500}", &[]);
     let second = release(dir.path(), R2, "{\"price\":4800}", &[]);
     super::push(site, &push(&first, R1, DeployMode::Files, None))
@@ -161,10 +162,7 @@ async fn a_same_size_change_in_the_same_second_reaches_the_target() {
 async fn files_mode_drops_images_the_release_no_longer_holds() {
     let dir = tempfile::tempdir().unwrap();
     let dest = RsyncDest::Local(dir.path().join("web"));
-    let site = Site {
-        dest: &dest,
-        ssh: &SshOptions::default(),
-    };
+    let site = local_site(&dest);
     let first = release(dir.path(), R1, "1", &["a.jpg", "b.jpg"]);
     let second = release(dir.path(), R2, "2", &["b.jpg", "c.jpg"]);
     super::push(site, &push(&first, R1, DeployMode::Files, None))
@@ -185,10 +183,7 @@ async fn files_mode_drops_images_the_release_no_longer_holds() {
 async fn releases_mode_swaps_current_links_unchanged_files_and_prunes() {
     let dir = tempfile::tempdir().unwrap();
     let dest = RsyncDest::Local(dir.path().join("web"));
-    let site = Site {
-        dest: &dest,
-        ssh: &SshOptions::default(),
-    };
+    let site = local_site(&dest);
     let mut previous = None;
     for (name, menu) in [(R1, "1"), (R2, "2"), (R3, "3")] {
         let local = release(&dir.path().join("local"), name, menu, &["same.jpg"]);
