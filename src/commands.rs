@@ -281,8 +281,13 @@ pub fn status_table(statuses: &[StoreStatus], colour: bool) -> String {
                 .iter()
                 .map(|(name, secs)| format!(", {name} {secs:.1}s"))
                 .collect();
+            let first = if lag.first_release {
+                " (the store's first release: the menu's age, not a delay)"
+            } else {
+                ""
+            };
             out.push_str(&format!(
-                "{:<14} lag of the POS change of {}: publish {:.1}s{targets}\n",
+                "{:<14} lag of the POS change of {}: publish {:.1}s{targets}{first}\n",
                 "",
                 lag.changed_at.format("%Y-%m-%d %H:%M:%SZ"),
                 lag.publish_secs

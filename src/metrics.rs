@@ -48,6 +48,7 @@ struct LagHistogram {
     buckets: [u64; LAG_BUCKETS.len()],
     count: u64,
     sum: f64,
+    /// The last lag seen, counted or not.
     last: f64,
 }
 
@@ -60,15 +61,27 @@ impl LagHistogram {
         }
         self.count += 1;
         self.sum += seconds;
-        self.last = seconds;
     }
 }
 
 /// Every store's metrics; shared by all passes of the process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     /// Held only to update or render, never across `.await`.
     stores: Mutex<BTreeMap<String, StoreMetrics>>,
+    /// When this process began counting: a lag measured before it (read back
+    /// from the state after a restart) is shown, not counted again.
+    since: DateTime<Utc>,
+}
+
+/// Counting starts now.
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            stores: Mutex::default(),
+            since: Utc::now(),
+        }
+    }
 }
 
 impl Metrics {
@@ -108,7 +121,13 @@ impl Metrics {
                         continue;
                     }
                     store.lag_seen.insert(to.clone(), lag.changed_at);
-                    store.lag.entry(to).or_default().observe(seconds);
+                    let histogram = store.lag.entry(to).or_default();
+                    histogram.last = seconds;
+                    // A store's first release measures its menu's age, not a
+                    // delay; a lag from before this process was counted by it.
+                    if !lag.first_release && lag.measured_at(seconds) >= self.since {
+                        histogram.observe(seconds);
+                    }
                 }
             }
         }

@@ -67,12 +67,22 @@ pub struct Lag {
     /// Seconds from `changed_at` to each target's successful push.
     #[serde(default)]
     pub targets: BTreeMap<String, f64>,
+    /// The store had no release before this one: the seconds are the age of
+    /// the POS menu menusync first saw, not a delay of menusync's, so the
+    /// metrics' histogram leaves them out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first_release: bool,
 }
 
 impl Lag {
     /// Seconds from `changed_at` to `now`, never negative (the POS clock may run ahead).
     pub fn seconds_since(changed_at: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
         ((now - changed_at).num_milliseconds().max(0) as f64) / 1000.0
+    }
+
+    /// When a lag of `seconds` was measured: the change time plus the lag.
+    pub fn measured_at(&self, seconds: f64) -> DateTime<Utc> {
+        self.changed_at + chrono::TimeDelta::milliseconds((seconds * 1000.0).round() as i64)
     }
 }
 

@@ -366,19 +366,45 @@ async fn a_retry_that_heals_is_logged_but_is_no_warning() {
 
 /// Issue 16: a change the POS dates (`updatedAt`) is measured to the local
 /// publish and to each target, shown in status and counted once in the metrics.
+/// A store's first release shows its menu's age but is not counted: menusync
+/// was not watching the store when the POS dated that menu.
 #[tokio::test]
 async fn the_lag_of_a_dated_change_is_in_status_and_metrics() {
     let pos = MockServer::start().await;
-    let changed = chrono::Utc::now() - chrono::TimeDelta::seconds(3);
+    let dated = |menu: &mut serde_json::Value, seconds_ago: i64| {
+        let at = chrono::Utc::now() - chrono::TimeDelta::seconds(seconds_ago);
+        menu["updatedAt"] = at.to_rfc3339().into();
+    };
     let mut menu = menu_doc(4500);
-    menu["updatedAt"] = changed.to_rfc3339().into();
+    dated(&mut menu, 86_400);
     serve_pos(&pos, &menu, &default_images()).await;
     let env = Env::new(&pos.uri());
     configure(&env, &pos, "metrics_dir = \"metrics\"", "");
-    assert!(env.run(&["once"]).await.status.success());
+    let metrics = || std::fs::read_to_string(env.path().join("metrics/menusync.prom")).unwrap();
+    let count = |to: &str, n: u64| {
+        format!("menusync_change_lag_seconds_count{{store=\"gangnam\",to=\"{to}\"}} {n}")
+    };
 
+    assert!(env.run(&["once"]).await.status.success());
+    let lag = env.status().await[0]["lag"].clone();
+    assert_eq!(lag["first_release"], true, "{lag}");
+    assert!(lag["publish_secs"].as_f64().unwrap() >= 86_400.0, "{lag}");
+    let table = String::from_utf8_lossy(&env.run(&["status"]).await.stdout).into_owned();
+    assert!(table.contains("first release"), "{table}");
+    let text = metrics();
+    assert!(text.contains(&count("publish", 0)), "{text}");
+    assert!(
+        text.contains("menusync_last_change_lag_seconds{store=\"gangnam\",to=\"publish\"} 864"),
+        "the menu's age is shown as the last lag:\n{text}"
+    );
+
+    let mut menu = menu_doc(4800);
+    dated(&mut menu, 3);
+    serve_pos(&pos, &menu, &default_images()).await;
+    assert!(env.run(&["once"]).await.status.success());
     let status = env.status().await;
     let lag = &status[0]["lag"];
+    assert!(lag.get("first_release").is_none(), "{lag}");
     let publish = lag["publish_secs"].as_f64().unwrap();
     let web = lag["targets"]["web"].as_f64().unwrap();
     assert!((3.0..60.0).contains(&publish), "{lag}");
@@ -388,17 +414,19 @@ async fn the_lag_of_a_dated_change_is_in_status_and_metrics() {
     );
     let table = String::from_utf8_lossy(&env.run(&["status"]).await.stdout).into_owned();
     assert!(table.contains("lag of the POS change"), "{table}");
-
-    let metrics = std::fs::read_to_string(env.path().join("metrics/menusync.prom")).unwrap();
+    assert!(!table.contains("first release"), "{table}");
+    let text = metrics();
     for to in ["publish", "web"] {
-        let count = format!("menusync_change_lag_seconds_count{{store=\"gangnam\",to=\"{to}\"}} 1");
-        assert!(metrics.contains(&count), "{count} in\n{metrics}");
+        assert!(text.contains(&count(to, 1)), "{} in\n{text}", count(to, 1));
     }
-    assert!(metrics.contains(
+    assert!(text.contains(
         "menusync_change_lag_seconds_bucket{store=\"gangnam\",to=\"publish\",le=\"60\"} 1"
     ));
 
-    // The same date again (a settings change republishes): no new lag.
+    // The same date again (a settings change republishes, or a new process
+    // reads the state back): no new lag, and nothing counted twice.
     assert!(env.run(&["once"]).await.status.success());
     assert_eq!(env.status().await[0]["lag"]["publish_secs"], publish);
+    let text = metrics();
+    assert!(text.contains(&count("publish", 0)), "{text}");
 }

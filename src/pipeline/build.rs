@@ -164,7 +164,7 @@ pub(super) async fn build_release(
         };
         let done = publish(pass, built, published, content_hash, reasons, update)?;
         if let (Some(Done::Published(release)), Some(changed_at)) = (&done, changed_at) {
-            record_lag(pass, release, changed_at, update);
+            record_lag(pass, release, changed_at, current.is_none(), update);
         }
         Ok(done)
     })
@@ -173,22 +173,37 @@ pub(super) async fn build_release(
 
 /// The lag of a change the POS dated, once per date: a release published for
 /// another reason (a settings change) under the same `updatedAt` is no lag.
-fn record_lag(pass: Pass<'_>, release: &str, changed_at: DateTime<Utc>, update: &mut StateUpdate) {
+/// A store's first release is marked: its menu was dated before menusync saw it.
+fn record_lag(
+    pass: Pass<'_>,
+    release: &str,
+    changed_at: DateTime<Utc>,
+    first_release: bool,
+    update: &mut StateUpdate,
+) {
     let seen = pass.state.lag.as_ref().map(|lag| lag.changed_at);
     if seen.is_some_and(|seen| seen >= changed_at) {
         return;
     }
     let publish_secs = Lag::seconds_since(changed_at, Utc::now());
-    info!(
-        lag_secs = publish_secs,
-        "the POS change of {} is published",
-        changed_at.format("%Y-%m-%dT%H:%M:%SZ")
-    );
+    let dated = changed_at.format("%Y-%m-%dT%H:%M:%SZ");
+    if first_release {
+        info!(
+            lag_secs = publish_secs,
+            "the POS menu of {dated} is the store's first release (its age, not a lag)"
+        );
+    } else {
+        info!(
+            lag_secs = publish_secs,
+            "the POS change of {dated} is published"
+        );
+    }
     update.lag = Some(Lag {
         release: release.to_string(),
         changed_at,
         publish_secs,
         targets: BTreeMap::new(),
+        first_release,
     });
 }
 
