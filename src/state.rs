@@ -80,6 +80,28 @@ impl Lag {
         ((now - changed_at).num_milliseconds().max(0) as f64) / 1000.0
     }
 
+    /// The lag of publishing `release` now for a change the POS dated
+    /// `changed_at`, once per date: `None` when `last` measured this date
+    /// already (a republish for another reason, or an older date).
+    pub fn measure(
+        last: Option<&Lag>,
+        release: &str,
+        changed_at: DateTime<Utc>,
+        first_release: bool,
+        now: DateTime<Utc>,
+    ) -> Option<Lag> {
+        if last.is_some_and(|last| last.changed_at >= changed_at) {
+            return None;
+        }
+        Some(Lag {
+            release: release.to_string(),
+            changed_at,
+            publish_secs: Lag::seconds_since(changed_at, now),
+            targets: BTreeMap::new(),
+            first_release,
+        })
+    }
+
     /// When a lag of `seconds` was measured: the change time plus the lag.
     pub fn measured_at(&self, seconds: f64) -> DateTime<Utc> {
         self.changed_at + chrono::TimeDelta::milliseconds((seconds * 1000.0).round() as i64)
@@ -99,6 +121,10 @@ pub struct Held {
     pub item_count: usize,
     /// Image index of the held release, taken over when it is approved.
     pub images: BTreeMap<String, String>,
+    /// When the POS dated the menu of the held release; approving it
+    /// records the lag from then, the time it waited for staff included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

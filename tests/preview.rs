@@ -88,10 +88,11 @@ targets = ["web"]
         )
     }
 
-    /// Sets item `id`'s price at the fixture POS.
+    /// Sets item `id`'s price at the fixture POS, dated now as a POS dates its edits.
     fn set_price(&self, id: &str, price: i64) {
         let file = self.path().join("pos/S001/menu.json");
         let mut menu: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        menu["updatedAt"] = chrono::Utc::now().to_rfc3339().into();
         for item in menu["items"].as_array_mut().unwrap() {
             if item["itemId"] == id {
                 item["price"] = price.into();
@@ -260,6 +261,12 @@ fn a_tenfold_typo_is_held_shown_and_approved_exactly() {
     );
     let status = story.status();
     assert!(status["held"].is_null(), "{status}");
+    // The lag runs from the POS edit to the approval: the wait for staff counts.
+    let lag = &status["lag"];
+    assert_eq!(lag["release"], held_release.as_str(), "{lag}");
+    assert!(lag.get("first_release").is_none(), "{lag}");
+    assert!(lag["publish_secs"].as_f64().unwrap() < 600.0, "{lag}");
+    assert!(lag["targets"]["web"].as_f64().is_some(), "{lag}");
     assert!(!held_page.exists(), "the held page goes with the hold");
     assert!(!mirrored.exists(), "and from the staff host");
     let output = story.run(&["approve", "gangnam"]);

@@ -20,7 +20,7 @@ use crate::pipeline::{Context, PassOptions, deploy_pending};
 use crate::preview::{Shown, StorePreview};
 use crate::publish::StoreTree;
 use crate::report::Outcome;
-use crate::state::{Held, Rejected, StoreState};
+use crate::state::{Held, Lag, Rejected, StoreState};
 
 /// The store's lock, its state, and what is held.
 async fn held(
@@ -70,7 +70,14 @@ pub async fn approve(ctx: &Context, store: &Store) -> Result<String, StoreError>
     state.item_count = Some(held.item_count);
     state.images = held.images.clone();
     state.retry_images = false;
-    state.last_change = Some(Utc::now());
+    let now = Utc::now();
+    state.last_change = Some(now);
+    if let Some(changed_at) = held.changed_at
+        && let Some(lag) = Lag::measure(state.lag.as_ref(), &held.release, changed_at, false, now)
+    {
+        info!(store = %store.id, lag_secs = lag.publish_secs, "the POS change of {} is published, approved", changed_at.format("%Y-%m-%dT%H:%M:%SZ"));
+        state.lag = Some(lag);
+    }
     state.held = None;
     state.pinned = None;
     state.rejected = None;

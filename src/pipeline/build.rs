@@ -162,7 +162,15 @@ pub(super) async fn build_release(
             Some((old, _)) if !options.approve => gates::check(old, &built.menu, &pass.store.gates),
             _ => Vec::new(),
         };
-        let done = publish(pass, built, published, content_hash, reasons, update)?;
+        let done = publish(
+            pass,
+            built,
+            published,
+            content_hash,
+            changed_at,
+            reasons,
+            update,
+        )?;
         if let (Some(Done::Published(release)), Some(changed_at)) = (&done, changed_at) {
             record_lag(pass, release, changed_at, current.is_none(), update);
         }
@@ -181,11 +189,16 @@ fn record_lag(
     first_release: bool,
     update: &mut StateUpdate,
 ) {
-    let seen = pass.state.lag.as_ref().map(|lag| lag.changed_at);
-    if seen.is_some_and(|seen| seen >= changed_at) {
+    let Some(lag) = Lag::measure(
+        pass.state.lag.as_ref(),
+        release,
+        changed_at,
+        first_release,
+        Utc::now(),
+    ) else {
         return;
-    }
-    let publish_secs = Lag::seconds_since(changed_at, Utc::now());
+    };
+    let publish_secs = lag.publish_secs;
     let dated = changed_at.format("%Y-%m-%dT%H:%M:%SZ");
     if first_release {
         info!(
@@ -198,13 +211,7 @@ fn record_lag(
             "the POS change of {dated} is published"
         );
     }
-    update.lag = Some(Lag {
-        release: release.to_string(),
-        changed_at,
-        publish_secs,
-        targets: BTreeMap::new(),
-        first_release,
-    });
+    update.lag = Some(lag);
 }
 
 /// The live release's menu and bytes, when it reads.
@@ -345,6 +352,7 @@ fn publish(
     built: Built,
     published: Option<(Menu, Vec<u8>)>,
     content_hash: String,
+    changed_at: Option<DateTime<Utc>>,
     reasons: Vec<String>,
     update: &mut StateUpdate,
 ) -> Result<Option<Done>, StoreError> {
@@ -405,6 +413,7 @@ fn publish(
             since,
             item_count: menu.item_count(),
             images: gathered.index,
+            changed_at,
         }));
         let pruned = tree.prune(keep, Some(&release))?;
         debug!(pruned = pruned.len(), "old releases pruned");
