@@ -59,6 +59,13 @@ fn explain(message: &str, line: &str) -> String {
     if message.contains("invalid type: integer") && message.contains("expected a string") {
         return format!("expected text in quotes, e.g. \"S001\" ({message})");
     }
+    if message.starts_with("unknown field `preview`") {
+        return format!(
+            "there is no `[preview]` table: the preview pages are mirrored to a target \
+             named under [daemon], e.g. `preview_target = \"staff\"` with a [target.staff] \
+             of its own ({message})"
+        );
+    }
     if message.contains("expected a boolean") {
         return format!("expected true or false, without quotes ({message})");
     }
@@ -98,6 +105,13 @@ mod tests {
             message.starts_with("`io_concurrency`: expected a number, not text in quotes: write 16 instead of \"16\""),
             "{message}"
         );
+        let text = "[preview]\ntarget = \"staff\"\n";
+        let message = parse_error(
+            "unknown field `preview`, expected one of `daemon`, `pos`, `target`, `store`, `log`",
+            text,
+            1..8,
+        );
+        assert!(message.contains("preview_target = \"staff\""), "{message}");
         let text = "[store]\nid = \"x\"\n";
         let message = parse_error("invalid type: map, expected a sequence", text, 0..7);
         assert!(message.contains("`[[store]]`"), "{message}");
