@@ -13,10 +13,15 @@ impl Checker<'_> {
             Ok(tz) => Ok(tz.name().to_string()),
             Err(_) => Err(self.error(
                 zone.span(),
-                format!(
-                    "time_zone `{name}` is not an IANA time zone; write it like \"Asia/Seoul\" \
-                     or \"America/New_York\""
-                ),
+                match zone_like(name) {
+                    Some(zone) => format!(
+                        "time_zone `{name}` is not an IANA time zone; did you mean \"{zone}\"?"
+                    ),
+                    None => format!(
+                        "time_zone `{name}` is not an IANA time zone; write it like \
+                         \"Asia/Seoul\" or \"America/New_York\""
+                    ),
+                },
             )),
         }
     }
@@ -124,4 +129,21 @@ fn check_cron_field(field: &str, name: &str, min: u32, max: u32) -> Result<(), S
         }
     }
     Ok(())
+}
+
+/// The one tz database name `name` could mean: the same but for case and
+/// spaces (`asia/seoul`), or its city alone (`Seoul`, `new york`).
+fn zone_like(name: &str) -> Option<&'static str> {
+    let wanted = name.replace(' ', "_");
+    let mut found = chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| tz.name())
+        .filter(|zone| {
+            zone.eq_ignore_ascii_case(&wanted)
+                || zone
+                    .rsplit_once('/')
+                    .is_some_and(|(_, city)| city.eq_ignore_ascii_case(&wanted))
+        });
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
 }
