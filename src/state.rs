@@ -170,6 +170,10 @@ pub struct TargetState {
     pub failures: u32,
     /// No push before this time (backoff after failures).
     pub retry_at: Option<DateTime<Utc>>,
+    /// Where the pushes above went (the target's `location()` in config); a
+    /// target whose `dest` or mode changed since holds nothing yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 impl StoreState {

@@ -52,6 +52,40 @@ async fn first_pass_publishes_and_rsyncs_an_identical_tree() {
     assert!(store["last_error"].is_null());
 }
 
+/// A target whose `dest` or mode changes in the config (a new web host under
+/// the same name) gets the published release at the next pass, though the
+/// menu did not change; the old place is left as it was.
+#[tokio::test]
+async fn a_target_moved_in_the_config_gets_the_release_again() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    assert!(env.run(&["once"]).await.status.success());
+    let published = common::tree(&env.current());
+    assert_eq!(published, common::tree(&env.path().join("web/gangnam")));
+
+    let config = std::fs::read_to_string(env.config()).unwrap();
+    env.write_config(&config.replace("dest = \"web\"", "dest = \"web2\""));
+    let output = env.run(&["once"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("unchanged"), "{}", text(&output));
+    assert!(text(&output).contains("moved"), "{}", text(&output));
+    assert_eq!(published, common::tree(&env.path().join("web2/gangnam")));
+    assert_eq!(published, common::tree(&env.path().join("web/gangnam")));
+
+    // Now in releases mode at the same dest: pushed again as a release.
+    let config = std::fs::read_to_string(env.config()).unwrap();
+    env.write_config(&config.replace("dest = \"web2\"", "dest = \"web2\"\nmode = \"releases\""));
+    let output = env.run(&["once"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let mut pushed = common::tree(&env.path().join("web2/gangnam/current"));
+    assert!(pushed.remove(".complete").is_some(), "a complete release");
+    assert_eq!(published, pushed);
+    // And a pass more pushes nothing: the target holds the release where it is.
+    let output = env.run(&["once"]).await;
+    assert!(!text(&output).contains("deployed"), "{}", text(&output));
+}
+
 #[tokio::test]
 async fn an_unchanged_pass_fetches_no_image_and_runs_no_rsync() {
     let pos = MockServer::start().await;

@@ -22,6 +22,35 @@ pub struct Target {
     pub after_push: Option<AfterPush>,
 }
 
+impl Target {
+    /// Where and how this target is pushed to, as one line (`releases
+    /// web@host:2222:/srv/www`): a push recorded at another location does
+    /// not count for this one. Reads the disk for a local `dest`.
+    pub fn location(&self) -> String {
+        let TargetKind::Rsync {
+            dest, mode, ssh, ..
+        } = &self.kind;
+        let dest = match dest {
+            // The same folder whichever way the config was named (`--config
+            // stores.toml` or its full path, or through a link).
+            RsyncDest::Local(path) => std::fs::canonicalize(path)
+                .or_else(|_| std::path::absolute(path))
+                .unwrap_or_else(|_| path.clone())
+                .display()
+                .to_string(),
+            RsyncDest::Remote { host, path } => match ssh.port {
+                Some(port) => format!("{host}:{port}:{path}"),
+                None => format!("{host}:{path}"),
+            },
+        };
+        let mode = match mode {
+            DeployMode::Files => "files",
+            DeployMode::Releases => "releases",
+        };
+        format!("{mode} {dest}")
+    }
+}
+
 /// `after_push = ["program", "fixed args"…]`: run with the store, the release
 /// and the changed paths appended as arguments, no shell, under a timeout.
 #[derive(Debug, Clone, PartialEq, Eq)]

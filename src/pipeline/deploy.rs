@@ -132,6 +132,18 @@ async fn push_one(
     release_dir: &std::path::Path,
     now: DateTime<Utc>,
 ) -> TargetResult {
+    let location = target.location();
+    if target_state.location.as_deref() != Some(location.as_str()) {
+        // Moved in the config (or recorded before locations were): what it
+        // held and its backoff belong to the old place.
+        if let Some(old) = &target_state.location {
+            info!(deploy_target = %target.name, "the target moved from {old} to {location}; pushing the release there");
+        }
+        target_state = TargetState {
+            location: Some(location.clone()),
+            ..TargetState::default()
+        };
+    }
     if target_state.release.as_deref() == Some(current) {
         return TargetResult::UpToDate;
     }
@@ -179,6 +191,7 @@ async fn push_one(
             TargetResult::Pushed(TargetState {
                 release: Some(current.to_string()),
                 deployed_at: Some(finished),
+                location: Some(location),
                 ..TargetState::default()
             })
         }
