@@ -423,8 +423,11 @@ pub async fn diff(config: &Arc<Config>, store_id: &str) -> ExitCode {
             Err(code) => return code,
         };
     match crate::operations::preview(&ctx, &store).await {
-        Ok(diff) => {
-            println!("{store_id}: {diff}");
+        Ok(preview) => {
+            println!("{store_id}: {}", preview.diff);
+            for why in &preview.kept_back {
+                println!("{store_id}: a pass would not publish this: {why}");
+            }
             ExitCode::SUCCESS
         }
         Err(err) => {

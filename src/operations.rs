@@ -153,8 +153,16 @@ pub async fn rollback(
     deployed.map(|()| target)
 }
 
+/// What `diff` shows: the changes, and why a pass would not publish them.
+pub struct Preview {
+    pub diff: MenuDiff,
+    /// Why a pass would hold the change for approval or refuse it: the
+    /// publish gates and the shrink guard, as a pass would say them.
+    pub kept_back: Vec<String>,
+}
+
 /// Fetches and transforms the POS menu and compares it with what is published; publishes nothing.
-pub async fn preview(ctx: &Context, store: &Store) -> Result<MenuDiff, StoreError> {
+pub async fn preview(ctx: &Context, store: &Store) -> Result<Preview, StoreError> {
     let tree = StoreTree::new(&ctx.config.daemon.state_dir, &store.id);
     let provider = ctx.provider(store);
     let documents = provider
@@ -192,5 +200,21 @@ pub async fn preview(ctx: &Context, store: &Store) -> Result<MenuDiff, StoreErro
             item.image = Some("(new image)".to_string());
         }
     }
-    Ok(MenuDiff::between(&published, &menu))
+    let mut kept_back = Vec::new();
+    let published_items = current.as_ref().map(|_| published.item_count());
+    let max_shrink = ctx.config.daemon.max_shrink_percent;
+    if let Err(err) = transform::check_publishable(&menu, published_items, max_shrink, false) {
+        kept_back.push(format!("refused: {}", err.chain()));
+    }
+    if current.is_some() {
+        kept_back.extend(
+            crate::gates::check(&published, &menu, &store.gates)
+                .into_iter()
+                .map(|reason| format!("held for approval: {reason}")),
+        );
+    }
+    Ok(Preview {
+        diff: MenuDiff::between(&published, &menu),
+        kept_back,
+    })
 }

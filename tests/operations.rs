@@ -105,8 +105,24 @@ async fn diff_shows_what_would_change_and_publishes_nothing() {
         !shown.contains("images new"),
         "held images are recognised: {shown}"
     );
+    assert!(
+        !shown.contains("would not publish"),
+        "a 7% rise trips no gate: {shown}"
+    );
     assert_eq!(env.current_release(), release);
     assert_eq!(env.releases().len(), 1);
+
+    // A typo that a pass would hold: diff says so, with the pass's reasons.
+    serve_pos(&pos, &menu_doc(45_000), &default_images()).await;
+    let output = env.run(&["diff", "gangnam"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        shown.contains("gangnam: a pass would not publish this: held for approval: 1 price(s) moved more than 50%"),
+        "{shown}"
+    );
+    assert_eq!(env.current_release(), release);
+    assert_eq!(env.releases().len(), 1, "diff builds nothing");
 }
 
 #[tokio::test]
