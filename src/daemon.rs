@@ -152,6 +152,29 @@ pub fn splay(stores: &[Arc<Store>], interval: std::time::Duration) -> Vec<std::t
     offsets
 }
 
+/// The longest a tick spreads its stores over: a daily or twice-daily
+/// schedule still has every store synced within minutes of its time.
+const MAX_SPLAY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// For a tick of `schedule` arriving at `now`: the window its stores are
+/// spread over (from the run that was due to the next run, at most
+/// [`MAX_SPLAY`]) and how late the tick arrived. Both zero for a schedule
+/// that does not parse.
+fn splay_window(
+    schedule: &str,
+    now: chrono::DateTime<Utc>,
+) -> (std::time::Duration, std::time::Duration) {
+    let Some(due) = crate::config::schedule_tick(schedule, now) else {
+        return Default::default();
+    };
+    // The gap after `due` itself: the next two runs after a second before it.
+    let window = crate::config::schedule_interval(schedule, due - chrono::TimeDelta::seconds(1))
+        .unwrap_or_default()
+        .min(MAX_SPLAY);
+    let late = (now - due).to_std().unwrap_or_default();
+    (window, late)
+}
+
 impl Dispatcher {
     /// Every store of `schedule`, each at its splay offset from the tick's own
     /// time (at once without splay). Offsets count from when the tick was due,
@@ -160,14 +183,13 @@ impl Dispatcher {
     fn dispatch_tick(&self, schedule: &str) {
         let stores = self.stores_on(schedule);
         let daemon = &self.ctx.config.daemon;
-        let now = Utc::now();
-        let interval = crate::config::schedule_interval(schedule, now)
-            .filter(|_| daemon.splay)
-            .unwrap_or_default();
-        let late = crate::config::schedule_tick(schedule, now)
-            .and_then(|due| (now - due).to_std().ok())
-            .unwrap_or_default();
-        let offsets = splay(&stores, interval);
+        let (window, late) = splay_window(schedule, Utc::now());
+        let window = if daemon.splay {
+            window
+        } else {
+            std::time::Duration::ZERO
+        };
+        let offsets = splay(&stores, window);
         for (store, offset) in stores.iter().zip(offsets) {
             self.spawn(store, offset.saturating_sub(late));
         }
@@ -530,6 +552,47 @@ mod tests {
         assert_eq!(
             crate::config::schedule_tick("*/15 * * * * *", due),
             Some(due)
+        );
+    }
+
+    #[test]
+    fn a_tick_spreads_its_stores_until_the_next_run_and_at_most_five_minutes() {
+        let at = |text: &str| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let secs = std::time::Duration::from_secs;
+        let late = std::time::Duration::from_millis(700);
+        assert_eq!(
+            splay_window("*/15 * * * * *", at("2026-12-03T10:00:15.700Z")),
+            (secs(15), late)
+        );
+        assert_eq!(
+            splay_window("0 */5 * * * *", at("2026-12-03T10:05:00.700Z")),
+            (secs(300), late)
+        );
+        // Twice a day: the 09:00 round is 8 hours long, the 17:00 one 16;
+        // either way every store goes within five minutes of its time.
+        for tick in ["2026-12-03T09:00:00.700Z", "2026-12-03T17:00:00.700Z"] {
+            assert_eq!(
+                splay_window("0 0 9,17 * * *", at(tick)),
+                (MAX_SPLAY, late),
+                "{tick}"
+            );
+        }
+        // Every 10 s from second 0 to 40, then a 20 s gap: the round at :40 is 20 s.
+        assert_eq!(
+            splay_window("0,10,20,30,40 * * * * *", at("2026-12-03T10:00:40.700Z")),
+            (secs(20), late)
+        );
+        assert_eq!(
+            splay_window("0,10,20,30,40 * * * * *", at("2026-12-03T10:00:10.700Z")),
+            (secs(10), late)
+        );
+        assert_eq!(
+            splay_window("not a schedule", at("2026-12-03T10:00:00Z")),
+            Default::default()
         );
     }
 
