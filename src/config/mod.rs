@@ -190,37 +190,14 @@ impl Checker<'_> {
         }
         let mut targets = BTreeMap::new();
         for (name, target) in &raw.target {
-            let checked = self.check_target(name, target)?;
+            let checked = self.check_target(name, target, &daemon.state_dir)?;
             targets.insert(name.get_ref().clone(), Arc::new(checked));
         }
         // Square locations go into their endpoint before stores share it.
         self.attach_locations(&mut pos, &raw.store)?;
         if let Some(name) = &raw.daemon.preview_target {
-            let Some(target) = targets.get(name.get_ref()) else {
-                return Err(self.error(
-                    name.span(),
-                    format!(
-                        "preview_target `{}` names no [target.*] section",
-                        name.get_ref()
-                    ),
-                ));
-            };
-            if let Some(store) = raw
-                .store
-                .iter()
-                .find(|store| store.targets.iter().any(|t| t.get_ref() == name.get_ref()))
-            {
-                return Err(self.error(
-                    name.span(),
-                    format!(
-                        "preview_target `{}` is a target of store `{}` too: the previews would \
-                         overwrite its menu; give the previews a [target.*] of their own",
-                        name.get_ref(),
-                        store.id.get_ref()
-                    ),
-                ));
-            }
-            daemon.preview_target = Some(Arc::clone(target));
+            daemon.preview_target =
+                Some(self.check_preview_target(name, &targets, &raw.store, &daemon.state_dir)?);
         }
         let mut stores = Vec::with_capacity(raw.store.len());
         let mut seen_ids = HashSet::new();

@@ -1,13 +1,15 @@
 //! Checks a `[target.NAME]` section: where a store's releases are pushed, in
 //! which mode, and how ssh reaches the host.
 
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::RawTarget;
+use super::raw::{RawStore, RawTarget};
 use super::{Checker, ConfigError, check_name};
 
 pub const DEFAULT_TARGET_KEEP_RELEASES: usize = 5;
@@ -106,6 +108,7 @@ impl Checker<'_> {
         &self,
         name: &Spanned<String>,
         raw: &RawTarget,
+        state_dir: &Path,
     ) -> Result<Target, ConfigError> {
         check_name(name.get_ref()).map_err(|why| self.error(name.span(), why))?;
         if raw.kind.get_ref() != "rsync" {
@@ -119,6 +122,20 @@ impl Checker<'_> {
         }
         let dest = parse_rsync_dest(raw.dest.get_ref(), |local| self.resolve(local))
             .map_err(|why| self.error(raw.dest.span(), why))?;
+        if let RsyncDest::Local(path) = &dest
+            && (lexical(path) == lexical(state_dir) || in_state(path, state_dir))
+        {
+            return Err(self.error(
+                raw.dest.span(),
+                format!(
+                    "dest {} is state_dir {} or inside its stores/ or preview/: a push \
+                     there would write over menusync's own releases; point the target \
+                     elsewhere",
+                    path.display(),
+                    state_dir.display()
+                ),
+            ));
+        }
         let mode = match raw
             .mode
             .as_ref()
@@ -287,5 +304,121 @@ pub(super) fn parse_rsync_dest(
             })
         }
         _ => Ok(RsyncDest::Local(resolve_local(dest))),
+    }
+}
+
+impl RsyncDest {
+    /// Whether one of the two folders holds the other, or they are the same
+    /// (on the same host, by path alone: links are not followed).
+    fn overlaps(&self, other: &RsyncDest) -> bool {
+        let nested = |a: &Path, b: &Path| {
+            let (a, b) = (lexical(a), lexical(b));
+            a.starts_with(&b) || b.starts_with(&a)
+        };
+        let host_name = |host: &str| {
+            host.rsplit_once('@')
+                .map_or(host, |(_, name)| name)
+                .to_string()
+        };
+        match (self, other) {
+            (RsyncDest::Local(a), RsyncDest::Local(b)) => nested(a, b),
+            (
+                RsyncDest::Remote { host, path },
+                RsyncDest::Remote {
+                    host: other_host,
+                    path: other_path,
+                },
+            ) => {
+                host_name(host) == host_name(other_host)
+                    && nested(Path::new(path), Path::new(other_path))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether `path` is inside (or is) a folder of `state_dir` that menusync
+/// writes and prunes: `stores/` and `preview/`.
+fn in_state(path: &Path, state_dir: &Path) -> bool {
+    let path = lexical(path);
+    ["stores", "preview"]
+        .iter()
+        .any(|own| path.starts_with(lexical(&state_dir.join(own))))
+}
+
+/// `path` with `.` dropped and `..` taken back, without asking the disk.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+impl Checker<'_> {
+    /// `[daemon] preview_target`: a target of its own, whose folder holds no
+    /// store's target and no part of `state_dir`, since the previews are
+    /// mirrored there with `--delete`.
+    pub(super) fn check_preview_target(
+        &self,
+        name: &Spanned<String>,
+        targets: &BTreeMap<String, Arc<Target>>,
+        stores: &[RawStore],
+        state_dir: &Path,
+    ) -> Result<Arc<Target>, ConfigError> {
+        let refuse = |why: String| Err(self.error(name.span(), why));
+        let named = name.get_ref();
+        let Some(target) = targets.get(named) else {
+            return refuse(format!(
+                "preview_target `{named}` names no [target.*] section"
+            ));
+        };
+        for store in stores {
+            for used in &store.targets {
+                let Some(other) = targets.get(used.get_ref()) else {
+                    continue;
+                };
+                let (
+                    TargetKind::Rsync { dest, .. },
+                    TargetKind::Rsync {
+                        dest: other_dest, ..
+                    },
+                ) = (&target.kind, &other.kind);
+                if used.get_ref() == named {
+                    return refuse(format!(
+                        "preview_target `{named}` is a target of store `{}` too: the previews \
+                         would overwrite its menu; give the previews a [target.*] of their own",
+                        store.id.get_ref()
+                    ));
+                }
+                if dest.overlaps(other_dest) {
+                    return refuse(format!(
+                        "preview_target `{named}` shares a folder with target `{}` of store \
+                         `{}`: the previews are mirrored with --delete and would delete its \
+                         menus; give the previews a folder of their own",
+                        used.get_ref(),
+                        store.id.get_ref()
+                    ));
+                }
+            }
+        }
+        let TargetKind::Rsync { dest, .. } = &target.kind;
+        if let RsyncDest::Local(path) = dest
+            && (lexical(state_dir).starts_with(lexical(path)) || in_state(path, state_dir))
+        {
+            return refuse(format!(
+                "preview_target `{named}` holds state_dir {} or lies in its stores/ or \
+                 preview/: the previews are mirrored with --delete and would delete \
+                 menusync's releases; give them a folder of their own",
+                state_dir.display()
+            ));
+        }
+        Ok(Arc::clone(target))
     }
 }
