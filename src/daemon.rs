@@ -581,14 +581,23 @@ mod tests {
                 "{tick}"
             );
         }
-        // Every 10 s from second 0 to 40, then a 20 s gap: the round at :40 is 20 s.
+        // Every 10 s from second 0 to 40, then a 20 s gap: each round runs to
+        // the next run, and a tick belongs to the run just due, whatever the
+        // gap after it (the :30 tick is not the :20 one 10 s late).
+        for (tick, window) in [("10", 10), ("30", 10), ("40", 20)] {
+            assert_eq!(
+                splay_window(
+                    "0,10,20,30,40 * * * * *",
+                    at(&format!("2026-12-03T10:00:{tick}.700Z"))
+                ),
+                (secs(window), late),
+                ":{tick}"
+            );
+        }
         assert_eq!(
-            splay_window("0,10,20,30,40 * * * * *", at("2026-12-03T10:00:40.700Z")),
-            (secs(20), late)
-        );
-        assert_eq!(
-            splay_window("0,10,20,30,40 * * * * *", at("2026-12-03T10:00:10.700Z")),
-            (secs(10), late)
+            splay_window("0 0 9,12,17 * * *", at("2026-12-03T12:00:00.700Z")),
+            (MAX_SPLAY, late),
+            "the 12:00 tick is not the 09:00 one three hours late"
         );
         assert_eq!(
             splay_window("not a schedule", at("2026-12-03T10:00:00Z")),

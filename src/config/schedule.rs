@@ -51,12 +51,10 @@ pub fn schedule_tick(
     schedule: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<chrono::DateTime<chrono::Utc>> {
-    let interval = schedule_interval(schedule, now)?;
     let cron = parser().parse(schedule).ok()?;
     // Whole seconds: croner keeps the fraction of the time it starts from.
-    let since =
-        chrono::Timelike::with_nanosecond(&(now - chrono::TimeDelta::from_std(interval).ok()?), 0)?;
-    cron.find_next_occurrence(&since, false)
+    let whole = chrono::Timelike::with_nanosecond(&now, 0)?;
+    cron.find_previous_occurrence(&whole, true)
         .ok()
         .filter(|tick| *tick <= now)
 }
