@@ -58,11 +58,25 @@ async fn first_pass_publishes_and_rsyncs_an_identical_tree() {
 #[tokio::test]
 async fn a_target_moved_in_the_config_gets_the_release_again() {
     let pos = MockServer::start().await;
-    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let mut menu = menu_doc(4500);
+    menu["updatedAt"] = chrono::Utc::now().to_rfc3339().into();
+    serve_pos(&pos, &menu, &default_images()).await;
     let env = Env::new(&pos.uri());
     assert!(env.run(&["once"]).await.status.success());
     let published = common::tree(&env.current());
     assert_eq!(published, common::tree(&env.path().join("web/gangnam")));
+    let lag = env.status().await[0]["lag"].clone();
+
+    // A state file from before locations were recorded: the target is taken
+    // to be where it was, and nothing is pushed again.
+    let state_file = env.store("gangnam").root.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    let recorded = state["targets"]["web"].as_object_mut().unwrap();
+    assert!(recorded.remove("location").is_some(), "{state}");
+    std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+    let output = env.run(&["once"]).await;
+    assert!(!text(&output).contains("deployed"), "{}", text(&output));
 
     let config = std::fs::read_to_string(env.config()).unwrap();
     env.write_config(&config.replace("dest = \"web\"", "dest = \"web2\""));
@@ -72,6 +86,11 @@ async fn a_target_moved_in_the_config_gets_the_release_again() {
     assert!(text(&output).contains("moved"), "{}", text(&output));
     assert_eq!(published, common::tree(&env.path().join("web2/gangnam")));
     assert_eq!(published, common::tree(&env.path().join("web/gangnam")));
+    assert_eq!(
+        env.status().await[0]["lag"],
+        lag,
+        "pushing the same release again is no new lag"
+    );
 
     // Now in releases mode at the same dest: pushed again as a release.
     let config = std::fs::read_to_string(env.config()).unwrap();

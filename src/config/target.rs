@@ -27,19 +27,15 @@ pub struct Target {
 impl Target {
     /// Where and how this target is pushed to, as one line (`releases
     /// web@host:2222:/srv/www`): a push recorded at another location does
-    /// not count for this one. Reads the disk for a local `dest`.
+    /// not count for this one.
     pub fn location(&self) -> String {
         let TargetKind::Rsync {
             dest, mode, ssh, ..
         } = &self.kind;
         let dest = match dest {
             // The same folder whichever way the config was named (`--config
-            // stores.toml` or its full path, or through a link).
-            RsyncDest::Local(path) => std::fs::canonicalize(path)
-                .or_else(|_| std::path::absolute(path))
-                .unwrap_or_else(|_| path.clone())
-                .display()
-                .to_string(),
+            // stores.toml` or its full path), with or without the folder on disk.
+            RsyncDest::Local(path) => lexical(path).display().to_string(),
             RsyncDest::Remote { host, path } => match ssh.port {
                 Some(port) => format!("{host}:{port}:{path}"),
                 None => format!("{host}:{path}"),
@@ -346,10 +342,12 @@ fn in_state(path: &Path, state_dir: &Path) -> bool {
         .any(|own| path.starts_with(lexical(&state_dir.join(own))))
 }
 
-/// `path` with `.` dropped and `..` taken back, without asking the disk.
+/// `path` made absolute against the working folder, with `.` dropped and
+/// `..` taken back, without asking the disk (links are not followed).
 fn lexical(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut out = PathBuf::new();
-    for part in path.components() {
+    for part in absolute.components() {
         match part {
             Component::CurDir => {}
             Component::ParentDir => {

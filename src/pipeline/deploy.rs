@@ -77,6 +77,14 @@ pub(crate) async fn deploy_pending(
     state
         .targets
         .retain(|name, _| store.targets.iter().any(|target| target.name == *name));
+    // A target recorded before locations were is taken to be where it was.
+    for target in &store.targets {
+        if let Some(recorded) = state.targets.get_mut(&target.name)
+            && recorded.location.is_none()
+        {
+            recorded.location = Some(target.location());
+        }
+    }
     let release_dir = tree.release_dir(&current);
     let now = Utc::now();
     let pushes = store.targets.iter().map(|target| {
@@ -95,7 +103,11 @@ pub(crate) async fn deploy_pending(
                 until.format("%H:%M:%SZ")
             )),
             TargetResult::Pushed(target) => {
-                if let Some(lag) = state.lag.as_mut().filter(|lag| lag.release == current) {
+                // The first push of the change to this target: pushing the same
+                // release again (the target moved) is no new lag.
+                if let Some(lag) = state.lag.as_mut().filter(|lag| lag.release == current)
+                    && !lag.targets.contains_key(name)
+                {
                     let at = target.deployed_at.unwrap_or_else(Utc::now);
                     lag.targets
                         .insert(name.clone(), Lag::seconds_since(lag.changed_at, at));
@@ -134,8 +146,7 @@ async fn push_one(
 ) -> TargetResult {
     let location = target.location();
     if target_state.location.as_deref() != Some(location.as_str()) {
-        // Moved in the config (or recorded before locations were): what it
-        // held and its backoff belong to the old place.
+        // Moved in the config: what it held and its backoff belong to the old place.
         if let Some(old) = &target_state.location {
             info!(deploy_target = %target.name, "the target moved from {old} to {location}; pushing the release there");
         }
