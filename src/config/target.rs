@@ -304,31 +304,40 @@ pub(super) fn parse_rsync_dest(
 }
 
 impl RsyncDest {
-    /// Whether one of the two folders holds the other, or they are the same
-    /// (on the same host, by path alone: links are not followed).
-    fn overlaps(&self, other: &RsyncDest) -> bool {
-        let nested = |a: &Path, b: &Path| {
-            let (a, b) = (lexical(a), lexical(b));
-            a.starts_with(&b) || b.starts_with(&a)
-        };
+    /// Whether `inner`, on the same host, is this folder or lies in it (by
+    /// path alone: links are not followed).
+    fn holds(&self, inner: &RsyncDest) -> bool {
         let host_name = |host: &str| {
             host.rsplit_once('@')
                 .map_or(host, |(_, name)| name)
                 .to_string()
         };
-        match (self, other) {
-            (RsyncDest::Local(a), RsyncDest::Local(b)) => nested(a, b),
+        match (self, inner) {
+            (RsyncDest::Local(outer), RsyncDest::Local(inner)) => {
+                lexical(inner).starts_with(lexical(outer))
+            }
             (
                 RsyncDest::Remote { host, path },
                 RsyncDest::Remote {
-                    host: other_host,
-                    path: other_path,
+                    host: inner_host,
+                    path: inner_path,
                 },
             ) => {
-                host_name(host) == host_name(other_host)
-                    && nested(Path::new(path), Path::new(other_path))
+                host_name(host) == host_name(inner_host)
+                    && lexical(Path::new(inner_path)).starts_with(lexical(Path::new(path)))
             }
             _ => false,
+        }
+    }
+
+    /// The folder `name` in this one: where a store goes.
+    fn join(&self, name: &str) -> RsyncDest {
+        match self {
+            RsyncDest::Local(path) => RsyncDest::Local(path.join(name)),
+            RsyncDest::Remote { host, path } => RsyncDest::Remote {
+                host: host.clone(),
+                path: format!("{}/{name}", path.trim_end_matches('/')),
+            },
         }
     }
 }
@@ -395,13 +404,16 @@ impl Checker<'_> {
                         store.id.get_ref()
                     ));
                 }
-                if dest.overlaps(other_dest) {
+                // The mirror deletes what the previews do not hold: in a
+                // folder holding the store's, or in the store's own.
+                let store_dir = other_dest.join(store.id.get_ref());
+                if dest.holds(other_dest) || store_dir.holds(dest) {
                     return refuse(format!(
-                        "preview_target `{named}` shares a folder with target `{}` of store \
-                         `{}`: the previews are mirrored with --delete and would delete its \
-                         menus; give the previews a folder of their own",
-                        used.get_ref(),
-                        store.id.get_ref()
+                        "preview_target `{named}` would be mirrored with --delete over the \
+                         menu of store `{}` (its target `{}`); give the previews a folder \
+                         that holds no store's and is no store's",
+                        store.id.get_ref(),
+                        used.get_ref()
                     ));
                 }
             }

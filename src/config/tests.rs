@@ -293,3 +293,57 @@ fn the_readme_lists_every_bound() {
         );
     }
 }
+
+/// The previews are mirrored with `--delete`: a preview folder beside the
+/// stores' is fine, one that holds a store target's or lies in a store's is not.
+#[test]
+fn a_preview_target_may_not_be_mirrored_over_a_store() {
+    let config = |preview_dest: &str| {
+        format!(
+            r#"
+[daemon]
+state_dir = "/var/lib/menusync"
+preview_target = "staff"
+
+[pos.demo]
+kind = "fixture"
+path = "fixtures/pos"
+
+[target.web]
+kind = "rsync"
+dest = "deploy@web1.example.com:/srv/www"
+
+[target.staff]
+kind = "rsync"
+dest = "{preview_dest}"
+
+[[store]]
+id = "gangnam"
+name = "강남점"
+pos = "demo"
+pos_store_id = "S001"
+targets = ["web"]
+"#
+        )
+    };
+    let path = Path::new("/etc/menusync/stores.toml");
+    for fine in [
+        "ops@web1.example.com:/srv/www/preview",
+        "ops@web2.example.com:/srv/www",
+        "/srv/www",
+        "/var/lib/menusync-preview",
+    ] {
+        assert!(Config::parse(path, &config(fine)).is_ok(), "{fine}");
+    }
+    for refused in [
+        "ops@web1.example.com:/srv/www",
+        "web1.example.com:/srv",
+        "ops@web1.example.com:/srv/www/gangnam/preview",
+        "ops@web1.example.com:/srv/www/./x/../gangnam",
+        "/var/lib",
+        "/var/lib/menusync/stores/x",
+        "/var/lib/menusync/preview",
+    ] {
+        assert!(Config::parse(path, &config(refused)).is_err(), "{refused}");
+    }
+}
