@@ -59,7 +59,7 @@ fn explain(message: &str, line: &str) -> String {
     if message.contains("invalid type: integer") && message.contains("expected a string") {
         return format!("expected text in quotes, e.g. \"S001\" ({message})");
     }
-    if message.starts_with("unknown field `preview`") {
+    if message.starts_with("unknown field `preview`") && line.starts_with("[preview") {
         return format!(
             "there is no `[preview]` table: the preview pages are mirrored to a target \
              named under [daemon], e.g. `preview_target = \"staff\"` with a [target.staff] \

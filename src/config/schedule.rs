@@ -129,19 +129,19 @@ fn check_cron_field(field: &str, name: &str, min: u32, max: u32) -> Result<(), S
     Ok(())
 }
 
-/// The one tz database name `name` could mean: the same but for case and
-/// spaces (`asia/seoul`), or its city alone (`Seoul`, `new york`).
+/// The tz database name `name` could mean: the one equal but for case and
+/// spaces (`asia/seoul`, `utc`), else the only one with that city (`Seoul`,
+/// `new york`).
 fn zone_like(name: &str) -> Option<&'static str> {
     let wanted = name.replace(' ', "_");
-    let mut found = chrono_tz::TZ_VARIANTS
-        .iter()
-        .map(|tz| tz.name())
-        .filter(|zone| {
-            zone.eq_ignore_ascii_case(&wanted)
-                || zone
-                    .rsplit_once('/')
-                    .is_some_and(|(_, city)| city.eq_ignore_ascii_case(&wanted))
-        });
-    let first = found.next()?;
-    found.next().is_none().then_some(first)
+    let names = || chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
+    if let Some(exact) = names().find(|zone| zone.eq_ignore_ascii_case(&wanted)) {
+        return Some(exact);
+    }
+    let mut cities = names().filter(|zone| {
+        zone.rsplit_once('/')
+            .is_some_and(|(_, city)| city.eq_ignore_ascii_case(&wanted))
+    });
+    let first = cities.next()?;
+    cities.next().is_none().then_some(first)
 }
