@@ -201,6 +201,46 @@ pub async fn preview(ctx: &Context, store: &Store) -> Result<Preview, StoreError
         }
     }
     let mut kept_back = Vec::new();
+    // What a pass decides before it builds anything (see pipeline's `decide`).
+    let sending = crate::detect::content_hash(
+        &store.id,
+        &documents.menu_value,
+        &documents.images_value,
+        &store.settings,
+    );
+    if let Some(pin) = state
+        .pinned
+        .as_ref()
+        .filter(|pin| current.as_deref() == Some(pin.release.as_str()) && pin.input_hash == sending)
+    {
+        kept_back.push(format!(
+            "rolled back to {}: a pass keeps it until the POS menu changes",
+            pin.release
+        ));
+    }
+    if let Some(held) = state
+        .held
+        .as_ref()
+        .filter(|held| held.input_hash == sending)
+    {
+        kept_back.push(format!(
+            "held for approval already as {} (menusync approve|reject {})",
+            held.release, store.id
+        ));
+    }
+    if state
+        .rejected
+        .as_ref()
+        .is_some_and(|rejected| rejected.input_hash == sending)
+    {
+        kept_back.push("rejected: a pass keeps it out until the POS menu changes".into());
+    }
+    if !kept_back.is_empty() {
+        return Ok(Preview {
+            diff: MenuDiff::between(&published, &menu),
+            kept_back,
+        });
+    }
     let published_items = current.as_ref().map(|_| published.item_count());
     let max_shrink = ctx.config.daemon.max_shrink_percent;
     if let Err(err) = transform::check_publishable(&menu, published_items, max_shrink, false) {

@@ -159,6 +159,14 @@ async fn rollback_goes_back_pushes_and_holds_until_the_pos_changes() {
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(env.current_release().unwrap(), first);
     assert_eq!(env.status().await[0]["pinned"], true);
+    let shown = env.run(&["diff", "gangnam"]).await;
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(&format!(
+            "a pass would not publish this: rolled back to {first}"
+        )),
+        "diff says what a pass does: {shown}"
+    );
 
     // A real change at the POS ends the hold.
     serve_pos(&pos, &menu_doc(4900), &default_images()).await;

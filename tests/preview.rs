@@ -247,6 +247,11 @@ fn a_tenfold_typo_is_held_shown_and_approved_exactly() {
     story.ok(&["once"]);
     assert_eq!(story.status()["held"]["release"], held_release.as_str());
     assert_eq!(story.store().releases().len(), 2);
+    let shown = story.ok(&["diff", "gangnam"]);
+    assert!(
+        shown.contains(&format!("held for approval already as {held_release}")),
+        "{shown}"
+    );
 
     // Approve publishes exactly the release that was previewed.
     let said = story.ok(&["approve", "gangnam"]);
