@@ -201,38 +201,26 @@ pub async fn preview(ctx: &Context, store: &Store) -> Result<Preview, StoreError
         }
     }
     let mut kept_back = Vec::new();
-    // What a pass decides before it builds anything (see pipeline's `decide`).
+    // What a pass decides before it builds anything: the rules `decide` uses.
     let sending = crate::detect::content_hash(
         &store.id,
         &documents.menu_value,
         &documents.images_value,
         &store.settings,
     );
-    if let Some(pin) = state
-        .pinned
-        .as_ref()
-        .filter(|pin| current.as_deref() == Some(pin.release.as_str()) && pin.input_hash == sending)
-    {
+    if let Some(pin) = state.pinned_at(current.as_deref(), &sending) {
         kept_back.push(format!(
             "rolled back to {}: a pass keeps it until the POS menu changes",
             pin.release
         ));
     }
-    if let Some(held) = state
-        .held
-        .as_ref()
-        .filter(|held| held.input_hash == sending)
-    {
+    if let Some(held) = state.held_for(&sending) {
         kept_back.push(format!(
             "held for approval already as {} (menusync approve|reject {})",
             held.release, store.id
         ));
     }
-    if state
-        .rejected
-        .as_ref()
-        .is_some_and(|rejected| rejected.input_hash == sending)
-    {
+    if state.rejects(&sending) {
         kept_back.push("rejected: a pass keeps it out until the POS menu changes".into());
     }
     if !kept_back.is_empty() {

@@ -177,6 +177,28 @@ pub struct TargetState {
 }
 
 impl StoreState {
+    /// Staff rejected exactly these inputs: a pass keeps them out.
+    pub fn rejects(&self, content_hash: &str) -> bool {
+        self.rejected
+            .as_ref()
+            .is_some_and(|rejected| rejected.input_hash == content_hash)
+    }
+
+    /// The release these inputs built, waiting for approval.
+    pub fn held_for(&self, content_hash: &str) -> Option<&Held> {
+        self.held
+            .as_ref()
+            .filter(|held| held.input_hash == content_hash)
+    }
+
+    /// The rollback that still holds: `current` is the release rolled back
+    /// to and the POS still sends what was rolled back from.
+    pub fn pinned_at(&self, current: Option<&str>, content_hash: &str) -> Option<&Pin> {
+        self.pinned
+            .as_ref()
+            .filter(|pin| current == Some(pin.release.as_str()) && pin.input_hash == content_hash)
+    }
+
     /// Reads the state file; a missing file is a fresh store.
     pub fn load(path: &Path) -> Result<StoreState, StoreError> {
         match std::fs::read(path) {

@@ -226,23 +226,22 @@ fn read_published(pass: Pass<'_>, release: &str) -> Option<(Menu, Vec<u8>)> {
 /// for inputs staff rejected or whose release waits for approval.
 fn decide(pass: Pass<'_>, inputs: &Inputs, options: PassOptions, update: &mut StateUpdate) -> bool {
     let (state, current, content_hash) = (pass.state, &inputs.current, &inputs.content_hash);
-    if let Some(rejected) = &state.rejected {
-        if rejected.input_hash == *content_hash && !options.approve {
+    if state.rejected.is_some() {
+        if state.rejects(content_hash) && !options.approve {
             debug!("these POS inputs were rejected; kept out until the POS changes");
             return false;
         }
         update.end_rejection = true;
     }
-    if let Some(held) = &state.held
-        && held.input_hash == *content_hash
+    if let Some(held) = state.held_for(content_hash)
         && pass.tree.release_dir(&held.release).is_dir()
         && !options.approve
     {
         debug!(release = %held.release, "held for approval; the POS still sends what built it");
         return false;
     }
-    if let Some(pin) = &state.pinned {
-        if current.as_deref() == Some(pin.release.as_str()) && pin.input_hash == *content_hash {
+    if state.pinned.is_some() {
+        if let Some(pin) = state.pinned_at(current.as_deref(), content_hash) {
             debug!(release = %pin.release, "held at the rolled-back release until the POS menu changes");
             return false;
         }
