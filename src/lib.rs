@@ -12,13 +12,15 @@
 //! - [`publish`]: releases built in staging and swapped in atomically;
 //! - [`rsync`]: pushing one release to one web host with rsync and ssh.
 //!
-//! Cross-cutting: [`error`] (failure categories), [`report`] (how a pass
+//! Cross-cutting: [`atomic`] (whole-file writes, their validators, what a
+//! killed writer left), [`error`] (failure categories), [`report`] (how a pass
 //! ended), [`state`] (per-store status files), [`lock`] (one pass per store
 //! across processes), [`signals`] (stop, reload, sync now), [`privileges`]
 //! (root by hand becomes the state owner), [`notify`] (systemd
 //! notifications), [`telemetry`] (logging), [`metrics`], [`diff`],
 //! [`operations`], [`cli`] and [`commands`].
 
+pub mod atomic;
 pub mod cli;
 pub mod commands;
 pub mod config;

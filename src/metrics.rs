@@ -326,9 +326,12 @@ impl Metrics {
         stale_after: Duration,
     ) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        crate::state::write_atomically(
+        // What a killed daemon left of its own file, never anything else of a shared folder.
+        crate::atomic::remove_orphans(dir, Some(METRICS_FILE))?;
+        crate::atomic::write(
             &dir.join(METRICS_FILE),
             self.render(now, stale_after).as_bytes(),
+            crate::atomic::Mtime::Now,
         )
     }
 }

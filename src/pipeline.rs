@@ -156,6 +156,10 @@ async fn locked_pass(
             if removed > 0 {
                 info!(removed, "removed leftover staging directories");
             }
+            let removed = remove_orphans(ctx, store, tree.root())?;
+            if removed > 0 {
+                info!(removed, "removed temp files a killed process left");
+            }
         }
         Ok::<_, StoreError>(lock)
     })
@@ -195,6 +199,32 @@ async fn locked_pass(
         outcome = failed(&err);
     }
     (outcome, Some(state))
+}
+
+/// Removes the temp files whose writer died (`kill -9` between create and
+/// rename) from the store's folder, its preview folder and the preview root.
+/// Under the store lock, so nothing of this store is being written; temp
+/// files of running processes stay (see `atomic::remove_orphans`).
+fn remove_orphans(
+    ctx: &Context,
+    store: &Store,
+    store_root: &std::path::Path,
+) -> Result<usize, StoreError> {
+    let state_dir = &ctx.config.daemon.state_dir;
+    let preview = crate::preview::StorePreview::new(state_dir, &store.id);
+    let [pages, changes] = preview.page_folders();
+    let mut removed = 0;
+    for dir in [
+        store_root,
+        &pages,
+        &changes,
+        &crate::preview::root(state_dir),
+    ] {
+        removed += crate::atomic::remove_orphans(dir, None).map_err(|err| {
+            StoreError::storage(format!("removing temp files in {}", dir.display()), err)
+        })?;
+    }
+    Ok(removed)
 }
 
 /// A pass that failed before it held the lock (a planted link, a broken

@@ -19,6 +19,7 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 
@@ -196,6 +197,18 @@ impl StoreTree {
         })
     }
 
+    /// The latest mtime of a kept release's (or a held one's) `menu.json`.
+    fn newest_menu_mtime(&self) -> io::Result<Option<SystemTime>> {
+        let mut newest = None;
+        for release in self.releases().map_err(io::Error::other)? {
+            let menu = self.release_dir(&release).join(MENU_PATH);
+            if let Ok(modified) = fs::metadata(&menu).and_then(|meta| meta.modified()) {
+                newest = newest.max(Some(modified));
+            }
+        }
+        Ok(newest)
+    }
+
     /// Points `current` at `release` atomically: a new link renamed over the old one.
     pub fn swap_current(&self, release: &str) -> Result<(), StoreError> {
         swap_current_link(&self.root, release).map_err(|err| {
@@ -251,8 +264,7 @@ impl StoreTree {
 /// release or the new one, never neither. The one swap of local publishing
 /// and of local targets (`rsync`); remote targets run the same steps in sh.
 pub fn swap_current_link(root: &Path, release: &str) -> io::Result<()> {
-    let temp = root.join(format!(".current-{}-{release}", std::process::id()));
-    let _ = fs::remove_file(&temp);
+    let temp = crate::atomic::temp_path(root, CURRENT);
     let result = (|| {
         std::os::unix::fs::symlink(Path::new(RELEASES).join(release), &temp)?;
         fs::rename(&temp, root.join(CURRENT))?;
@@ -304,12 +316,19 @@ impl Staging {
         self.dir.join(IMAGES_DIR)
     }
 
-    /// Writes `data/menu.json` and fsyncs it.
+    /// Writes `data/menu.json` and fsyncs it. Its mtime falls in a later
+    /// whole second than every kept release's menu (see
+    /// [`crate::atomic::mtime_after`]): web servers derive `ETag` and
+    /// `Last-Modified` from it and rsync carries it to the targets, so a
+    /// browser revalidating its copy gets this menu even when the last one
+    /// had the same size and was published less than a second ago.
     pub fn write_menu(&self, bytes: &[u8]) -> Result<(), StoreError> {
         let path = self.dir.join(MENU_PATH);
         (|| {
+            let newest = self.tree.newest_menu_mtime()?;
             let mut file = File::create(&path)?;
             file.write_all(bytes)?;
+            file.set_modified(crate::atomic::mtime_after(newest, SystemTime::now()))?;
             file.sync_all()
         })()
         .map_err(|err| StoreError::storage(format!("writing {}", path.display()), err))

@@ -8,7 +8,6 @@
 //! thousands of fsyncs spared, and `last_success` lags by at most that much.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -220,7 +219,7 @@ impl StoreState {
     /// Replaces the state file atomically.
     pub fn save(&self, path: &Path) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(self).expect("state always serialises");
-        write_atomically(path, &bytes)
+        crate::atomic::write(path, &bytes, crate::atomic::Mtime::Now)
             .map_err(|err| StoreError::storage(format!("writing {}", path.display()), err))
     }
 
@@ -265,32 +264,6 @@ impl StoreState {
         self.consecutive_failures = 0;
         self.failing_since = None;
     }
-}
-
-/// Writes `bytes` to `path` through a temp file in the same folder, fsyncing both.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().expect("state files always live in a folder");
-    let file_name = path
-        .file_name()
-        .expect("state files always have a name")
-        .to_string_lossy();
-    let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        // create_new: never through a link or file planted at the temp name.
-        let _ = std::fs::remove_file(&temp);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }
 
 #[cfg(test)]

@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 
 /// Module → the crate modules it may name.
 const RULES: &[(&str, &[&str])] = &[
+    ("atomic", &[]),
     ("config", &[]),
     ("error", &[]),
     ("menu", &[]),
     ("image_sink", &["error"]),
     ("lock", &["error"]),
-    ("state", &["error"]),
-    ("publish", &["error"]),
+    ("state", &["atomic", "error"]),
+    ("publish", &["atomic", "error"]),
     ("diff", &["menu"]),
     ("detect", &["config", "menu"]),
     ("pos", &["config", "error", "image_sink", "menu"]),
@@ -22,7 +23,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("rsync", &["config", "error", "publish"]),
     ("images", &["error", "image_sink", "pos", "publish"]),
     ("gates", &["config", "diff", "menu"]),
-    ("preview", &["diff", "error", "menu"]),
+    ("preview", &["atomic", "diff", "error", "menu"]),
 ];
 
 /// `src/NAME.rs` and every file under `src/NAME/`.

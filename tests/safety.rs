@@ -105,7 +105,33 @@ fn kill_9_at_any_instant_leaves_a_complete_release_current() {
         "no kill landed inside a pass; the test proved nothing"
     );
 
-    // The next start cleans what the kills left and publishes normally.
+    // What a kill between a temp file's create and its rename leaves, named
+    // as this version and earlier ones name them: the kills above land there
+    // only by chance, so the leftovers of such a kill are laid down as well.
+    let dead = dead_pid();
+    let preview = state.join("preview");
+    for file in [
+        store_root.join(format!(".state.json.tmp-{dead}")),
+        store_root.join(format!(".state.json.tmp-{dead}-4")),
+        preview.join(format!(".{dead}.tmp")),
+        preview.join(format!(".index.html.tmp-{dead}-9")),
+        preview.join("gangnam").join(format!(".{dead}.tmp")),
+        preview
+            .join("gangnam/changes")
+            .join(format!(".index.html.tmp-{dead}-2")),
+    ] {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, b"half written").unwrap();
+    }
+    std::os::unix::fs::symlink(
+        "releases/x",
+        store_root.join(format!(
+            ".current-{dead}-20261124T090000000Z-0123456789abcdef"
+        )),
+    )
+    .unwrap();
+
+    // The next pass cleans what the kills left and publishes normally.
     let output = once(&env);
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(check_current(&store_root), Some(1000 + 24 * 100));
@@ -115,6 +141,35 @@ fn kill_9_at_any_instant_leaves_a_complete_release_current() {
             .count(),
         0
     );
+    let left = temp_files(&state);
+    assert!(
+        left.is_empty(),
+        "temp files left after the next pass: {left:#?}"
+    );
+}
+
+/// The pid of a process that has ended.
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+/// Every temp file (or temp link) under `dir`, by the names menusync gives them.
+fn temp_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type().unwrap().is_dir() {
+            found.extend(temp_files(&entry.path()));
+        } else if name.starts_with('.') && (name.contains(".tmp") || name.starts_with(".current-"))
+        {
+            found.push(entry.path());
+        }
+    }
+    found
 }
 
 #[test]

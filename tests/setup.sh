@@ -8,7 +8,8 @@
 #                          debootstrap and systemd-nspawn (the field test),
 #                          cargo-deb (the package and field tests), chromium
 #                          and a Korean font (tests/preview.rs loads the
-#                          preview pages in a real browser)
+#                          preview pages in a real browser), nginx
+#                          (tests/webserver.rs: what browsers revalidate)
 #
 # Debian packages come from apt (root, or sudo when it is there); cargo-deb
 # from crates.io. Prints what it installs; prints nothing else when all is present.
@@ -33,6 +34,7 @@ if [ "$what" = tests ]; then
         "nsenter:util-linux"
         "dpkg-deb:dpkg"
         "chromium:chromium"
+        "/usr/sbin/nginx:nginx"
         "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:fonts-noto-cjk"
     )
 fi

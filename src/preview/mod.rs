@@ -20,7 +20,7 @@ pub mod html;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::StoreError;
@@ -60,6 +60,11 @@ impl StorePreview {
 
     pub fn dir(&self) -> &Path {
         &self.root
+    }
+
+    /// Every folder pages of this store are written into (through temp files).
+    pub fn page_folders(&self) -> [PathBuf; 2] {
+        [self.root.clone(), self.root.join(CHANGES)]
     }
 
     pub fn held_page(&self) -> PathBuf {
@@ -214,17 +219,9 @@ impl StorePreview {
     fn write_page(&self, path: &Path, text: &str) -> Result<(), StoreError> {
         let dir = path.parent().expect("pages live in a folder");
         create_dir(dir)?;
-        let temp = dir.join(format!(".{}.tmp", std::process::id()));
-        (|| {
-            let mut file = fs::File::create(&temp)?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            fs::rename(&temp, path)
-        })()
-        .map_err(|err| {
-            let _ = fs::remove_file(&temp);
-            StoreError::storage(format!("writing {}", path.display()), err)
-        })
+        // A page is served (preview_target): its validators must change with it.
+        crate::atomic::write(path, text.as_bytes(), crate::atomic::Mtime::AfterReplaced)
+            .map_err(|err| StoreError::storage(format!("writing {}", path.display()), err))
     }
 }
 
