@@ -31,6 +31,7 @@ pub mod error;
 pub mod gates;
 pub mod image_sink;
 pub mod images;
+pub mod instrument;
 pub mod lock;
 pub mod menu;
 pub mod metrics;

@@ -8,17 +8,17 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
 use serde::Serialize;
 
 use crate::config::Store;
 use crate::diff::MenuDiff;
 use crate::error::{Kind, StoreError};
+use crate::instrument::Recorder;
 use crate::lock::StoreLock;
 use crate::menu::Menu;
-use crate::pipeline::{Context, deploy_pending};
+use crate::pipeline::{Context, Learned, Live, Pass, PassOptions, Planned, go_live, plan};
 use crate::publish::{IMAGES_DIR, MENU_PATH, StoreTree};
-use crate::state::{Pin, StoreState};
+use crate::state::{StoreState, WentLive};
 use crate::transform;
 
 mod decisions;
@@ -135,22 +135,15 @@ pub async fn rollback(
         ));
     }
     let menu = read_menu(&tree, &target)?;
-    tree.swap_current(&target)?;
-
-    if let Some(input_hash) = state.content_hash.clone() {
-        state.pinned = Some(Pin {
-            release: target.clone(),
-            input_hash,
-        });
-    }
-    state.release = Some(target.clone());
-    state.item_count = Some(menu.item_count());
-    state.last_change = Some(Utc::now());
-    decisions::show_published(ctx, store, &tree, &menu, &target);
-    crate::pipeline::push_previews(ctx).await;
-    let deployed = deploy_pending(ctx, store, &tree, &mut state).await;
-    state.save(&state_file)?;
-    deployed.map(|()| target)
+    let recorder = Recorder::default();
+    let live = Live {
+        ctx,
+        store,
+        tree: &tree,
+        recorder: &recorder,
+    };
+    go_live(live, &mut state, &target, &menu, WentLive::RolledBack).await?;
+    Ok(target)
 }
 
 /// What `diff` shows: the changes, and why a pass would not publish them.
@@ -161,29 +154,40 @@ pub struct Preview {
     pub kept_back: Vec<String>,
 }
 
-/// Fetches and transforms the POS menu and compares it with what is published; publishes nothing.
+/// Plans a pass exactly as one would (the same steps, the same rules) and
+/// compares its menu with what is published; publishes and saves nothing.
 pub async fn preview(ctx: &Context, store: &Store) -> Result<Preview, StoreError> {
     let tree = StoreTree::new(&ctx.config.daemon.state_dir, &store.id);
-    let provider = ctx.provider(store);
-    let documents = provider
-        .fetch_documents(&store.pos_store_id, ctx.config.daemon.max_menu_bytes)
-        .await?;
-    let mut menu = transform::transform(&store.id, &documents.menu, &store.settings).menu;
-    let current = tree.current_release()?;
-    let published = match &current {
-        Some(release) => read_menu(&tree, release)?,
+    let state = StoreState::load(&tree.state_file()).unwrap_or_default();
+    let recorder = Recorder::default();
+    let pass = Pass::new(ctx, store, &tree, &state, &recorder);
+    let options = PassOptions::default();
+    // What planning learns (the input memo) is a pass's to record, not diff's.
+    let mut learned = Learned::default();
+    let plan = plan(pass, options, &mut learned).await?;
+    let skip = plan.skip.clone();
+    let current = plan.current.clone();
+    let Planned {
+        mut menu,
+        images_doc,
+        published,
+        refusal,
+        hold,
+        ..
+    } = plan.menu(pass, options, &mut learned).await?;
+    let published = match published {
+        Some((menu, _)) => menu,
         None => Menu {
             categories: Vec::new(),
             ..menu.clone()
         },
     };
     // Images are named by content, known only after a download; name the ones already held.
-    let state = StoreState::load(&tree.state_file()).unwrap_or_default();
     let held_dir = current
         .as_ref()
         .map(|release| tree.release_dir(release).join(IMAGES_DIR));
     let mut files = BTreeMap::new();
-    for image in &documents.images.images {
+    for image in &images_doc.images {
         let name = state.images.get(&crate::images::fingerprint(image));
         if let (Some(name), Some(dir)) = (name, &held_dir)
             && dir.join(name).is_file()
@@ -200,47 +204,17 @@ pub async fn preview(ctx: &Context, store: &Store) -> Result<Preview, StoreError
             item.image = Some("(new image)".to_string());
         }
     }
-    let mut kept_back = Vec::new();
-    // What a pass decides before it builds anything: the rules `decide` uses.
-    let sending = crate::detect::content_hash(
-        &store.id,
-        &documents.menu_value,
-        &documents.images_value,
-        &store.settings,
-    );
-    if let Some(pin) = state.pinned_at(current.as_deref(), &sending) {
-        kept_back.push(format!(
-            "rolled back to {}: a pass keeps it until the POS menu changes",
-            pin.release
-        ));
-    }
-    if let Some(held) = state.held_for(&sending) {
-        kept_back.push(format!(
-            "held for approval already as {} (menusync approve|reject {})",
-            held.release, store.id
-        ));
-    }
-    if state.rejects(&sending) {
-        kept_back.push("rejected: a pass keeps it out until the POS menu changes".into());
-    }
-    if !kept_back.is_empty() {
-        return Ok(Preview {
-            diff: MenuDiff::between(&published, &menu),
-            kept_back,
-        });
-    }
-    let published_items = current.as_ref().map(|_| published.item_count());
-    let max_shrink = ctx.config.daemon.max_shrink_percent;
-    if let Err(err) = transform::check_publishable(&menu, published_items, max_shrink, false) {
-        kept_back.push(format!("refused: {}", err.chain()));
-    }
-    if current.is_some() {
-        kept_back.extend(
-            crate::gates::check(&published, &menu, &store.gates)
-                .into_iter()
-                .map(|reason| format!("held for approval: {reason}")),
-        );
-    }
+    let kept_back = match skip {
+        Some(skip) => skip.reason(&store.id).into_iter().collect(),
+        None => refusal
+            .map(|err| format!("refused: {}", err.chain()))
+            .into_iter()
+            .chain(
+                hold.into_iter()
+                    .map(|reason| format!("held for approval: {reason}")),
+            )
+            .collect(),
+    };
     Ok(Preview {
         diff: MenuDiff::between(&published, &menu),
         kept_back,

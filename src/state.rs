@@ -175,7 +175,131 @@ pub struct TargetState {
     pub location: Option<String>,
 }
 
+/// Why a release went live, with what that changes in the state beyond the
+/// release itself (see [`StoreState::went_live`]).
+#[derive(Debug)]
+pub enum WentLive {
+    /// A pass built it from POS inputs that passed every gate.
+    Built {
+        /// The content hash of the inputs that built it.
+        content_hash: String,
+        images: BTreeMap<String, String>,
+        /// Some images failed for a reason that may pass: try again next pass.
+        retry_images: bool,
+        /// When the POS dated the menu, if it did.
+        changed_at: Option<DateTime<Utc>>,
+        /// The store had no release before.
+        first_release: bool,
+    },
+    /// Staff approved the held release.
+    Approved(Held),
+    /// Ops rolled back to an earlier kept release: it stays until the POS changes.
+    RolledBack,
+}
+
 impl StoreState {
+    /// The named transition of every go-live: `release` (with `item_count`
+    /// visible items) is what customers get from `now` on. Returns the lag
+    /// measured, under the once-per-date rule of [`Lag::measure`].
+    pub fn went_live(
+        &mut self,
+        release: &str,
+        item_count: usize,
+        why: WentLive,
+        now: DateTime<Utc>,
+    ) -> Option<Lag> {
+        let dated = match why {
+            WentLive::Built {
+                content_hash,
+                images,
+                retry_images,
+                changed_at,
+                first_release,
+            } => {
+                self.content_hash = Some(content_hash);
+                self.images = images;
+                self.retry_images = retry_images;
+                // What was held waits no more: newer inputs went live.
+                self.held = None;
+                changed_at.map(|at| (at, first_release))
+            }
+            WentLive::Approved(held) => {
+                self.content_hash = Some(held.input_hash);
+                self.images = held.images;
+                self.retry_images = false;
+                self.held = None;
+                self.pinned = None;
+                self.rejected = None;
+                held.changed_at.map(|at| (at, false))
+            }
+            WentLive::RolledBack => {
+                if let Some(input_hash) = self.content_hash.clone() {
+                    self.pinned = Some(Pin {
+                        release: release.to_string(),
+                        input_hash,
+                    });
+                }
+                None
+            }
+        };
+        self.release = Some(release.to_string());
+        self.item_count = Some(item_count);
+        self.last_change = Some(now);
+        let (changed_at, first_release) = dated?;
+        let lag = Lag::measure(self.lag.as_ref(), release, changed_at, first_release, now)?;
+        self.lag = Some(lag.clone());
+        Some(lag)
+    }
+
+    /// A pass built a menu byte-equal to the live one from these inputs:
+    /// nothing went live, but the inputs and images now describe `release`.
+    pub fn same_output(
+        &mut self,
+        release: Option<String>,
+        content_hash: String,
+        item_count: usize,
+        images: BTreeMap<String, String>,
+        retry_images: bool,
+    ) {
+        self.release = release;
+        self.content_hash = Some(content_hash);
+        self.item_count = Some(item_count);
+        self.images = images;
+        self.retry_images = retry_images;
+        self.held = None;
+    }
+
+    /// A gate held `held` for approval (replacing whatever was held before).
+    pub fn hold(&mut self, held: Held) {
+        self.held = Some(held);
+    }
+
+    /// Staff rejected the held release: its inputs stay out until the POS changes.
+    pub fn reject_held(&mut self, now: DateTime<Utc>) -> Option<Held> {
+        let held = self.held.take()?;
+        self.rejected = Some(Rejected {
+            input_hash: held.input_hash.clone(),
+            release: held.release.clone(),
+            at: now,
+        });
+        Some(held)
+    }
+
+    /// The POS sends other inputs than the rejected ones: the rejection is over.
+    pub fn end_rejection(&mut self) {
+        self.rejected = None;
+    }
+
+    /// The POS menu changed since a rollback: the pin is over.
+    pub fn end_pin(&mut self) {
+        self.pinned = None;
+    }
+
+    /// These inputs have this content hash (see [`InputMemo`]).
+    pub fn remember_inputs(&mut self, memo: InputMemo) {
+        self.inputs = Some(memo);
+    }
+
     /// Staff rejected exactly these inputs: a pass keeps them out.
     pub fn rejects(&self, content_hash: &str) -> bool {
         self.rejected

@@ -14,13 +14,13 @@ use tracing::{info, warn};
 use super::{lock_store, read_menu};
 use crate::config::Store;
 use crate::error::{Kind, StoreError};
+use crate::instrument::Recorder;
 use crate::lock::StoreLock;
-use crate::menu::Menu;
-use crate::pipeline::{Context, PassOptions, deploy_pending};
-use crate::preview::{Shown, StorePreview};
+use crate::pipeline::{Context, Learned, Live, Pass, PassOptions, go_live, plan};
+use crate::preview::StorePreview;
 use crate::publish::StoreTree;
 use crate::report::Outcome;
-use crate::state::{Held, Lag, Rejected, StoreState};
+use crate::state::{Held, StoreState, WentLive};
 
 /// The store's lock, its state, and what is held.
 async fn held(
@@ -42,7 +42,14 @@ async fn held(
 pub async fn approve(ctx: &Context, store: &Store) -> Result<String, StoreError> {
     let (tree, lock, mut state, held) = held(ctx, store).await?;
     let menu = read_menu(&tree, &held.release)?;
-    let now_sending = crate::pipeline::pos_content_hash(ctx, store, &tree, &state).await?;
+    let recorder = Recorder::default();
+    // What the POS sends now, planned as a pass would (the memo spares the parse).
+    let mut learned = Learned::default();
+    let pass = Pass::new(ctx, store, &tree, &state, &recorder);
+    let now_sending = plan(pass, PassOptions::default(), &mut learned)
+        .await?
+        .content_hash;
+    learned.apply(&mut state);
     if now_sending != held.input_hash {
         drop(lock);
         let report = crate::pipeline::run_pass(ctx, store, PassOptions::default()).await;
@@ -64,53 +71,16 @@ pub async fn approve(ctx: &Context, store: &Store) -> Result<String, StoreError>
             ),
         ));
     }
-    tree.swap_current(&held.release)?;
-    state.release = Some(held.release.clone());
-    state.content_hash = Some(held.input_hash.clone());
-    state.item_count = Some(held.item_count);
-    state.images = held.images.clone();
-    state.retry_images = false;
-    let now = Utc::now();
-    state.last_change = Some(now);
-    if let Some(changed_at) = held.changed_at
-        && let Some(lag) = Lag::measure(state.lag.as_ref(), &held.release, changed_at, false, now)
-    {
-        info!(store = %store.id, lag_secs = lag.publish_secs, "the POS change of {} is published, approved", changed_at.format("%Y-%m-%dT%H:%M:%SZ"));
-        state.lag = Some(lag);
-    }
-    state.held = None;
-    state.pinned = None;
-    state.rejected = None;
-    let state_file = tree.state_file();
-    state.save(&state_file)?;
-    info!(store = %store.id, release = %held.release, "approved {}: published; {}", held.release, held.reasons.join("; "));
-    show_published(ctx, store, &tree, &menu, &held.release);
-    if let Err(err) = StorePreview::new(&ctx.config.daemon.state_dir, &store.id).clear_held() {
-        warn!(category = %err.category(), "preview pages not written: {}", err.chain());
-    }
-    crate::pipeline::push_previews(ctx).await;
-    let deployed = deploy_pending(ctx, store, &tree, &mut state).await;
-    state.save(&state_file)?;
-    deployed.map(|()| held.release)
-}
-
-/// Rewrites the store's preview of its published menu after `current` moved
-/// by hand; a failure is logged, never fatal.
-pub(super) fn show_published(
-    ctx: &Context,
-    store: &Store,
-    tree: &StoreTree,
-    menu: &Menu,
-    release: &str,
-) {
-    let preview = StorePreview::new(&ctx.config.daemon.state_dir, &store.id);
-    let shown = Shown {
-        menu,
-        release_dir: &tree.release_dir(release),
+    info!(store = %store.id, release = %held.release, "approving {}: {}", held.release, held.reasons.join("; "));
+    let live = Live {
+        ctx,
+        store,
+        tree: &tree,
+        recorder: &recorder,
     };
-    if let Err(err) = preview.write_published(shown, release) {
-        warn!(category = %err.category(), "preview pages not written: {}", err.chain());
-    }
+    let release = held.release.clone();
+    go_live(live, &mut state, &release, &menu, WentLive::Approved(held)).await?;
+    Ok(release)
 }
 
 /// Drops the held release; the POS inputs that built it are not published
@@ -118,12 +88,7 @@ pub(super) fn show_published(
 pub async fn reject(ctx: &Context, store: &Store) -> Result<String, StoreError> {
     let (tree, _lock, mut state, held) = held(ctx, store).await?;
     tree.remove_release(&held.release)?;
-    state.rejected = Some(Rejected {
-        input_hash: held.input_hash.clone(),
-        release: held.release.clone(),
-        at: Utc::now(),
-    });
-    state.held = None;
+    state.reject_held(Utc::now());
     state.save(&tree.state_file())?;
     info!(store = %store.id, release = %held.release, "rejected {}: the published menu stays until the POS changes", held.release);
     if let Err(err) = StorePreview::new(&ctx.config.daemon.state_dir, &store.id).clear_held() {

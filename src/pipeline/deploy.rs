@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use tracing::{debug, info, warn};
 
-use super::Context;
+use super::context::Context;
 use crate::config::{Store, Target, TargetKind};
 use crate::error::{Kind, StoreError};
 use crate::publish::StoreTree;

@@ -8,7 +8,9 @@ use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tracing::error;
 
-use super::{Context, PassOptions, run_pass};
+use super::context::Context;
+use super::pass::PassOptions;
+use super::run::run_pass;
 use crate::config::Store;
 use crate::report::PassReport;
 

@@ -1,31 +1,17 @@
-//! The `inputs` step and what it shares with `documents` and `approve`:
-//! fetching under an I/O permit, the cheap fingerprint of the bytes, and the
-//! canonical content hash, parsed only when the memo cannot answer.
+//! The `inputs` and `documents` steps of a plan: fetching under an I/O
+//! permit, the cheap fingerprint of the bytes, and the canonical content
+//! hash, parsed only when the memo cannot answer.
 
 use tracing::debug;
 
-use super::{Pass, StateUpdate};
+use super::learned::Learned;
 use crate::config::{Store, StoreSettings};
 use crate::detect;
 use crate::error::StoreError;
-use crate::pipeline::stage;
+use crate::pipeline::pass::Pass;
 use crate::pos::doc::{ImagesDoc, MenuDoc};
 use crate::pos::{self, Documents, Fetched};
 use crate::state::InputMemo;
-
-/// The content hash of what the POS sends now (fetched in full, memo used).
-pub(in crate::pipeline) async fn content_hash(pass: Pass<'_>) -> Result<String, StoreError> {
-    let mut update = StateUpdate::default();
-    let fetched = fetch(pass, pos::Freshness::Full).await?;
-    let fingerprint = input_fingerprint(&fetched, &pass.store.id, &pass.store.settings);
-    match pass.state.known_hash(&fingerprint) {
-        Some(hash) => Ok(hash.to_string()),
-        None => {
-            let parsed = parse_or_refetch(pass, fetched).await?;
-            Ok(memoise(&mut update, pass.store, &parsed))
-        }
-    }
-}
 
 /// The POS documents of a pass: parsed, or fetched and not parsed yet.
 enum Fetch {
@@ -34,18 +20,21 @@ enum Fetch {
 }
 
 /// What the pass starts from: the live release and the POS inputs with their content hash.
-pub(super) struct Inputs {
-    pub(super) current: Option<String>,
+pub(in crate::pipeline) struct Inputs {
+    pub(in crate::pipeline) current: Option<String>,
     fingerprint: String,
-    pub(super) content_hash: String,
+    pub(in crate::pipeline) content_hash: String,
     fetch: Fetch,
 }
 
 /// Fetches the POS documents and finds their content hash: from the memo
 /// when the bytes equal the last ones seen (a quiet pass parses nothing),
 /// else by parsing them.
-pub(super) async fn inputs(pass: Pass<'_>, update: &mut StateUpdate) -> Result<Inputs, StoreError> {
-    let fetched = stage("fetch", fetch(pass, pos::Freshness::Conditional)).await?;
+pub(super) async fn inputs(pass: Pass<'_>, learned: &mut Learned) -> Result<Inputs, StoreError> {
+    let fetched = pass
+        .recorder
+        .stage("fetch", fetch(pass, pos::Freshness::Conditional))
+        .await?;
     let current = pass.tree.current_release()?;
     let fingerprint = input_fingerprint(&fetched, &pass.store.id, &pass.store.settings);
     let (content_hash, fetch) = match pass.state.known_hash(&fingerprint) {
@@ -53,7 +42,7 @@ pub(super) async fn inputs(pass: Pass<'_>, update: &mut StateUpdate) -> Result<I
         None => {
             let parsed = parse_or_refetch(pass, fetched).await?;
             (
-                memoise(update, pass.store, &parsed),
+                memoise(learned, pass.store, &parsed),
                 Fetch::Parsed(parsed.documents),
             )
         }
@@ -72,7 +61,7 @@ pub(super) async fn inputs(pass: Pass<'_>, update: &mut StateUpdate) -> Result<I
 pub(super) async fn documents(
     pass: Pass<'_>,
     inputs: Inputs,
-    update: &mut StateUpdate,
+    learned: &mut Learned,
 ) -> Result<(MenuDoc, ImagesDoc, String), StoreError> {
     let (documents, content_hash) = match inputs.fetch {
         Fetch::Parsed(documents) => (documents, inputs.content_hash),
@@ -83,7 +72,7 @@ pub(super) async fn documents(
             let content_hash = if parsed.fingerprint == inputs.fingerprint {
                 inputs.content_hash
             } else {
-                memoise(update, pass.store, &parsed)
+                memoise(learned, pass.store, &parsed)
             };
             (parsed.documents, content_hash)
         }
@@ -120,19 +109,27 @@ struct Parsed {
 async fn parse_or_refetch(pass: Pass<'_>, fetched: Fetched) -> Result<Parsed, StoreError> {
     let store = pass.store;
     let fingerprint = input_fingerprint(&fetched, &store.id, &store.settings);
-    if let Some(documents) = stage("parse", async { fetched.documents() }).await? {
+    if let Some(documents) = pass
+        .recorder
+        .stage("parse", async { fetched.documents() })
+        .await?
+    {
         return Ok(Parsed {
             documents,
             fingerprint,
         });
     }
-    let fetched = stage("fetch", async {
-        debug!("a document answered 304 is needed in full; asking again without ETag");
-        fetch(pass, pos::Freshness::Full).await
-    })
-    .await?;
+    let fetched = pass
+        .recorder
+        .stage("fetch", async {
+            debug!("a document answered 304 is needed in full; asking again without ETag");
+            fetch(pass, pos::Freshness::Full).await
+        })
+        .await?;
     let fingerprint = input_fingerprint(&fetched, &store.id, &store.settings);
-    let documents = stage("parse", async { fetched.documents() })
+    let documents = pass
+        .recorder
+        .stage("parse", async { fetched.documents() })
         .await?
         .expect("a full fetch always carries both bodies");
     Ok(Parsed {
@@ -142,7 +139,7 @@ async fn parse_or_refetch(pass: Pass<'_>, fetched: Fetched) -> Result<Parsed, St
 }
 
 /// The canonical content hash of parsed documents, remembered for their fingerprint.
-fn memoise(update: &mut StateUpdate, store: &Store, parsed: &Parsed) -> String {
+fn memoise(learned: &mut Learned, store: &Store, parsed: &Parsed) -> String {
     let documents = &parsed.documents;
     let content_hash = detect::content_hash(
         &store.id,
@@ -150,7 +147,7 @@ fn memoise(update: &mut StateUpdate, store: &Store, parsed: &Parsed) -> String {
         &documents.images_value,
         &store.settings,
     );
-    update.memo = Some(InputMemo {
+    learned.memo = Some(InputMemo {
         fingerprint: parsed.fingerprint.clone(),
         content_hash: content_hash.clone(),
     });

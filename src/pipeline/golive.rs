@@ -1,0 +1,134 @@
+//! Going live: the one transaction that makes a complete, kept release what
+//! customers get, for a pass that built it, `approve` and `rollback` alike.
+//! Each caller says only why ([`WentLive`]):
+//!
+//! ```text
+//! current → release ─▶ state.went_live ─▶ held dropped ─▶ preview pages ─▶ prune ─▶ save
+//!                                                           ─▶ preview mirror ─▶ deploy ─▶ save
+//! ```
+//!
+//! The state is saved before the push, so a crash or a failing target never
+//! leaves `state.json` describing another release than `current`; and again
+//! after it, with what each target now holds.
+
+use chrono::Utc;
+use tracing::{info, warn};
+
+use super::context::Context;
+use super::deploy::{deploy_pending, push_previews};
+use super::previews::Previews;
+use crate::config::Store;
+use crate::diff::MenuDiff;
+use crate::error::StoreError;
+use crate::instrument::Recorder;
+use crate::menu::Menu;
+use crate::publish::{MENU_PATH, StoreTree};
+use crate::state::{StoreState, WentLive};
+
+/// Where a release goes live: the store, its folder, and what it runs with.
+#[derive(Clone, Copy)]
+pub(crate) struct Live<'a> {
+    pub ctx: &'a Context,
+    pub store: &'a Store,
+    pub tree: &'a StoreTree,
+    /// The stages are recorded here (a pass's recorder, or a throwaway one).
+    pub recorder: &'a Recorder,
+}
+
+/// Makes `release` (complete under `releases/`, `menu` its menu) live for
+/// the reason `why`, writes the previews, saves the state and pushes it to
+/// every target. A failed push fails the result, after the local go-live.
+pub(crate) async fn go_live(
+    live: Live<'_>,
+    state: &mut StoreState,
+    release: &str,
+    menu: &Menu,
+    why: WentLive,
+) -> Result<(), StoreError> {
+    let Live {
+        ctx,
+        store,
+        tree,
+        recorder,
+    } = live;
+    recorder
+        .stage("publish", async { switch(live, state, release, menu, why) })
+        .await?;
+    recorder
+        .stage("deploy", async {
+            push_previews(ctx).await;
+            let deployed = deploy_pending(ctx, store, tree, state).await;
+            state.save(&tree.state_file())?;
+            deployed
+        })
+        .await
+}
+
+/// The local part: `current`, the state, the held release, the pages, pruning.
+fn switch(
+    live: Live<'_>,
+    state: &mut StoreState,
+    release: &str,
+    menu: &Menu,
+    why: WentLive,
+) -> Result<(), StoreError> {
+    let Live {
+        ctx, store, tree, ..
+    } = live;
+    let old_release = tree.current_release()?;
+    let old_menu = old_release.as_deref().and_then(|old| read_menu(tree, old));
+    let old_held = state.held.as_ref().map(|held| held.release.clone());
+    let how = match &why {
+        WentLive::Built { .. } => "published",
+        WentLive::Approved(_) => "approved and published",
+        WentLive::RolledBack => "rolled back to",
+    };
+    tree.swap_current(release)?;
+    let lag = state.went_live(release, menu.item_count(), why, Utc::now());
+
+    let changes = match &old_menu {
+        Some(old) => MenuDiff::between(old, menu).to_string(),
+        None => format!("first release, {} items", menu.item_count()),
+    };
+    info!(release = %release, "{}: {how} {}… — {changes}", store.id, &release[..release.len().min(24)]);
+    if let Some(lag) = lag {
+        let dated = lag.changed_at.format("%Y-%m-%dT%H:%M:%SZ");
+        if lag.first_release {
+            info!(
+                lag_secs = lag.publish_secs,
+                "the POS menu of {dated} is the store's first release (its age, not a lag)"
+            );
+        } else {
+            info!(
+                lag_secs = lag.publish_secs,
+                "the POS change of {dated} is published"
+            );
+        }
+    }
+    let previews = Previews {
+        ctx,
+        store,
+        tree,
+        old: old_menu.as_ref().zip(old_release.as_deref()),
+    };
+    // What was held and is neither live nor held any more waits for nothing.
+    if state.held.is_none() {
+        if let Some(old_held) = old_held.filter(|old| old != release)
+            && let Err(err) = tree.remove_release(&old_held)
+        {
+            warn!(category = %err.category(), "cannot remove the held release {old_held}: {}", err.chain());
+        }
+        previews.clear_held();
+    }
+    previews.write(menu, release, None);
+    let held = state.held.as_ref().map(|held| held.release.as_str());
+    let pruned = tree.prune(ctx.config.daemon.keep_releases.get(), held)?;
+    tracing::debug!(pruned = pruned.len(), "old releases pruned");
+    state.save(&tree.state_file())
+}
+
+/// A kept release's menu, when it reads.
+pub(crate) fn read_menu(tree: &StoreTree, release: &str) -> Option<Menu> {
+    let bytes = std::fs::read(tree.release_dir(release).join(MENU_PATH)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}

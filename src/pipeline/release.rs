@@ -1,0 +1,307 @@
+//! What a pass builds from its plan (see `plan`): the release in staging
+//! with its images, then either a release ready to go live (see `golive`)
+//! or one held for approval:
+//!
+//! ```text
+//! plan ──▶ menu ──▶ gather ──▶ finish ──▶ Built::Ready (golive) | Built::Held | nothing (byte-equal)
+//! (Plan)   (Planned) (Staged)
+//! ```
+//!
+//! Each step reads the store's state as it was when the pass began; what
+//! the pass learns for the state goes into one [`StateUpdate`], applied by
+//! the caller once the pass ends, whether it succeeded, failed or ran out
+//! of time.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use tracing::{debug, info, warn};
+
+use super::pass::{Pass, PassOptions};
+use super::plan::{Learned, Planned, plan};
+use super::previews::Previews;
+use crate::diff::MenuDiff;
+use crate::error::StoreError;
+use crate::images::{self, GatheredImages, ImageRequest};
+use crate::instrument::log_problems;
+use crate::menu::Menu;
+use crate::pos::doc::ImagesDoc;
+use crate::publish::{IMAGES_DIR, Staging};
+use crate::state::{Held, StoreState, WentLive};
+use crate::transform;
+
+/// What a pass changes in the store's state, applied once when it ends.
+#[derive(Debug, Default)]
+pub(crate) struct StateUpdate {
+    /// What planning learned (the input memo, a pin or rejection over).
+    learned: Learned,
+    /// A gate held a new release.
+    held: Option<Held>,
+    /// The menu built is byte-equal to the live one.
+    same_output: Option<SameOutput>,
+}
+
+/// The live release, described by new inputs that built the same menu.
+#[derive(Debug)]
+struct SameOutput {
+    release: Option<String>,
+    content_hash: String,
+    item_count: usize,
+    images: BTreeMap<String, String>,
+    retry_images: bool,
+}
+
+impl StateUpdate {
+    pub(crate) fn apply(self, state: &mut StoreState) {
+        self.learned.apply(state);
+        if let Some(held) = self.held {
+            state.hold(held);
+        }
+        if let Some(same) = self.same_output {
+            state.same_output(
+                same.release,
+                same.content_hash,
+                same.item_count,
+                same.images,
+                same.retry_images,
+            );
+        }
+    }
+}
+
+/// What a pass built.
+#[derive(Debug)]
+pub(crate) enum Built {
+    /// A new release, complete under `releases/`, to go live for this reason.
+    Ready {
+        release: String,
+        menu: Box<Menu>,
+        why: WentLive,
+    },
+    /// A new release kept from customers: a gate tripped.
+    Held {
+        release: String,
+        reasons: Vec<String>,
+    },
+}
+
+/// Fetch to a complete release. `None` when the plan builds nothing or the
+/// menu built is the live one.
+pub(crate) async fn build_release(
+    pass: Pass<'_>,
+    options: PassOptions,
+    images_deadline: tokio::time::Instant,
+    update: &mut StateUpdate,
+) -> Result<Option<Built>, StoreError> {
+    let plan = plan(pass, options, &mut update.learned).await?;
+    if plan.skip.is_some() {
+        return Ok(None);
+    }
+    let current = plan.current.clone();
+    let planned = plan.menu(pass, options, &mut update.learned).await?;
+    if let Some(refusal) = planned.refusal {
+        return Err(refusal);
+    }
+    let Planned {
+        menu,
+        images_doc,
+        content_hash,
+        changed_at,
+        published,
+        hold,
+        ..
+    } = planned;
+    let staged = gather(
+        pass,
+        menu,
+        &images_doc,
+        current.as_deref(),
+        &content_hash,
+        images_deadline,
+    )
+    .await?;
+    pass.recorder
+        .stage("publish", async {
+            let Staged {
+                staging,
+                menu,
+                gathered,
+            } = staged;
+            let bytes = menu.to_bytes();
+            let old = published
+                .as_ref()
+                .map(|(menu, bytes)| (menu, bytes.as_slice()));
+            if old.is_some_and(|(_, old_bytes)| old_bytes == bytes.as_slice()) {
+                debug!("the new menu is byte-equal to the published one; nothing to publish");
+                drop(staging);
+                // The POS went back to the live menu: nothing waits any more.
+                drop_held(pass, current.as_deref());
+                update.same_output = Some(SameOutput {
+                    release: pass.tree.current_release()?,
+                    content_hash,
+                    item_count: menu.item_count(),
+                    images: gathered.index,
+                    retry_images: gathered.transient_failures > 0,
+                });
+                return Ok(None);
+            }
+            staging.write_menu(&bytes)?;
+            let release = staging.keep()?;
+            if !hold.is_empty() {
+                let old = old.map(|(menu, _)| menu).zip(current.as_deref());
+                let held = Held {
+                    release: release.clone(),
+                    input_hash: content_hash,
+                    reasons: hold.clone(),
+                    since: Utc::now(),
+                    item_count: menu.item_count(),
+                    images: gathered.index,
+                    changed_at,
+                };
+                hold_release(pass, held, &menu, old, update)?;
+                return Ok(Some(Built::Held {
+                    release,
+                    reasons: hold,
+                }));
+            }
+            debug!(
+                images_downloaded = gathered.downloaded,
+                "release {release} built"
+            );
+            let why = WentLive::Built {
+                content_hash,
+                images: gathered.index,
+                retry_images: gathered.transient_failures > 0,
+                changed_at,
+                first_release: current.is_none(),
+            };
+            Ok(Some(Built::Ready {
+                release,
+                menu: Box::new(menu),
+                why,
+            }))
+        })
+        .await
+}
+
+/// A complete release in staging: the menu with its image paths, its images.
+struct Staged {
+    staging: Staging,
+    menu: Menu,
+    gathered: GatheredImages,
+}
+
+/// Starts the release in staging and brings its images in: held ones
+/// linked, new ones downloaded, recently replaced ones carried forward.
+async fn gather(
+    pass: Pass<'_>,
+    mut menu: Menu,
+    images_doc: &ImagesDoc,
+    current: Option<&str>,
+    content_hash: &str,
+    images_deadline: tokio::time::Instant,
+) -> Result<Staged, StoreError> {
+    let (ctx, store, tree) = (pass.ctx, pass.store, pass.tree);
+    let daemon = &ctx.config.daemon;
+    let staging = tree.begin(content_hash, Utc::now())?;
+    let held_dir = current.map(|release| tree.release_dir(release).join(IMAGES_DIR));
+    let staging_images = staging.images_dir();
+    let gathered = pass
+        .recorder
+        .stage("images", async {
+            let request = ImageRequest {
+                provider: pass.provider,
+                pos_store_id: &store.pos_store_id,
+                io: &ctx.shared.io,
+                concurrency: daemon.io_concurrency.get(),
+                max_bytes: daemon.max_image_bytes,
+                max_pixels: daemon.max_image_pixels,
+                image_timeout: daemon.image_timeout,
+                deadline: images_deadline,
+                held_dir: held_dir.as_deref(),
+                held_index: &pass.state.images,
+                staging_dir: &staging_images,
+            };
+            let gathered =
+                images::gather(&request, images_doc, &transform::wanted_images(&menu)).await?;
+            log_problems(&gathered.problems);
+            pass.recorder.add_image_bytes(gathered.downloaded_bytes);
+            debug!(
+                downloaded = gathered.downloaded,
+                downloaded_bytes = gathered.downloaded_bytes,
+                linked = gathered.linked,
+                "images ready"
+            );
+            Ok::<_, StoreError>(gathered)
+        })
+        .await?;
+    transform::attach_images(&mut menu, &gathered.files);
+    let carried = images::carry_forward(tree, &staging_images, Utc::now(), daemon.image_grace)?;
+    debug!(
+        carried,
+        "images of recently replaced releases carried forward"
+    );
+    Ok(Staged {
+        staging,
+        menu,
+        gathered,
+    })
+}
+
+/// Keeps the release `held` names complete beside the live one for
+/// `approve` or `reject`, in place of anything held before, and writes its
+/// held page.
+fn hold_release(
+    pass: Pass<'_>,
+    held: Held,
+    menu: &Menu,
+    old: Option<(&Menu, &str)>,
+    update: &mut StateUpdate,
+) -> Result<(), StoreError> {
+    let (ctx, store, tree) = (pass.ctx, pass.store, pass.tree);
+    let release = held.release.as_str();
+    drop_held(pass, Some(release));
+    let changes = match old {
+        Some((old_menu, _)) => MenuDiff::between(old_menu, menu).to_string(),
+        None => format!("first release, {} items", menu.item_count()),
+    };
+    info!(release = %release, "{}: built {}… and held — {changes}", store.id, &release[..release.len().min(24)]);
+    Previews {
+        ctx,
+        store,
+        tree,
+        old,
+    }
+    .write(menu, release, Some((&held.reasons, held.since)));
+    let pruned = tree.prune(ctx.config.daemon.keep_releases.get(), Some(release))?;
+    debug!(pruned = pruned.len(), "old releases pruned");
+    update.held = Some(held);
+    Ok(())
+}
+
+/// Removes the held release, unless it is `keep`, with its held page.
+fn drop_held(pass: Pass<'_>, keep: Option<&str>) {
+    let Some(held) = pass.state.held.as_ref().map(|held| held.release.as_str()) else {
+        return;
+    };
+    if Some(held) == keep {
+        return;
+    }
+    if let Err(err) = pass.tree.remove_release(held) {
+        warn!(category = %err.category(), "cannot remove the held release {held}: {}", err.chain());
+    }
+    Previews {
+        ctx: pass.ctx,
+        store: pass.store,
+        tree: pass.tree,
+        old: None,
+    }
+    .clear_held();
+}
+
+/// How long into a pass the images stage may run: the pass timeout less a
+/// quarter of it (at most 10 s) kept for publishing, so images still
+/// outstanding then are left out and the menu goes out without them.
+pub(super) fn images_budget(pass_timeout: std::time::Duration) -> std::time::Duration {
+    pass_timeout - (pass_timeout / 4).min(std::time::Duration::from_secs(10))
+}
