@@ -28,7 +28,9 @@ pub use pos::{ApiKeySource, PosEndpoint, PosKind, ResilienceSettings};
 use raw::RawConfig;
 pub use schedule::{schedule_interval, schedule_tick, validate_schedule};
 pub use store::{Store, StoreSettings, validate_store_id};
-pub use target::{AfterPush, DeployMode, RsyncDest, SshOptions, Target, TargetKind};
+pub use target::{
+    AfterPush, DeployMode, RsyncDest, RsyncTarget, SshOptions, Target, TargetKind, lexical,
+};
 
 pub const DEFAULT_STATE_DIR: &str = "var";
 /// Every five minutes, at second 0 (6 fields, seconds first).
