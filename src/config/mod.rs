@@ -26,7 +26,7 @@ pub use daemon::{DaemonSettings, LogFormat, LogSettings};
 pub use gates::Gates;
 pub use pos::{ApiKeySource, PosEndpoint, PosKind, ResilienceSettings};
 use raw::RawConfig;
-pub use schedule::{schedule_interval, schedule_tick, validate_schedule};
+pub use schedule::Schedule;
 pub use store::{Store, StoreSettings, validate_store_id};
 pub use target::{
     AfterPush, DeployMode, RsyncDest, RsyncTarget, SshOptions, Target, TargetKind, lexical,

@@ -254,8 +254,11 @@ fn schedules_are_checked() {
         ("0 0 12 31 12 *", Ok(())),
     ];
     for (schedule, want) in cases {
-        match (validate_schedule(schedule), want) {
-            (Ok(()), Ok(())) => {}
+        match (
+            Schedule::parse(schedule).map(|parsed| parsed.to_string()),
+            want,
+        ) {
+            (Ok(parsed), Ok(())) => assert_eq!(parsed, schedule),
             (Err(got), Err(want)) => assert!(got.contains(want), "{schedule:?}: {got}"),
             (got, want) => panic!("{schedule:?}: got {got:?}, want {want:?}"),
         }
