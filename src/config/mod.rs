@@ -185,9 +185,10 @@ impl Checker<'_> {
 
     fn check(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let mut daemon = self.check_daemon(&raw.daemon)?;
+        // Both maps are in name order, so an endpoint's slot is its place in `pos`.
         let mut pos = BTreeMap::new();
-        for (name, endpoint) in &raw.pos {
-            let checked = self.check_pos(name, endpoint)?;
+        for (slot, (name, endpoint)) in raw.pos.iter().enumerate() {
+            let checked = self.check_pos(name, slot, endpoint)?;
             pos.insert(name.get_ref().clone(), Arc::new(checked));
         }
         let mut targets = BTreeMap::new();
