@@ -92,16 +92,6 @@ impl PosKind {
             PosKind::GloriaFood { .. } => "gloriafood",
         }
     }
-
-    /// Where the key of a remote kind comes from; `None` for `fixture`.
-    pub fn key_source(&self) -> Option<&ApiKeySource> {
-        match self {
-            PosKind::Http { key, .. }
-            | PosKind::Square { key, .. }
-            | PosKind::GloriaFood { key, .. } => Some(key),
-            PosKind::Fixture { .. } => None,
-        }
-    }
 }
 
 /// Where an API key is read from, at every pass, so a rotated key takes effect.

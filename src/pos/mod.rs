@@ -157,16 +157,6 @@ impl Provider {
         })
     }
 
-    /// The provider kind, as logged in the `pos` field's companion and in status.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Provider::Http(_) => "http",
-            Provider::Fixture(_) => "fixture",
-            Provider::Square(_) => "square",
-            Provider::GloriaFood(_) => "gloriafood",
-        }
-    }
-
     /// Fetches the menu and the image list of one store; each body is capped at `max_bytes`.
     pub async fn fetch(
         &self,
