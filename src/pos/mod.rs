@@ -30,9 +30,7 @@ use crate::error::{Kind, StoreError};
 use crate::image_sink::ImageSink;
 use doc::{ImagesDoc, MenuDoc};
 
-pub use client::{Asked, status_kind};
-pub use keys::{ApiKey, CREDENTIALS_SOURCE_DIR, preload_credentials};
-pub use resilience::{Breaker, MAX_RETRY_AFTER, ResilienceSettings};
+pub use keys::{CREDENTIALS_SOURCE_DIR, preload_credentials};
 
 /// How much of an unexpected body a log line quotes.
 const QUOTE_BYTES: usize = 200;
