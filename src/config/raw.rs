@@ -9,8 +9,6 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::target::RawTarget;
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -18,7 +16,6 @@ pub struct RawConfig {
     pub daemon: RawDaemon,
     #[serde(default)]
     pub pos: BTreeMap<Spanned<String>, RawPos>,
-    /// Read beside its check, in `target.rs`, so a new kind's settings stay in one file.
     #[serde(default)]
     pub target: BTreeMap<Spanned<String>, RawTarget>,
     #[serde(default)]
@@ -96,6 +93,26 @@ pub struct RawPos {
     pub path: Option<Spanned<String>>,
     /// `square`: the `Square-Version` header, e.g. `2025-08-20`.
     pub square_version: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub kind: Spanned<String>,
+    /// `rsync`: a local path or `user@host:/path`.
+    pub dest: Spanned<String>,
+    /// `files` (default) or `releases`.
+    pub mode: Option<Spanned<String>>,
+    /// `releases` mode: remote releases kept.
+    pub keep_releases: Option<Spanned<i64>>,
+    /// Seconds before retrying a target whose last push failed; doubles up to 30 minutes.
+    pub retry_backoff_secs: Option<Spanned<i64>>,
+    pub ssh_port: Option<Spanned<i64>>,
+    pub ssh_key: Option<Spanned<String>>,
+    pub known_hosts: Option<Spanned<String>>,
+    /// A command run after each successful push (a CDN purge), never through a shell.
+    pub after_push: Option<Spanned<Vec<String>>>,
+    pub after_push_timeout_secs: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,7 +1,7 @@
-//! Checks a `[target.NAME]` section, as written ([`RawTarget`]) into
-//! [`Target`]: the settings every kind shares (retry backoff, `after_push`)
-//! and those of its kind ([`TargetKind`]). The kind's behaviour lives in the
-//! `target` module; a new kind adds its settings here and its file there.
+//! Checks a `[target.NAME]` section into [`Target`]: the settings every kind
+//! shares (retry backoff, `after_push`) and those of its kind
+//! ([`TargetKind`]). What a kind does lives in the `target` module; a new
+//! kind adds its keys to `raw.rs`, its check here and its file there.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
@@ -9,36 +9,14 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use toml::Spanned;
 
-use super::raw::RawStore;
+use super::raw::{RawStore, RawTarget};
 use super::{Checker, ConfigError, check_name};
 
 pub const DEFAULT_TARGET_KEEP_RELEASES: usize = 5;
 pub const DEFAULT_RETRY_BACKOFF_SECS: u64 = 30;
 pub const DEFAULT_AFTER_PUSH_TIMEOUT_SECS: u64 = 30;
-
-/// A `[target.NAME]` section exactly as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTarget {
-    pub kind: Spanned<String>,
-    /// `rsync`: a local path or `user@host:/path`.
-    pub dest: Spanned<String>,
-    /// `files` (default) or `releases`.
-    pub mode: Option<Spanned<String>>,
-    /// `releases` mode: remote releases kept.
-    pub keep_releases: Option<Spanned<i64>>,
-    /// Seconds before retrying a target whose last push failed; doubles up to 30 minutes.
-    pub retry_backoff_secs: Option<Spanned<i64>>,
-    pub ssh_port: Option<Spanned<i64>>,
-    pub ssh_key: Option<Spanned<String>>,
-    pub known_hosts: Option<Spanned<String>>,
-    /// A command run after each successful push (a CDN purge), never through a shell.
-    pub after_push: Option<Spanned<Vec<String>>>,
-    pub after_push_timeout_secs: Option<Spanned<i64>>,
-}
 
 #[derive(Debug, PartialEq)]
 pub struct Target {

@@ -12,9 +12,9 @@
 //!   target's `after_push` command (a CDN purge), run here for every kind.
 //!
 //! What every kind must guarantee is written down in ARCHITECTURE.md ("The
-//! target seam"). Today's one kind is [`rsync`]; a new kind adds its
-//! settings to `config/target.rs`, its file beside `rsync.rs` and one arm to
-//! each `match` below.
+//! target seam"). Today's one kind is [`rsync`]; a new kind adds its keys
+//! to `config/raw.rs` and its check to `config/target.rs`, its file beside
+//! `rsync.rs`, and one arm to each `match` below.
 
 mod command;
 mod rsync;
