@@ -13,7 +13,7 @@
 //! config or ask for a pass over every store; a stop lets passes finish up to
 //! a deadline, then aborts them at a safe point.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, info_span, warn};
 
-use crate::config::{Config, Store};
+use crate::config::{Config, Schedule, Store};
 use crate::metrics::Metrics;
 use crate::notify;
 use crate::pipeline::{self, Context, Outcome, PassOptions};
@@ -158,17 +158,18 @@ const MAX_SPLAY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// For a tick of `schedule` arriving at `now`: the window its stores are
 /// spread over (from the run that was due to the next run, at most
-/// [`MAX_SPLAY`]) and how late the tick arrived. Both zero for a schedule
-/// that does not parse.
+/// [`MAX_SPLAY`]) and how late the tick arrived. Both zero when no run of
+/// the schedule is found at or before `now`.
 fn splay_window(
-    schedule: &str,
+    schedule: &Schedule,
     now: chrono::DateTime<Utc>,
 ) -> (std::time::Duration, std::time::Duration) {
-    let Some(due) = crate::config::schedule_tick(schedule, now) else {
+    let Some(due) = schedule.tick(now) else {
         return Default::default();
     };
     // The gap after `due` itself: the next two runs after a second before it.
-    let window = crate::config::schedule_interval(schedule, due - chrono::TimeDelta::seconds(1))
+    let window = schedule
+        .interval(due - chrono::TimeDelta::seconds(1))
         .unwrap_or_default()
         .min(MAX_SPLAY);
     let late = (now - due).to_std().unwrap_or_default();
@@ -180,7 +181,7 @@ impl Dispatcher {
     /// time (at once without splay). Offsets count from when the tick was due,
     /// not from when it arrived, so a late tick does not shift its round into
     /// the next one and double the POS's rate for a moment.
-    fn dispatch_tick(&self, schedule: &str) {
+    fn dispatch_tick(&self, schedule: &Schedule) {
         let stores = self.stores_on(schedule);
         let daemon = &self.ctx.config.daemon;
         let (window, late) = splay_window(schedule, Utc::now());
@@ -271,12 +272,12 @@ impl Dispatcher {
         }
     }
 
-    fn stores_on(&self, schedule: &str) -> Vec<Arc<Store>> {
+    fn stores_on(&self, schedule: &Schedule) -> Vec<Arc<Store>> {
         let config = &self.ctx.config;
         config
             .stores
             .iter()
-            .filter(|store| store.schedule == schedule)
+            .filter(|store| store.schedule == *schedule)
             .cloned()
             .collect()
     }
@@ -285,50 +286,47 @@ impl Dispatcher {
 /// One scheduler job per distinct schedule; each puts its schedule on the tick queue.
 async fn start_scheduler(
     config: &Config,
-    ticks: &mpsc::Sender<Arc<str>>,
+    ticks: &mpsc::Sender<Arc<Schedule>>,
 ) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new()
         .await
         .context("starting the scheduler")?;
-    let schedules: BTreeSet<&str> = config
+    let schedules: BTreeMap<&str, &Schedule> = config
         .stores
         .iter()
-        .map(|store| store.schedule.as_str())
+        .map(|store| (store.schedule.as_str(), &store.schedule))
         .collect();
-    for schedule in schedules {
+    for (text, schedule) in schedules {
         let sender = ticks.clone();
-        let name: Arc<str> = Arc::from(schedule);
-        let job = Job::new_async(schedule, move |_id, _scheduler| {
+        let tick = Arc::new(schedule.clone());
+        let job = Job::new_async(text, move |_id, _scheduler| {
             let sender = sender.clone();
-            let name = Arc::clone(&name);
+            let tick = Arc::clone(&tick);
             Box::pin(async move {
-                if sender.try_send(Arc::clone(&name)).is_err() {
-                    warn!(schedule = %name, "tick dropped: the dispatcher is behind");
+                if sender.try_send(Arc::clone(&tick)).is_err() {
+                    warn!(schedule = %tick, "tick dropped: the dispatcher is behind");
                 }
             })
         })
-        .with_context(|| format!("scheduling `{schedule}`"))?;
+        .with_context(|| format!("scheduling `{text}`"))?;
         scheduler
             .add(job)
             .await
-            .with_context(|| format!("scheduling `{schedule}`"))?;
+            .with_context(|| format!("scheduling `{text}`"))?;
     }
     scheduler.start().await.context("starting the scheduler")?;
     Ok(scheduler)
 }
 
-/// Stores that are new in `new`, or whose settings, POS or targets changed.
+/// Stores that are new in `new`, or whose settings, POS or targets changed
+/// (a store compares its resolved POS endpoint and targets by value).
 fn changed_stores(old: &Config, new: &Config) -> Vec<Arc<Store>> {
-    // A store's Debug holds its resolved POS endpoint and targets.
-    let describe = |store: &Store| format!("{store:?}");
-    let before: BTreeMap<&str, String> = old
-        .stores
-        .iter()
-        .map(|store| (store.id.as_str(), describe(store)))
-        .collect();
     new.stores
         .iter()
-        .filter(|store| before.get(store.id.as_str()) != Some(&describe(store)))
+        .filter(|store| {
+            old.store(&store.id)
+                .is_none_or(|before| **before != ***store)
+        })
         .cloned()
         .collect()
 }
@@ -351,7 +349,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         now: tokio::sync::watch::Sender::new(0),
     };
-    let (tick_sender, mut ticks) = mpsc::channel::<Arc<str>>(TICK_QUEUE);
+    let (tick_sender, mut ticks) = mpsc::channel::<Arc<Schedule>>(TICK_QUEUE);
     let mut scheduler = start_scheduler(&config, &tick_sender).await?;
     info!(
         stores = config.stores.len(),
@@ -417,7 +415,7 @@ pub async fn run(
 async fn reload(
     config_path: &std::path::Path,
     dispatcher: &mut Dispatcher,
-    ticks: &mpsc::Sender<Arc<str>>,
+    ticks: &mpsc::Sender<Arc<Schedule>>,
 ) -> Option<JobScheduler> {
     let new = match Config::load(config_path) {
         Ok(config) => Arc::new(config),
@@ -527,10 +525,14 @@ mod tests {
         );
     }
 
+    fn schedule(text: &str) -> Schedule {
+        Schedule::parse(text).unwrap()
+    }
+
     #[test]
     fn a_schedule_interval_is_the_gap_between_two_runs() {
         let now = Utc::now();
-        let interval = |s: &str| crate::config::schedule_interval(s, now).unwrap();
+        let interval = |s: &str| schedule(s).interval(now).unwrap();
         assert_eq!(
             interval("*/15 * * * * *"),
             std::time::Duration::from_secs(15)
@@ -539,20 +541,13 @@ mod tests {
             interval("0 */5 * * * *"),
             std::time::Duration::from_secs(300)
         );
-        assert!(crate::config::schedule_interval("not a schedule", now).is_none());
         // A tick that arrives late belongs to the run that was due.
         let due = chrono::DateTime::parse_from_rfc3339("2026-12-03T10:00:15Z")
             .unwrap()
             .with_timezone(&Utc);
         let late = due + chrono::TimeDelta::milliseconds(700);
-        assert_eq!(
-            crate::config::schedule_tick("*/15 * * * * *", late),
-            Some(due)
-        );
-        assert_eq!(
-            crate::config::schedule_tick("*/15 * * * * *", due),
-            Some(due)
-        );
+        assert_eq!(schedule("*/15 * * * * *").tick(late), Some(due));
+        assert_eq!(schedule("*/15 * * * * *").tick(due), Some(due));
     }
 
     #[test]
@@ -565,18 +560,18 @@ mod tests {
         let secs = std::time::Duration::from_secs;
         let late = std::time::Duration::from_millis(700);
         assert_eq!(
-            splay_window("*/15 * * * * *", at("2026-12-03T10:00:15.700Z")),
+            splay_window(&schedule("*/15 * * * * *"), at("2026-12-03T10:00:15.700Z")),
             (secs(15), late)
         );
         assert_eq!(
-            splay_window("0 */5 * * * *", at("2026-12-03T10:05:00.700Z")),
+            splay_window(&schedule("0 */5 * * * *"), at("2026-12-03T10:05:00.700Z")),
             (secs(300), late)
         );
         // Twice a day: the 09:00 round is 8 hours long, the 17:00 one 16;
         // either way every store goes within five minutes of its time.
         for tick in ["2026-12-03T09:00:00.700Z", "2026-12-03T17:00:00.700Z"] {
             assert_eq!(
-                splay_window("0 0 9,17 * * *", at(tick)),
+                splay_window(&schedule("0 0 9,17 * * *"), at(tick)),
                 (MAX_SPLAY, late),
                 "{tick}"
             );
@@ -587,7 +582,7 @@ mod tests {
         for (tick, window) in [("10", 10), ("30", 10), ("40", 20)] {
             assert_eq!(
                 splay_window(
-                    "0,10,20,30,40 * * * * *",
+                    &schedule("0,10,20,30,40 * * * * *"),
                     at(&format!("2026-12-03T10:00:{tick}.700Z"))
                 ),
                 (secs(window), late),
@@ -595,13 +590,12 @@ mod tests {
             );
         }
         assert_eq!(
-            splay_window("0 0 9,12,17 * * *", at("2026-12-03T12:00:00.700Z")),
+            splay_window(
+                &schedule("0 0 9,12,17 * * *"),
+                at("2026-12-03T12:00:00.700Z")
+            ),
             (MAX_SPLAY, late),
             "the 12:00 tick is not the 09:00 one three hours late"
-        );
-        assert_eq!(
-            splay_window("not a schedule", at("2026-12-03T10:00:00Z")),
-            Default::default()
         );
     }
 

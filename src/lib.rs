@@ -10,7 +10,7 @@
 //! - [`transform`]: POS menu → the standard [`menu`] schema (pure);
 //! - [`images`]: the images stage, with [`image_sink`] receiving and checking one image;
 //! - [`publish`]: releases built in staging and swapped in atomically;
-//! - [`rsync`]: pushing one release to one web host with rsync and ssh.
+//! - [`target`]: pushing one release to one web host, one module per kind (rsync today).
 //!
 //! Cross-cutting: [`atomic`] (whole-file writes, their validators, what a
 //! killed writer left), [`error`] (failure categories), [`report`] (how a pass
@@ -43,8 +43,8 @@ pub mod preview;
 pub mod privileges;
 pub mod publish;
 pub mod report;
-pub mod rsync;
 pub mod signals;
 pub mod state;
+pub mod target;
 pub mod telemetry;
 pub mod transform;

@@ -20,7 +20,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("detect", &["config", "menu"]),
     ("pos", &["config", "error", "image_sink", "menu"]),
     ("transform", &["config", "error", "menu", "pos"]),
-    ("rsync", &["config", "error", "publish"]),
+    ("target", &["config", "error", "publish"]),
     ("images", &["error", "image_sink", "pos", "publish"]),
     ("gates", &["config", "diff", "menu"]),
     ("preview", &["atomic", "diff", "error", "menu"]),

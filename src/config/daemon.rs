@@ -16,14 +16,14 @@ use super::{
     DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MENU_BYTES,
     DEFAULT_MAX_SHRINK_PERCENT, DEFAULT_PASS_TIMEOUT_SECS, DEFAULT_READ_TIMEOUT_SECS,
     DEFAULT_SCHEDULE, DEFAULT_SHUTDOWN_TIMEOUT_SECS, DEFAULT_STALE_AFTER_SECS, DEFAULT_STATE_DIR,
-    DEFAULT_TIME_ZONE, Gates, Target,
+    DEFAULT_TIME_ZONE, Gates, Schedule, Target,
 };
 
 #[derive(Debug, Clone)]
 pub struct DaemonSettings {
     /// Where releases, state and staging live; absolute or relative to the config file.
     pub state_dir: PathBuf,
-    pub schedule: String,
+    pub schedule: Schedule,
     /// Store passes in flight at once, and separately HTTP requests in flight at once.
     pub io_concurrency: NonZeroUsize,
     /// rsync processes running at once.
@@ -93,7 +93,9 @@ impl Checker<'_> {
         }
         let schedule = match &raw.schedule {
             Some(schedule) => self.check_schedule(schedule)?,
-            None => DEFAULT_SCHEDULE.to_string(),
+            None => {
+                Schedule::parse(DEFAULT_SCHEDULE).expect("DEFAULT_SCHEDULE is a valid schedule")
+            }
         };
         let secs = |value: &Option<Spanned<i64>>, name: &str, default: u64| {
             self.bounded(value, name, default).map(Duration::from_secs)

@@ -26,9 +26,11 @@ pub use daemon::{DaemonSettings, LogFormat, LogSettings};
 pub use gates::Gates;
 pub use pos::{ApiKeySource, PosEndpoint, PosKind, ResilienceSettings};
 use raw::RawConfig;
-pub use schedule::{schedule_interval, schedule_tick, validate_schedule};
+pub use schedule::Schedule;
 pub use store::{Store, StoreSettings, validate_store_id};
-pub use target::{AfterPush, DeployMode, RsyncDest, SshOptions, Target, TargetKind};
+pub use target::{
+    AfterPush, DeployMode, RsyncDest, RsyncTarget, SshOptions, Target, TargetKind, lexical,
+};
 
 pub const DEFAULT_STATE_DIR: &str = "var";
 /// Every five minutes, at second 0 (6 fields, seconds first).
@@ -183,9 +185,10 @@ impl Checker<'_> {
 
     fn check(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let mut daemon = self.check_daemon(&raw.daemon)?;
+        // Both maps are in name order, so an endpoint's slot is its place in `pos`.
         let mut pos = BTreeMap::new();
-        for (name, endpoint) in &raw.pos {
-            let checked = self.check_pos(name, endpoint)?;
+        for (slot, (name, endpoint)) in raw.pos.iter().enumerate() {
+            let checked = self.check_pos(name, slot, endpoint)?;
             pos.insert(name.get_ref().clone(), Arc::new(checked));
         }
         let mut targets = BTreeMap::new();

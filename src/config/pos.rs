@@ -35,10 +35,23 @@ pub struct ResilienceSettings {
     pub requests_per_second: NonZeroU32,
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub struct PosEndpoint {
     pub name: String,
+    /// The endpoint's place in its config's `pos` (in name order, from 0):
+    /// a pipeline `Context` keeps the endpoint's provider at this place, so
+    /// a store reaches its provider without a lookup that could miss.
+    pub slot: usize,
     pub kind: PosKind,
+}
+
+/// Equal endpoints reach the same POS the same way; the slot says where a
+/// config keeps one, not what it is, so a `[pos.*]` added before another
+/// changes nothing about the other.
+impl PartialEq for PosEndpoint {
+    fn eq(&self, other: &PosEndpoint) -> bool {
+        self.name == other.name && self.kind == other.kind
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -79,16 +92,6 @@ impl PosKind {
             PosKind::GloriaFood { .. } => "gloriafood",
         }
     }
-
-    /// Where the key of a remote kind comes from; `None` for `fixture`.
-    pub fn key_source(&self) -> Option<&ApiKeySource> {
-        match self {
-            PosKind::Http { key, .. }
-            | PosKind::Square { key, .. }
-            | PosKind::GloriaFood { key, .. } => Some(key),
-            PosKind::Fixture { .. } => None,
-        }
-    }
 }
 
 /// Where an API key is read from, at every pass, so a rotated key takes effect.
@@ -114,6 +117,7 @@ impl Checker<'_> {
     pub(super) fn check_pos(
         &self,
         name: &Spanned<String>,
+        slot: usize,
         raw: &RawPos,
     ) -> Result<PosEndpoint, ConfigError> {
         check_name(name.get_ref()).map_err(|why| self.error(name.span(), why))?;
@@ -137,6 +141,7 @@ impl Checker<'_> {
         };
         Ok(PosEndpoint {
             name: name.get_ref().clone(),
+            slot,
             kind,
         })
     }

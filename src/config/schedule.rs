@@ -1,5 +1,8 @@
-//! Schedules: six cron fields, seconds first, each checked against its range;
-//! and the time zones the stores' windows are read in.
+//! Schedules: six cron fields, seconds first, each checked against its range
+//! and parsed once into [`Schedule`]; and the time zones the stores' windows
+//! are read in.
+
+use std::fmt;
 
 use toml::Spanned;
 
@@ -26,37 +29,107 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn check_schedule(&self, schedule: &Spanned<String>) -> Result<String, ConfigError> {
-        validate_schedule(schedule.get_ref())
-            .map(|()| schedule.get_ref().clone())
-            .map_err(|reason| self.error(schedule.span(), reason))
+    pub(super) fn check_schedule(
+        &self,
+        schedule: &Spanned<String>,
+    ) -> Result<Schedule, ConfigError> {
+        Schedule::parse(schedule.get_ref()).map_err(|reason| self.error(schedule.span(), reason))
     }
 }
 
-/// The time between two runs of `schedule` after `now`: the interval its
-/// stores are spread over (splay). `None` for a schedule that does not parse.
-pub fn schedule_interval(
-    schedule: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Option<std::time::Duration> {
-    let cron = parser().parse(schedule).ok()?;
-    let first = cron.find_next_occurrence(&now, false).ok()?;
-    let second = cron.find_next_occurrence(&first, false).ok()?;
-    (second - first).to_std().ok()
+/// A checked schedule: parsed once, kept with its text (what the config
+/// says, what the scheduler is given, what messages show). Two schedules are
+/// equal when their text is.
+#[derive(Clone)]
+pub struct Schedule {
+    text: String,
+    cron: croner::Cron,
 }
 
-/// The run of `schedule` a tick arriving at `now` belongs to: the latest
-/// occurrence at or before `now` (a tick may arrive a little late).
-pub fn schedule_tick(
-    schedule: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Option<chrono::DateTime<chrono::Utc>> {
-    let cron = parser().parse(schedule).ok()?;
-    // Whole seconds: croner keeps the fraction of the time it starts from.
-    let whole = chrono::Timelike::with_nanosecond(&now, 0)?;
-    cron.find_previous_occurrence(&whole, true)
-        .ok()
-        .filter(|tick| *tick <= now)
+impl Schedule {
+    /// Parses a 6-field cron string (seconds first) the way the scheduler
+    /// will, refusing one that never comes round within a year.
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        let fields = text.split_whitespace().count();
+        if fields != 6 {
+            return Err(format!(
+                "schedule `{text}` has {fields} fields; it needs 6, seconds first (e.g. \"{DEFAULT_SCHEDULE}\")"
+            ));
+        }
+        for (field, (name, min, max)) in text.split_whitespace().zip(CRON_FIELDS) {
+            check_cron_field(field, name, min, max)
+                .map_err(|why| format!("schedule `{text}`: {why}"))?;
+        }
+        let cron = parser()
+            .parse(text)
+            .map_err(|err| format!("schedule `{text}` does not parse: {err}"))?;
+        // A pattern can parse and still never come round (30 February): the store
+        // would sync once at start and never again, and never be reported stale.
+        let now = chrono::Utc::now();
+        match cron.find_next_occurrence(&now, false) {
+            Ok(next) if next - now <= chrono::TimeDelta::days(366) => Ok(Schedule {
+                text: text.to_string(),
+                cron,
+            }),
+            _ => Err(format!(
+                "schedule `{text}` never runs within a year (is that day in that month?); \
+                 e.g. \"{DEFAULT_SCHEDULE}\" is every 5 minutes"
+            )),
+        }
+    }
+
+    /// The schedule as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The time between the two runs after `now`: the interval its stores
+    /// are spread over (splay).
+    pub fn interval(&self, now: chrono::DateTime<chrono::Utc>) -> Option<std::time::Duration> {
+        let first = self.cron.find_next_occurrence(&now, false).ok()?;
+        let second = self.cron.find_next_occurrence(&first, false).ok()?;
+        (second - first).to_std().ok()
+    }
+
+    /// The run a tick arriving at `now` belongs to: the latest occurrence at
+    /// or before `now` (a tick may arrive a little late).
+    pub fn tick(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        // Whole seconds: croner keeps the fraction of the time it starts from.
+        let whole = chrono::Timelike::with_nanosecond(&now, 0)?;
+        self.cron
+            .find_previous_occurrence(&whole, true)
+            .ok()
+            .filter(|tick| *tick <= now)
+    }
+}
+
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Schedule) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Schedule {}
+
+impl PartialEq<&str> for Schedule {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
+impl fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Schedule").field(&self.text).finish()
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 fn parser() -> croner::parser::CronParser {
@@ -64,33 +137,6 @@ fn parser() -> croner::parser::CronParser {
         .seconds(croner::parser::Seconds::Required)
         .dom_and_dow(true)
         .build()
-}
-
-/// Parses a 6-field cron string (seconds first) the way the scheduler will.
-pub fn validate_schedule(schedule: &str) -> Result<(), String> {
-    let fields = schedule.split_whitespace().count();
-    if fields != 6 {
-        return Err(format!(
-            "schedule `{schedule}` has {fields} fields; it needs 6, seconds first (e.g. \"{DEFAULT_SCHEDULE}\")"
-        ));
-    }
-    for (field, (name, min, max)) in schedule.split_whitespace().zip(CRON_FIELDS) {
-        check_cron_field(field, name, min, max)
-            .map_err(|why| format!("schedule `{schedule}`: {why}"))?;
-    }
-    let cron = parser()
-        .parse(schedule)
-        .map_err(|err| format!("schedule `{schedule}` does not parse: {err}"))?;
-    // A pattern can parse and still never come round (30 February): the store
-    // would sync once at start and never again, and never be reported stale.
-    let now = chrono::Utc::now();
-    match cron.find_next_occurrence(&now, false) {
-        Ok(next) if next - now <= chrono::TimeDelta::days(366) => Ok(()),
-        _ => Err(format!(
-            "schedule `{schedule}` never runs within a year (is that day in that month?); \
-             e.g. \"{DEFAULT_SCHEDULE}\" is every 5 minutes"
-        )),
-    }
 }
 
 /// The six fields of a schedule, seconds first, with their numeric ranges.

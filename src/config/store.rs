@@ -7,9 +7,11 @@ use serde::Serialize;
 
 use super::gates::RawGates;
 use super::raw::RawStore;
-use super::{Checker, ConfigError, DaemonSettings, Gates, PosEndpoint, Target};
+use super::{Checker, ConfigError, DaemonSettings, Gates, PosEndpoint, Schedule, Target};
 
-#[derive(Debug)]
+/// A checked `[[store]]`. Equal stores sync the same way: a reload passes
+/// only the stores that are new or not equal to their old selves.
+#[derive(Debug, PartialEq)]
 pub struct Store {
     /// Lower-case letters, digits and `-`: safe as a directory name and an rsync path.
     pub id: String,
@@ -18,7 +20,7 @@ pub struct Store {
     pub pos_store_id: String,
     /// `square` stores only: the Square location, when it is not `pos_store_id`.
     pub location_id: Option<String>,
-    pub schedule: String,
+    pub schedule: Schedule,
     /// The store's targets, resolved: every one is a `[target.*]` of this config.
     pub targets: Vec<Arc<Target>>,
     pub settings: StoreSettings,
@@ -29,7 +31,7 @@ pub struct Store {
 /// What a store's `menu.json` depends on besides the POS documents.
 ///
 /// It is part of the change-detection hash, so a settings change republishes.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoreSettings {
     pub display_name: String,
     pub hidden_categories: BTreeSet<String>,

@@ -1,5 +1,7 @@
-//! Checks a `[target.NAME]` section: where a store's releases are pushed, in
-//! which mode, and how ssh reaches the host.
+//! Checks a `[target.NAME]` section into [`Target`]: the settings every kind
+//! shares (retry backoff, `after_push`) and those of its kind
+//! ([`TargetKind`]). What a kind does lives in the `target` module; a new
+//! kind adds its keys to `raw.rs`, its check here and its file there.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
@@ -16,37 +18,14 @@ pub const DEFAULT_TARGET_KEEP_RELEASES: usize = 5;
 pub const DEFAULT_RETRY_BACKOFF_SECS: u64 = 30;
 pub const DEFAULT_AFTER_PUSH_TIMEOUT_SECS: u64 = 30;
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Target {
     pub name: String,
     pub kind: TargetKind,
+    /// First wait before retrying a target whose push failed.
+    pub retry_backoff: Duration,
     /// Run after each successful push of a release to this target.
     pub after_push: Option<AfterPush>,
-}
-
-impl Target {
-    /// Where and how this target is pushed to, as one line (`releases
-    /// web@host:2222:/srv/www`): a push recorded at another location does
-    /// not count for this one.
-    pub fn location(&self) -> String {
-        let TargetKind::Rsync {
-            dest, mode, ssh, ..
-        } = &self.kind;
-        let dest = match dest {
-            // The same folder whichever way the config was named (`--config
-            // stores.toml` or its full path), with or without the folder on disk.
-            RsyncDest::Local(path) => lexical(path).display().to_string(),
-            RsyncDest::Remote { host, path } => match ssh.port {
-                Some(port) => format!("{host}:{port}:{path}"),
-                None => format!("{host}:{path}"),
-            },
-        };
-        let mode = match mode {
-            DeployMode::Files => "files",
-            DeployMode::Releases => "releases",
-        };
-        format!("{mode} {dest}")
-    }
 }
 
 /// `after_push = ["program", "fixed args"…]`: run with the store, the release
@@ -58,18 +37,22 @@ pub struct AfterPush {
     pub timeout: Duration,
 }
 
-#[derive(Debug)]
+/// What a target is, with the settings only that kind reads; what each kind
+/// does is in the `target` module.
+#[derive(Debug, PartialEq)]
 pub enum TargetKind {
     /// Push with rsync; each store goes to `<dest>/<store id>/`.
-    Rsync {
-        dest: RsyncDest,
-        mode: DeployMode,
-        /// `releases` mode: how many remote releases to keep (never the current one).
-        keep_releases: NonZeroUsize,
-        /// First wait before retrying a target whose push failed.
-        retry_backoff: Duration,
-        ssh: SshOptions,
-    },
+    Rsync(RsyncTarget),
+}
+
+/// `kind = "rsync"`: where, in which mode, and how ssh reaches the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsyncTarget {
+    pub dest: RsyncDest,
+    pub mode: DeployMode,
+    /// `releases` mode: how many remote releases to keep (never the current one).
+    pub keep_releases: NonZeroUsize,
+    pub ssh: SshOptions,
 }
 
 /// How readers on the web host see a store.
@@ -218,15 +201,15 @@ impl Checker<'_> {
         }
         Ok(Target {
             name: name.get_ref().clone(),
-            after_push,
-            kind: TargetKind::Rsync {
+            kind: TargetKind::Rsync(RsyncTarget {
                 dest,
                 mode,
                 keep_releases: NonZeroUsize::new(usize::try_from(keep).unwrap_or(usize::MAX))
                     .expect("the bound of keep_releases starts at 1"),
-                retry_backoff: Duration::from_secs(backoff),
                 ssh,
-            },
+            }),
+            retry_backoff: Duration::from_secs(backoff),
+            after_push,
         })
     }
 
@@ -303,6 +286,20 @@ pub(super) fn parse_rsync_dest(
     }
 }
 
+impl TargetKind {
+    /// Whether mirroring the previews to this target, deleting what they do
+    /// not hold, would touch the menu of store `store_id` on `other`: in a
+    /// folder holding the store's, or in the store's own.
+    fn mirror_would_touch(&self, other: &TargetKind, store_id: &str) -> bool {
+        match (self, other) {
+            (TargetKind::Rsync(previews), TargetKind::Rsync(store)) => {
+                let store_dir = store.dest.join(store_id);
+                previews.dest.holds(&store.dest) || store_dir.holds(&previews.dest)
+            }
+        }
+    }
+}
+
 impl RsyncDest {
     /// Whether `inner`, on the same host, is this folder or lies in it (by
     /// path alone: links are not followed).
@@ -353,7 +350,7 @@ fn in_state(path: &Path, state_dir: &Path) -> bool {
 
 /// `path` made absolute against the working folder, with `.` dropped and
 /// `..` taken back, without asking the disk (links are not followed).
-fn lexical(path: &Path) -> PathBuf {
+pub fn lexical(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut out = PathBuf::new();
     for part in absolute.components() {
@@ -391,12 +388,6 @@ impl Checker<'_> {
                 let Some(other) = targets.get(used.get_ref()) else {
                     continue;
                 };
-                let (
-                    TargetKind::Rsync { dest, .. },
-                    TargetKind::Rsync {
-                        dest: other_dest, ..
-                    },
-                ) = (&target.kind, &other.kind);
                 if used.get_ref() == named {
                     return refuse(format!(
                         "preview_target `{named}` is a target of store `{}` too: the previews \
@@ -404,10 +395,10 @@ impl Checker<'_> {
                         store.id.get_ref()
                     ));
                 }
-                // The mirror deletes what the previews do not hold: in a
-                // folder holding the store's, or in the store's own.
-                let store_dir = other_dest.join(store.id.get_ref());
-                if dest.holds(other_dest) || store_dir.holds(dest) {
+                if target
+                    .kind
+                    .mirror_would_touch(&other.kind, store.id.get_ref())
+                {
                     return refuse(format!(
                         "preview_target `{named}` would be mirrored with --delete over the \
                          menu of store `{}` (its target `{}`); give the previews a folder \
@@ -418,8 +409,10 @@ impl Checker<'_> {
                 }
             }
         }
-        let TargetKind::Rsync { dest, .. } = &target.kind;
-        if let RsyncDest::Local(path) = dest
+        if let TargetKind::Rsync(RsyncTarget {
+            dest: RsyncDest::Local(path),
+            ..
+        }) = &target.kind
             && (lexical(state_dir).starts_with(lexical(path)) || in_state(path, state_dir))
         {
             return refuse(format!(

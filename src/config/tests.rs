@@ -149,9 +149,7 @@ dest = "deploy@web1:/srv/www"
         panic!("demo should be a fixture pos");
     };
     assert_eq!(dir, Path::new("/etc/menusync/fixtures/pos"));
-    let dest = |name: &str| match &config.targets[name].kind {
-        TargetKind::Rsync { dest, .. } => dest.clone(),
-    };
+    let dest = |name: &str| rsync(&config.targets[name]).dest.clone();
     assert_eq!(dest("web"), RsyncDest::Local("/srv/www".into()));
     assert_eq!(
         dest("web1"),
@@ -165,8 +163,19 @@ dest = "deploy@web1:/srv/www"
 #[test]
 fn a_relative_local_dest_resolves_against_the_config_folder() {
     let config = parse(MINIMAL);
-    let TargetKind::Rsync { dest, .. } = &config.targets["web"].kind;
-    assert_eq!(*dest, RsyncDest::Local("/etc/menusync/var/web".into()));
+    assert_eq!(
+        rsync(&config.targets["web"]).dest,
+        RsyncDest::Local("/etc/menusync/var/web".into())
+    );
+}
+
+/// The settings of an rsync target; a test of another kind's target fails here.
+fn rsync(target: &Target) -> &RsyncTarget {
+    match &target.kind {
+        TargetKind::Rsync(rsync) => rsync,
+        #[allow(unreachable_patterns)]
+        _ => panic!("target {} is not an rsync target", target.name),
+    }
 }
 
 #[test]
@@ -245,8 +254,11 @@ fn schedules_are_checked() {
         ("0 0 12 31 12 *", Ok(())),
     ];
     for (schedule, want) in cases {
-        match (validate_schedule(schedule), want) {
-            (Ok(()), Ok(())) => {}
+        match (
+            Schedule::parse(schedule).map(|parsed| parsed.to_string()),
+            want,
+        ) {
+            (Ok(parsed), Ok(())) => assert_eq!(parsed, schedule),
             (Err(got), Err(want)) => assert!(got.contains(want), "{schedule:?}: {got}"),
             (got, want) => panic!("{schedule:?}: got {got:?}, want {want:?}"),
         }

@@ -1,13 +1,12 @@
 //! The context of a pass: what lives for one config beside what lives for
 //! the daemon, and how a reload carries the second over.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Store};
+use crate::config::{Config, PosEndpoint, Store};
 use crate::error::StoreError;
 use crate::metrics::Metrics;
 use crate::pos::Provider;
@@ -32,8 +31,55 @@ pub struct Shared {
 /// the POS clients built from it) beside what lives for the daemon ([`Shared`]).
 pub struct Context {
     pub config: Arc<Config>,
-    pub providers: BTreeMap<String, Arc<Provider>>,
+    pub providers: Providers,
     pub shared: Arc<Shared>,
+}
+
+/// The POS providers of one config: each endpoint's at the endpoint's
+/// `slot`, so every store of the config has one by construction.
+pub struct Providers {
+    by_slot: Vec<(Arc<PosEndpoint>, Arc<Provider>)>,
+}
+
+impl Providers {
+    /// One provider per endpoint of `config`, from `provide`.
+    fn build(
+        config: &Config,
+        mut provide: impl FnMut(&Arc<PosEndpoint>) -> Result<Arc<Provider>, StoreError>,
+    ) -> Result<Providers, StoreError> {
+        let mut by_slot = Vec::with_capacity(config.pos.len());
+        // `Config::pos` is in slot order: `check` numbered it so.
+        for endpoint in config.pos.values() {
+            debug_assert_eq!(endpoint.slot, by_slot.len(), "slots follow Config::pos");
+            by_slot.push((Arc::clone(endpoint), provide(endpoint)?));
+        }
+        Ok(Providers { by_slot })
+    }
+
+    /// The provider of `endpoint`, an endpoint of the same config.
+    fn of(&self, endpoint: &PosEndpoint) -> &Arc<Provider> {
+        let (built_for, provider) = &self.by_slot[endpoint.slot];
+        debug_assert!(**built_for == *endpoint, "an endpoint of another config");
+        provider
+    }
+
+    /// The provider of the endpoint named `name`, if there is one.
+    fn get(&self, name: &str) -> Option<&Arc<Provider>> {
+        self.by_slot
+            .iter()
+            .find(|(endpoint, _)| endpoint.name == name)
+            .map(|(_, provider)| provider)
+    }
+}
+
+/// `providers["hq"]`, like a map: panics when no endpoint has that name.
+impl std::ops::Index<&str> for Providers {
+    type Output = Arc<Provider>;
+
+    fn index(&self, name: &str) -> &Arc<Provider> {
+        self.get(name)
+            .unwrap_or_else(|| panic!("no [pos.{name}] in this config"))
+    }
 }
 
 impl Context {
@@ -42,13 +88,9 @@ impl Context {
         abort: CancellationToken,
         metrics: Arc<Metrics>,
     ) -> Result<Context, StoreError> {
-        let mut providers = BTreeMap::new();
-        for (name, endpoint) in &config.pos {
-            providers.insert(
-                name.clone(),
-                Arc::new(Provider::new(endpoint, &config.daemon)?),
-            );
-        }
+        let providers = Providers::build(&config, |endpoint| {
+            Ok(Arc::new(Provider::new(endpoint, &config.daemon)?))
+        })?;
         let daemon = &config.daemon;
         let shared = Shared {
             passes: Arc::new(Semaphore::new(daemon.io_concurrency.get())),
@@ -66,12 +108,10 @@ impl Context {
 }
 
 impl Context {
-    /// The provider of `store`'s POS endpoint.
+    /// The provider of `store`'s POS endpoint; `store` is one of this
+    /// context's config, whose endpoints all have a provider.
     pub fn provider(&self, store: &Store) -> &Arc<Provider> {
-        self.providers.get(&store.pos.name).expect(
-            "a Context has a provider for every [pos.*] of its config, and the config \
-             checked that each store names one",
-        )
+        self.providers.of(&store.pos)
     }
 
     /// The context for a reloaded config, keeping what must outlive a reload
@@ -86,20 +126,17 @@ impl Context {
         let (old, new) = (&self.config.daemon, &config.daemon);
         let same_client =
             old.connect_timeout == new.connect_timeout && old.read_timeout == new.read_timeout;
-        let mut providers = BTreeMap::new();
-        for (name, endpoint) in &config.pos {
+        let providers = Providers::build(&config, |endpoint| {
             let kept = self
                 .config
                 .pos
-                .get(name)
-                .filter(|old_endpoint| same_client && ***old_endpoint == **endpoint)
-                .and_then(|_| self.providers.get(name));
-            let provider = match kept {
-                Some(provider) => Arc::clone(provider),
+                .get(&endpoint.name)
+                .filter(|old_endpoint| same_client && ***old_endpoint == **endpoint);
+            Ok(match kept {
+                Some(old_endpoint) => Arc::clone(self.providers.of(old_endpoint)),
                 None => Arc::new(Provider::new(endpoint, new)?),
-            };
-            providers.insert(name.clone(), provider);
-        }
+            })
+        })?;
         resize(
             &self.shared.passes,
             old.io_concurrency.get(),

@@ -4,7 +4,9 @@
 //! missed a release (it was down) or drifted catches up without waiting for a
 //! POS change. Targets are pushed concurrently through the deploy limit, each
 //! recorded on its own; one failing host never holds back the others, and a
-//! failing host is retried with a per-target backoff.
+//! failing host is retried with a per-target backoff. What a push does on a
+//! host is the target's kind's business (`target`); this stage only decides
+//! when, and records how it went.
 
 use std::time::Instant;
 
@@ -13,11 +15,11 @@ use futures_util::future::join_all;
 use tracing::{debug, info, warn};
 
 use super::context::Context;
-use crate::config::{Store, Target, TargetKind};
+use crate::config::{Store, Target};
 use crate::error::{Kind, StoreError};
 use crate::publish::StoreTree;
-use crate::rsync::{self, Push, Site};
 use crate::state::{Lag, LastError, StoreState, TargetState};
+use crate::target::{self, Release, Timeouts};
 
 /// The longest wait between pushes to a failing target.
 const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(30 * 60);
@@ -43,14 +45,11 @@ pub async fn push_previews(ctx: &Context) {
     let Some(target) = &daemon.preview_target else {
         return;
     };
-    let TargetKind::Rsync { dest, ssh, .. } = &target.kind;
-    let site = Site { dest, ssh };
     let _permit = ctx.shared.deploy.acquire().await;
-    let pushed = rsync::mirror(
-        site,
+    let pushed = target::mirror(
+        target,
         &crate::preview::root(&daemon.state_dir),
-        daemon.read_timeout.max(daemon.connect_timeout),
-        daemon.deploy_timeout,
+        Timeouts::of(daemon),
     )
     .await;
     match pushed {
@@ -82,14 +81,13 @@ pub(crate) async fn deploy_pending(
         if let Some(recorded) = state.targets.get_mut(&target.name)
             && recorded.location.is_none()
         {
-            recorded.location = Some(target.location());
+            recorded.location = Some(target::location(target));
         }
     }
-    let release_dir = tree.release_dir(&current);
     let now = Utc::now();
     let pushes = store.targets.iter().map(|target| {
         let previous = state.targets.get(&target.name).cloned().unwrap_or_default();
-        push_one(ctx, store, target, previous, &current, &release_dir, now)
+        push_one(ctx, store, tree, target, previous, &current, now)
     });
     let results = join_all(pushes).await;
 
@@ -138,13 +136,13 @@ pub(crate) async fn deploy_pending(
 async fn push_one(
     ctx: &Context,
     store: &Store,
+    tree: &StoreTree,
     target: &Target,
     mut target_state: TargetState,
     current: &str,
-    release_dir: &std::path::Path,
     now: DateTime<Utc>,
 ) -> TargetResult {
-    let location = target.location();
+    let location = target::location(target);
     if target_state.location.as_deref() != Some(location.as_str()) {
         // Moved in the config: what it held and its backoff belong to the old place.
         if let Some(old) = &target_state.location {
@@ -162,24 +160,13 @@ async fn push_one(
         return TargetResult::Waiting(retry_at);
     }
     let name = &target.name;
-    let TargetKind::Rsync {
-        dest,
-        mode,
-        keep_releases,
-        retry_backoff,
-        ssh,
-    } = &target.kind;
     let daemon = &ctx.config.daemon;
-    let push = Push {
+    let release = Release {
         store_id: &store.id,
-        release: current,
-        release_dir,
+        tree,
+        id: current,
         previous: target_state.release.as_deref(),
         carries_previous_images: !daemon.image_grace.is_zero(),
-        mode: *mode,
-        keep_releases: keep_releases.get(),
-        io_timeout: daemon.read_timeout.max(daemon.connect_timeout),
-        wall_timeout: daemon.deploy_timeout,
     };
     let started = Instant::now();
     let result = {
@@ -189,10 +176,7 @@ async fn push_one(
             .acquire()
             .await
             .expect("the deploy semaphore is never closed");
-        match rsync::push(Site { dest, ssh }, &push).await {
-            Ok(()) => after_push(target, &push, store_tree_images(ctx, store, &push)).await,
-            Err(err) => Err(err),
-        }
+        target::push(target, &release, Timeouts::of(daemon)).await
     };
     let finished = Utc::now();
     match result {
@@ -208,7 +192,7 @@ async fn push_one(
         }
         Err(err) => {
             target_state.failures += 1;
-            let wait = backoff(*retry_backoff, target_state.failures);
+            let wait = backoff(target.retry_backoff, target_state.failures);
             target_state.retry_at = Some(finished + wait);
             target_state.last_error = Some(LastError {
                 category: err.category(),
@@ -219,69 +203,6 @@ async fn push_one(
             TargetResult::Failed(target_state, err.chain())
         }
     }
-}
-
-/// Most image paths handed to `after_push`; past it, the images folder stands for them.
-const MAX_AFTER_PUSH_IMAGES: usize = 500;
-
-/// The image names of the pushed release that the target's previous release
-/// lacked (every one when that release is gone locally); `None` when the
-/// target has no `after_push`.
-fn store_tree_images(ctx: &Context, store: &Store, push: &Push<'_>) -> Option<Vec<String>> {
-    let names = |release: &str| -> std::collections::BTreeSet<String> {
-        let dir = StoreTree::new(&ctx.config.daemon.state_dir, &store.id)
-            .release_dir(release)
-            .join(crate::publish::IMAGES_DIR);
-        std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let before = push.previous.map(names).unwrap_or_default();
-    Some(
-        names(push.release)
-            .into_iter()
-            .filter(|name| !before.contains(name))
-            .collect(),
-    )
-}
-
-/// Runs the target's `after_push` command (a CDN purge) with the store, the
-/// release and the paths that changed under the target's root, without a
-/// shell, under its timeout. Its failure is the push's: the target is retried.
-async fn after_push(
-    target: &Target,
-    push: &Push<'_>,
-    new_images: Option<Vec<String>>,
-) -> Result<(), StoreError> {
-    let (Some(hook), Some(new_images)) = (&target.after_push, new_images) else {
-        return Ok(());
-    };
-    // Paths as the web host serves them, relative to the target's `dest`.
-    let root = match push.mode {
-        crate::config::DeployMode::Files => push.store_id.to_string(),
-        crate::config::DeployMode::Releases => format!("{}/current", push.store_id),
-    };
-    let mut args = hook.args.clone();
-    args.extend([push.store_id.to_string(), push.release.to_string()]);
-    args.push(format!("{root}/data/menu.json"));
-    if new_images.len() > MAX_AFTER_PUSH_IMAGES {
-        args.push(format!("{root}/images/"));
-    } else {
-        args.extend(
-            new_images
-                .iter()
-                .map(|name| format!("{root}/images/{name}")),
-        );
-    }
-    let what = format!("after_push `{}` of target {}", hook.program, target.name);
-    rsync::run(&hook.program, &args, &what, hook.timeout).await?;
-    info!(deploy_target = %target.name, release = %push.release, "after_push ran");
-    Ok(())
 }
 
 #[cfg(test)]

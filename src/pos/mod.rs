@@ -30,9 +30,7 @@ use crate::error::{Kind, StoreError};
 use crate::image_sink::ImageSink;
 use doc::{ImagesDoc, MenuDoc};
 
-pub use client::{Asked, status_kind};
-pub use keys::{ApiKey, CREDENTIALS_SOURCE_DIR, preload_credentials};
-pub use resilience::{Breaker, MAX_RETRY_AFTER, ResilienceSettings};
+pub use keys::{CREDENTIALS_SOURCE_DIR, preload_credentials};
 
 /// How much of an unexpected body a log line quotes.
 const QUOTE_BYTES: usize = 200;
@@ -155,16 +153,6 @@ impl Provider {
                 daemon,
             )?)),
         })
-    }
-
-    /// The provider kind, as logged in the `pos` field's companion and in status.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Provider::Http(_) => "http",
-            Provider::Fixture(_) => "fixture",
-            Provider::Square(_) => "square",
-            Provider::GloriaFood(_) => "gloriafood",
-        }
     }
 
     /// Fetches the menu and the image list of one store; each body is capped at `max_bytes`.

@@ -77,17 +77,35 @@ fn remote_kinds_take_a_base_url_and_a_square_version() {
     let PosKind::GloriaFood {
         base_url,
         resilience,
-        ..
+        key,
     } = &config.pos["p"].kind
     else {
         panic!("a gloriafood pos");
     };
     assert_eq!(base_url.as_str(), "https://pos.globalfoodsoft.com/");
     assert_eq!(resilience.retries, 1);
-    assert_eq!(
-        config.pos["p"].kind.key_source(),
-        Some(&ApiKeySource::Credential("glf".into()))
-    );
+    assert_eq!(*key, ApiKeySource::Credential("glf".into()));
+}
+
+#[test]
+fn an_endpoint_slot_is_its_place_in_name_order_and_not_part_of_its_equality() {
+    let fixture = |name: &str| format!("[pos.{name}]\nkind = \"fixture\"\npath = \"x\"\n");
+    let config = parse(&(fixture("p") + &fixture("b")), &store("L1", "")).unwrap();
+    let slots: Vec<(&str, usize)> = config
+        .pos
+        .values()
+        .map(|endpoint| (endpoint.name.as_str(), endpoint.slot))
+        .collect();
+    assert_eq!(slots, [("b", 0), ("p", 1)]);
+    // `[pos.a]` added: `p` moves to slot 2 and is still the same endpoint.
+    let more = parse(
+        &(fixture("p") + &fixture("b") + &fixture("a")),
+        &store("L1", ""),
+    )
+    .unwrap();
+    assert_eq!(more.pos["p"].slot, 2);
+    assert_eq!(more.pos["p"], config.pos["p"]);
+    assert_eq!(more.stores[0], config.stores[0]);
 }
 
 #[test]

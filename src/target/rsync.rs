@@ -1,4 +1,5 @@
-//! Pushes a published release to a web host with rsync, in one of two modes.
+//! The `rsync` kind of target: a published release pushed to a web host
+//! with rsync (over ssh, or to a local folder), in one of two modes.
 //!
 //! `files`: `<dest>/<store>/` is the docroot. New images go first (their names
 //! are content hashes, so nothing existing changes), `menu.json` last (rsync
@@ -12,49 +13,98 @@
 //! `<dest>/<store>/current` is swapped by renaming a uniquely named link over
 //! it; the newest N releases are kept, never the current one.
 //!
-//! rsync and ssh run as child processes with their arguments passed directly
-//! (no local shell), with rsync's own I/O timeout plus a wall-clock cap, ssh
-//! in batch mode. Any exit code but 0 is a `deploy` failure, 23 and 24
-//! included, with the tail of stderr in the message. The one remote shell
+//! rsync and ssh run as children (`command`), with rsync's own I/O timeout
+//! plus a wall-clock cap, ssh in batch mode; any exit code but 0 fails the
+//! push, 23 and 24 included. The one remote shell
 //! command (over ssh) is built only from validated ids and a checked path,
 //! each single-quoted.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::process::Command;
-
-use crate::config::{DeployMode, RsyncDest, SshOptions};
+use super::command::run;
+use super::{Release, Timeouts};
+use crate::config::{DeployMode, RsyncDest, RsyncTarget, SshOptions, lexical};
 use crate::error::{Kind, StoreError};
 use crate::publish::{RELEASE_ID_ERE, is_release_id, prunable, swap_current_link};
 
-/// How much of a child's stderr an error keeps (the tail, where the reason is).
-const STDERR_TAIL_BYTES: usize = 2000;
 const COMPLETE_MARKER: &str = ".complete";
 
-/// One push of one release of one store to one target.
+/// Where and how this target is pushed to, as one line (`releases
+/// web@host:2222:/srv/www`).
+pub(super) fn location(target: &RsyncTarget) -> String {
+    let dest = match &target.dest {
+        // The same folder whichever way the config was named (`--config
+        // stores.toml` or its full path), with or without the folder on disk.
+        RsyncDest::Local(path) => lexical(path).display().to_string(),
+        RsyncDest::Remote { host, path } => match target.ssh.port {
+            Some(port) => format!("{host}:{port}:{path}"),
+            None => format!("{host}:{path}"),
+        },
+    };
+    let mode = match target.mode {
+        DeployMode::Files => "files",
+        DeployMode::Releases => "releases",
+    };
+    format!("{mode} {dest}")
+}
+
+/// A store's docroot relative to `dest`: `<store>` in files mode, the
+/// `<store>/current` link in releases mode.
+pub(super) fn served_root(target: &RsyncTarget, store_id: &str) -> String {
+    match target.mode {
+        DeployMode::Files => store_id.to_string(),
+        DeployMode::Releases => format!("{store_id}/current"),
+    }
+}
+
+/// Pushes one release; `Ok` only when readers there now see it whole.
+pub(super) async fn push(
+    target: &RsyncTarget,
+    release: &Release<'_>,
+    timeouts: Timeouts,
+) -> Result<(), StoreError> {
+    let site = Site {
+        dest: &target.dest,
+        ssh: &target.ssh,
+    };
+    let release_dir = release.dir();
+    let push = Push {
+        store_id: release.store_id,
+        release: release.id,
+        release_dir: &release_dir,
+        previous: release.previous,
+        carries_previous_images: release.carries_previous_images,
+        mode: target.mode,
+        keep_releases: target.keep_releases.get(),
+        io_timeout: timeouts.io,
+        wall_timeout: timeouts.wall,
+    };
+    push_to(site, &push).await
+}
+
+/// One push of one release of one store, in the terms rsync needs.
 #[derive(Debug, Clone)]
-pub struct Push<'a> {
-    pub store_id: &'a str,
-    pub release: &'a str,
-    pub release_dir: &'a Path,
+struct Push<'a> {
+    store_id: &'a str,
+    release: &'a str,
+    release_dir: &'a Path,
     /// The release this target last received, for `--link-dest`.
-    pub previous: Option<&'a str>,
+    previous: Option<&'a str>,
     /// Whether the release carries the images of the one it replaces (a grace
     /// period is set); then files mode may drop stale images with the first copy.
-    pub carries_previous_images: bool,
-    pub mode: DeployMode,
-    pub keep_releases: usize,
-    pub io_timeout: Duration,
-    pub wall_timeout: Duration,
+    carries_previous_images: bool,
+    mode: DeployMode,
+    keep_releases: usize,
+    io_timeout: Duration,
+    wall_timeout: Duration,
 }
 
 /// Where a target lives and how to reach it.
 #[derive(Debug, Clone, Copy)]
-pub struct Site<'a> {
-    pub dest: &'a RsyncDest,
-    pub ssh: &'a SshOptions,
+struct Site<'a> {
+    dest: &'a RsyncDest,
+    ssh: &'a SshOptions,
 }
 
 impl Site<'_> {
@@ -92,7 +142,7 @@ impl Site<'_> {
 }
 
 /// The ssh options every call shares: batch mode, a connect timeout, the configured key.
-pub fn ssh_options(ssh: &SshOptions) -> Vec<String> {
+fn ssh_options(ssh: &SshOptions) -> Vec<String> {
     let mut options = vec![
         "-o".to_string(),
         "BatchMode=yes".to_string(),
@@ -122,7 +172,7 @@ pub fn ssh_options(ssh: &SshOptions) -> Vec<String> {
 }
 
 /// rsync's arguments to copy `source` to `target`, plus `extra` options.
-pub fn rsync_args(
+fn rsync_args(
     site: Site<'_>,
     source: &str,
     target: &str,
@@ -144,74 +194,6 @@ pub fn rsync_args(
     args.push(source.to_string());
     args.push(target.to_string());
     args
-}
-
-/// Runs a child to completion under a wall-clock cap; `Ok(stdout)` only on exit 0.
-pub async fn run(
-    program: &str,
-    args: &[String],
-    what: &str,
-    wall_timeout: Duration,
-) -> Result<String, StoreError> {
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|err| spawn_error(program, err))?;
-    let output = tokio::time::timeout(wall_timeout, child.wait_with_output())
-        .await
-        .map_err(|_| {
-            StoreError::new(
-                Kind::Push,
-                format!("{what} did not finish within {wall_timeout:?}; killed"),
-            )
-        })?
-        .map_err(|err| {
-            StoreError::with_source(Kind::Push, format!("waiting for {program}"), err)
-        })?;
-    if output.status.success() {
-        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let tail =
-        &stderr[stderr.floor_char_boundary(stderr.len().saturating_sub(STDERR_TAIL_BYTES))..];
-    let code = output.status.code().map_or_else(
-        || "a signal".to_string(),
-        |code| format!("exit code {code}"),
-    );
-    Err(StoreError::new(
-        Kind::Push,
-        format!("{what} failed with {code}: {}", tail.trim()),
-    ))
-}
-
-/// A child that cannot start; a missing program says which package brings it,
-/// never a bare "No such file or directory".
-fn spawn_error(program: &str, err: std::io::Error) -> StoreError {
-    if err.kind() == std::io::ErrorKind::NotFound {
-        let package = match program {
-            "ssh" => "openssh-client",
-            "rsync" => "rsync",
-            // An `after_push` command: no package to name.
-            other => {
-                return StoreError::new(
-                    Kind::ToolMissing,
-                    format!("{other} was not found (not on PATH, or no such file)"),
-                );
-            }
-        };
-        return StoreError::new(
-            Kind::ToolMissing,
-            format!(
-                "{program} is not installed (not found on PATH): install the `{package}` \
-                 package, e.g. `apt-get install {package}`"
-            ),
-        );
-    }
-    StoreError::with_source(Kind::Push, format!("starting {program}"), err)
 }
 
 async fn rsync(
@@ -246,24 +228,26 @@ async fn ssh(
 
 /// Mirrors a whole local folder (the preview pages) to the target's `dest`
 /// itself, deleting there what the folder no longer holds.
-pub async fn mirror(
-    site: Site<'_>,
+pub(super) async fn mirror(
+    target: &RsyncTarget,
     source_dir: &Path,
-    io_timeout: Duration,
-    wall_timeout: Duration,
+    timeouts: Timeouts,
 ) -> Result<(), StoreError> {
+    let site = Site {
+        dest: &target.dest,
+        ssh: &target.ssh,
+    };
     let target = match site.dest {
         RsyncDest::Local(path) => format!("{}/", path.display()),
         RsyncDest::Remote { host, path } => format!("{host}:{path}/"),
     };
     let source = format!("{}/", source_dir.display());
-    let args = rsync_args(site, &source, &target, &["--delete"], io_timeout);
+    let args = rsync_args(site, &source, &target, &["--delete"], timeouts.io);
     let what = format!("rsync of the previews to {}", site.describe());
-    run("rsync", &args, &what, wall_timeout).await.map(drop)
+    run("rsync", &args, &what, timeouts.wall).await.map(drop)
 }
 
-/// Pushes one release to one target; `Ok` only when readers there now see it whole.
-pub async fn push(site: Site<'_>, push: &Push<'_>) -> Result<(), StoreError> {
+async fn push_to(site: Site<'_>, push: &Push<'_>) -> Result<(), StoreError> {
     match push.mode {
         DeployMode::Files => push_files(site, push).await,
         DeployMode::Releases => push_release(site, push).await,

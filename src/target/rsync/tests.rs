@@ -148,10 +148,10 @@ async fn a_same_size_change_in_the_same_second_reaches_the_target() {
     let site = local_site(&dest);
     let first = release(dir.path(), R1, "{\"price\":4500}", &[]);
     let second = release(dir.path(), R2, "{\"price\":4800}", &[]);
-    super::push(site, &push(&first, R1, DeployMode::Files, None))
+    push_to(site, &push(&first, R1, DeployMode::Files, None))
         .await
         .unwrap();
-    super::push(site, &push(&second, R2, DeployMode::Files, None))
+    push_to(site, &push(&second, R2, DeployMode::Files, None))
         .await
         .unwrap();
     let pushed = std::fs::read_to_string(dir.path().join("web/s/data/menu.json")).unwrap();
@@ -165,10 +165,10 @@ async fn files_mode_drops_images_the_release_no_longer_holds() {
     let site = local_site(&dest);
     let first = release(dir.path(), R1, "1", &["a.jpg", "b.jpg"]);
     let second = release(dir.path(), R2, "2", &["b.jpg", "c.jpg"]);
-    super::push(site, &push(&first, R1, DeployMode::Files, None))
+    push_to(site, &push(&first, R1, DeployMode::Files, None))
         .await
         .unwrap();
-    super::push(site, &push(&second, R2, DeployMode::Files, None))
+    push_to(site, &push(&second, R2, DeployMode::Files, None))
         .await
         .unwrap();
     let mut images: Vec<String> = std::fs::read_dir(dir.path().join("web/s/images"))
@@ -187,7 +187,7 @@ async fn releases_mode_swaps_current_links_unchanged_files_and_prunes() {
     let mut previous = None;
     for (name, menu) in [(R1, "1"), (R2, "2"), (R3, "3")] {
         let local = release(&dir.path().join("local"), name, menu, &["same.jpg"]);
-        super::push(site, &push(&local, name, DeployMode::Releases, previous))
+        push_to(site, &push(&local, name, DeployMode::Releases, previous))
             .await
             .unwrap();
         previous = Some(name);
@@ -235,33 +235,4 @@ fn link_dest_is_an_absolute_path_on_the_target() {
     .release_path("s", R1);
     assert!(local_path.starts_with('/'), "{local_path}");
     assert!(local_path.ends_with(&format!("relative/web/s/releases/{R1}")));
-}
-
-/// Issue 11: on a fresh machine without rsync the quick start said only
-/// "No such file or directory".
-#[tokio::test]
-async fn a_missing_program_names_the_package_to_install() {
-    let err = run(
-        "menusync-test-no-such-program",
-        &[],
-        "a push",
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.kind, Kind::ToolMissing);
-    assert_eq!(
-        err.message, "menusync-test-no-such-program was not found (not on PATH, or no such file)",
-        "an after_push command names no package"
-    );
-    assert_eq!(
-        spawn_error("rsync", std::io::ErrorKind::NotFound.into()).message,
-        "rsync is not installed (not found on PATH): install the `rsync` package, \
-         e.g. `apt-get install rsync`"
-    );
-    assert_eq!(
-        spawn_error("ssh", std::io::ErrorKind::NotFound.into()).message,
-        "ssh is not installed (not found on PATH): install the `openssh-client` package, \
-         e.g. `apt-get install openssh-client`"
-    );
 }
