@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Env, default_images, menu_doc, serve_pos, text};
+use menusync::cli::INSTALLED_CONFIG;
 use wiremock::MockServer;
 
 /// Copies the shipped `stores.toml` and `fixtures/` into a temp dir, as a fresh clone has them.
@@ -211,26 +212,51 @@ async fn the_daemon_publishes_on_schedule_and_stops_cleanly_on_sigterm() {
     assert_eq!(std::fs::read_dir(staging).unwrap().count(), 0);
 }
 
+/// `menusync check` in `dir` without `--config`, as on a machine with nothing
+/// installed: where an installed config exists (the package is on this
+/// machine), the binary runs in a private mount namespace with an empty tmpfs
+/// over its folder, so the test means the same on every machine.
+fn check_without_an_installed_config(dir: &Path) -> std::process::Output {
+    let installed = Path::new(INSTALLED_CONFIG);
+    if !installed.exists() {
+        return assert_cmd::Command::cargo_bin("menusync")
+            .unwrap()
+            .current_dir(dir)
+            .arg("check")
+            .timeout(Duration::from_secs(30))
+            .output()
+            .unwrap();
+    }
+    let folder = installed.parent().unwrap().display().to_string();
+    // Exit 97 says the hiding failed, which the binary never exits with.
+    let script = format!("mount -t tmpfs -o size=16k tmpfs {folder} || exit 97; exec \"$0\" check");
+    let output = assert_cmd::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .arg(env!("CARGO_BIN_EXE_menusync"))
+        .current_dir(dir)
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap_or_else(|err| {
+            panic!("{INSTALLED_CONFIG} is installed and hiding it needs unshare ({err}): apt-get install util-linux")
+        });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.code() != Some(97) && !stderr.starts_with("unshare:"),
+        "{INSTALLED_CONFIG} is installed; hiding it from this test needs root \
+         (`unshare --mount` and a tmpfs over {folder}): run the tests as root, or remove the \
+         installed config: {stderr}"
+    );
+    output
+}
+
 /// Issue 11: without `--config`, a folder with no stores.toml falls back to
 /// the installed /etc/menusync/stores.toml; when that is missing too, the
 /// error says where menusync looked and what to give.
 #[test]
 fn without_a_config_anywhere_the_error_says_where_it_looked() {
-    if Path::new("/etc/menusync/stores.toml").exists() {
-        println!("SKIPPED: an installed /etc/menusync/stores.toml would be read");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     // `menusync check` in that folder, without --config.
-    let check_here = || {
-        assert_cmd::Command::cargo_bin("menusync")
-            .unwrap()
-            .current_dir(dir.path())
-            .arg("check")
-            .timeout(Duration::from_secs(30))
-            .output()
-            .unwrap()
-    };
+    let check_here = || check_without_an_installed_config(dir.path());
     let output = check_here();
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);

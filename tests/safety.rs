@@ -207,28 +207,26 @@ impl Drop for Mount {
 
 #[test]
 fn a_full_disk_is_a_storage_failure_that_keeps_the_release() {
+    if !common::needs_root(
+        "a_full_disk_is_a_storage_failure_that_keeps_the_release",
+        "it mounts a 512 KB tmpfs as the state directory",
+    ) {
+        return;
+    }
     let env = Env::new("http://127.0.0.1:9");
     let state = env.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
         .arg(&state)
-        .output();
-    match mounted {
-        Ok(output) if output.status.success() => {}
-        Ok(output) => {
-            eprintln!(
-                "SKIPPED a_full_disk_is_a_storage_failure: cannot mount a tmpfs here ({}); \
-                 a_broken_state_dir_is_a_storage_failure covers the storage path",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-            return;
-        }
-        Err(err) => {
-            eprintln!("SKIPPED a_full_disk_is_a_storage_failure: no mount command ({err})");
-            return;
-        }
-    }
+        .output()
+        .unwrap_or_else(|err| panic!("mount not found ({err}): apt-get install mount"));
+    assert!(
+        mounted.status.success(),
+        "cannot mount a tmpfs at {} (root, but no CAP_SYS_ADMIN?): {}",
+        state.display(),
+        String::from_utf8_lossy(&mounted.stderr).trim()
+    );
     let _mount = Mount(state.clone());
     fixture_config(&env, &state);
     common::fixture_pos::write_store(&env.path().join("pos"), 3, 1000, &|i| format!("a-{i}"));

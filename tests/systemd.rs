@@ -1,8 +1,10 @@
 //! The systemd unit: `systemd-analyze verify` is clean, `security` scores 2.0 or
 //! lower, and the user it runs as is the one `menusync.sysusers` creates.
 //!
-//! Tests that need systemd's tools print `SKIPPED: <reason>` and pass where
-//! they are missing; they exist on Debian 12 and in CI.
+//! Tests that need systemd's tools fail where they are missing, saying what to
+//! install (`tests/setup.sh tests`); they exist on Debian 12 and in CI.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -27,21 +29,15 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// Whether `tool --version` runs; if not, says why the caller skips.
-fn tool(tool: &str, test: &str) -> bool {
+/// Fails the test unless `tool --version` runs, saying how to install it.
+fn require(tool: &str) {
     match Command::new(tool).arg("--version").output() {
-        Ok(output) if output.status.success() => true,
-        Ok(output) => {
-            println!(
-                "SKIPPED: {test}: `{tool} --version` failed: {}",
-                text(&output).trim()
-            );
-            false
-        }
-        Err(err) => {
-            println!("SKIPPED: {test}: {tool} is not available here: {err}");
-            false
-        }
+        Ok(output) => assert!(
+            output.status.success(),
+            "`{tool} --version` failed: {}",
+            text(&output).trim()
+        ),
+        Err(err) => panic!("{tool} not found ({err}): run tests/setup.sh tests"),
     }
 }
 
@@ -78,9 +74,7 @@ fn seconds(value: &str) -> u64 {
 
 #[test]
 fn unit_verifies_clean() {
-    if !tool("systemd-analyze", "unit_verifies_clean") {
-        return;
-    }
+    require("systemd-analyze");
     // verify insists that every Exec*'s binary exists, so check a copy of the
     // shipped unit that runs the binary cargo built instead of /usr/bin/menusync.
     let shipped = read(&unit_path());
@@ -125,9 +119,7 @@ fn unit_verifies_clean() {
 
 #[test]
 fn unit_security_exposure_is_at_most_2() {
-    if !tool("systemd-analyze", "unit_security_exposure_is_at_most_2") {
-        return;
-    }
+    require("systemd-analyze");
     let output = Command::new("systemd-analyze")
         .args(["security", "--offline=yes", "--threshold=20", "--no-pager"])
         .arg(unit_path())
@@ -249,12 +241,7 @@ fn sysusers_declares_the_user_the_unit_runs_as() {
         "a DynamicUser would not be the sysusers user"
     );
 
-    if !tool(
-        "systemd-sysusers",
-        "sysusers_declares_the_user_the_unit_runs_as (sysusers --root)",
-    ) {
-        return;
-    }
+    require("systemd-sysusers");
     // Let systemd-sysusers itself read the file, into an empty root.
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir(root.path().join("etc")).unwrap();
@@ -281,15 +268,14 @@ fn sysusers_declares_the_user_the_unit_runs_as() {
 #[test]
 fn tmpfiles_create_the_credentials_and_ssh_folders() {
     let tmpfiles = repo().join("systemd/menusync.tmpfiles");
-    if !tool(
-        "systemd-tmpfiles",
+    if !common::needs_root(
         "tmpfiles_create_the_credentials_and_ssh_folders",
-    ) || !tool(
-        "systemd-sysusers",
-        "tmpfiles_create_the_credentials_and_ssh_folders",
+        "systemd-tmpfiles hands the folders to menusync with chown",
     ) {
         return;
     }
+    require("systemd-tmpfiles");
+    require("systemd-sysusers");
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir(root.path().join("etc")).unwrap();
     let sysusers = Command::new("systemd-sysusers")
@@ -305,16 +291,8 @@ fn tmpfiles_create_the_credentials_and_ssh_folders() {
         .stdin(std::fs::File::open(&tmpfiles).unwrap())
         .output()
         .unwrap();
-    let created = root.path().join("var/lib/menusync/.ssh");
-    if !output.status.success() && !created.is_dir() {
-        // Handing the folders to menusync needs chown, i.e. root.
-        println!(
-            "SKIPPED: tmpfiles_create_the_credentials_and_ssh_folders: systemd-tmpfiles failed (not root?): {}",
-            text(&output).trim()
-        );
-        return;
-    }
     assert!(output.status.success(), "tmpfiles: {}", text(&output));
+    let created = root.path().join("var/lib/menusync/.ssh");
     use std::os::unix::fs::PermissionsExt;
     let mode = |path: &str| {
         std::fs::metadata(root.path().join(path))

@@ -23,6 +23,25 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Set to skip, on purpose, the tests that need root (README, Testing).
+pub const SKIP_ROOT: &str = "MENUSYNC_SKIP_ROOT";
+
+/// Whether a test that needs root goes on: `false`, said aloud, when
+/// `MENUSYNC_SKIP_ROOT` is set; `true` as root; otherwise the test fails
+/// saying what it needs, so a run without root cannot pass unseen.
+pub fn needs_root(test: &str, why: &str) -> bool {
+    if std::env::var_os(SKIP_ROOT).is_some() {
+        println!("SKIPPED: {test}, because {SKIP_ROOT} is set");
+        return false;
+    }
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "{test} needs root ({why}): run the tests as root, as CI does, \
+         or set {SKIP_ROOT}=1 to skip it on purpose"
+    );
+    true
+}
+
 /// A real image from the shipped fixtures.
 pub fn fixture_image(name: &str) -> Vec<u8> {
     std::fs::read(repo().join("fixtures/pos/S001/img").join(name)).expect("fixture image exists")
