@@ -157,7 +157,7 @@ pub fn collect_status(config: &Config, now: DateTime<Utc>) -> Vec<StoreStatus> {
                     .display()
                     .to_string()
             });
-            let stale = state.failing_since.is_some_and(|since| {
+            let stale = state.failing_since().is_some_and(|since| {
                 (now - since).to_std().unwrap_or_default() > config.daemon.stale_after
             });
             StoreStatus {
@@ -165,14 +165,14 @@ pub fn collect_status(config: &Config, now: DateTime<Utc>) -> Vec<StoreStatus> {
                 name: store.settings.display_name.clone(),
                 release,
                 published_dir,
-                last_success: state.last_success,
-                last_change: state.last_change,
-                stale_since: state.failing_since,
+                last_success: state.last_success(),
+                last_change: state.last_change(),
+                stale_since: state.failing_since(),
                 stale,
-                consecutive_failures: state.consecutive_failures,
-                last_error: state.last_error,
-                pinned: state.pinned.is_some(),
-                held: state.held.as_ref().map(|held| HeldStatus {
+                consecutive_failures: state.consecutive_failures(),
+                last_error: state.last_error().cloned(),
+                pinned: state.pinned().is_some(),
+                held: state.held().map(|held| HeldStatus {
                     release: held.release.clone(),
                     since: held.since,
                     reasons: held.reasons.clone(),
@@ -186,9 +186,9 @@ pub fn collect_status(config: &Config, now: DateTime<Utc>) -> Vec<StoreStatus> {
                             .to_string()
                     },
                 }),
-                rejected: state.rejected.as_ref().map(|rejected| rejected.at),
-                lag: state.lag.clone(),
-                targets: state.targets,
+                rejected: state.rejected().map(|rejected| rejected.at),
+                lag: state.lag().cloned(),
+                targets: state.targets().clone(),
             }
         })
         .collect()

@@ -107,13 +107,13 @@ impl Metrics {
         }
         store.image_bytes += report.image_bytes;
         if let Some(state) = &report.state {
-            store.last_success = state.last_success;
-            store.last_change = state.last_change;
-            store.consecutive_failures = state.consecutive_failures;
-            store.failing_since = state.failing_since;
-            store.release = state.release.clone();
-            store.held_since = state.held.as_ref().map(|held| held.since);
-            if let Some(lag) = &state.lag {
+            store.last_success = state.last_success();
+            store.last_change = state.last_change();
+            store.consecutive_failures = state.consecutive_failures();
+            store.failing_since = state.failing_since();
+            store.release = state.release().map(str::to_string);
+            store.held_since = state.held().map(|held| held.since);
+            if let Some(lag) = state.lag() {
                 let observations = std::iter::once(("publish".to_string(), lag.publish_secs))
                     .chain(lag.targets.iter().map(|(name, secs)| (name.clone(), *secs)));
                 for (to, seconds) in observations {
@@ -346,11 +346,14 @@ mod tests {
     fn renders_counters_gauges_and_summaries_per_store() {
         let metrics = Metrics::default();
         let now = Utc::now();
-        let state = StoreState {
-            release: Some("20261124T090000000Z-0123456789abcdef".into()),
-            last_success: Some(now),
-            ..StoreState::default()
-        };
+        let mut state = StoreState::default();
+        state.went_live(
+            "20261124T090000000Z-0123456789abcdef",
+            3,
+            crate::state::WentLive::RolledBack,
+            now,
+        );
+        state.record_success(now);
         metrics.record(&PassReport {
             store_id: "gangnam".into(),
             outcome: Outcome::Published {

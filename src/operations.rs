@@ -14,15 +14,16 @@ use crate::config::Store;
 use crate::diff::MenuDiff;
 use crate::error::{Kind, StoreError};
 use crate::instrument::Recorder;
-use crate::lock::StoreLock;
 use crate::menu::Menu;
 use crate::pipeline::{Context, Learned, Live, Pass, PassOptions, Planned, go_live, plan};
-use crate::publish::{IMAGES_DIR, MENU_PATH, StoreTree};
+use crate::publish::{IMAGES_DIR, StoreTree};
 use crate::state::{StoreState, WentLive};
 use crate::transform;
 
 mod decisions;
+mod locked;
 pub use decisions::{approve, reject};
+use locked::{lock_store, read_menu};
 
 /// One kept release, as `menusync releases` lists it.
 #[derive(Debug, Serialize)]
@@ -31,19 +32,6 @@ pub struct ReleaseInfo {
     pub current: bool,
     /// Visible items in its menu.json, if it reads.
     pub items: Option<usize>,
-}
-
-fn read_menu(tree: &StoreTree, release: &str) -> Result<Menu, StoreError> {
-    let path = tree.release_dir(release).join(MENU_PATH);
-    let bytes = std::fs::read(&path)
-        .map_err(|err| StoreError::storage(format!("reading {}", path.display()), err))?;
-    serde_json::from_slice(&bytes).map_err(|err| {
-        StoreError::with_source(
-            Kind::Storage,
-            format!("{} is not a menu", path.display()),
-            err,
-        )
-    })
 }
 
 pub fn releases(ctx: &Context, store: &Store) -> Result<Vec<ReleaseInfo>, StoreError> {
@@ -60,28 +48,6 @@ pub fn releases(ctx: &Context, store: &Store) -> Result<Vec<ReleaseInfo>, StoreE
             release,
         })
         .collect())
-}
-
-/// How long `rollback` waits for a pass of the same store to end.
-const ROLLBACK_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// The store's folder and its lock, for a command run by hand: the daemon
-/// may be in the middle of a pass of this store, so wait for it a while.
-async fn lock_store(ctx: &Context, store: &Store) -> Result<(StoreTree, StoreLock), StoreError> {
-    let tree = StoreTree::new(&ctx.config.daemon.state_dir, &store.id);
-    tree.ensure()?;
-    let lock = StoreLock::acquire_within(&tree.lock_file(), ROLLBACK_LOCK_WAIT)
-        .await?
-        .ok_or_else(|| {
-            StoreError::new(
-                Kind::Busy,
-                format!(
-                    "a pass of this store has been running for over {}s; try again later",
-                    ROLLBACK_LOCK_WAIT.as_secs()
-                ),
-            )
-        })?;
-    Ok((tree, lock))
 }
 
 /// Points `current` at `to` (default: the release before the current one) and deploys it.
@@ -121,11 +87,7 @@ pub async fn rollback(
     };
     let state_file = tree.state_file();
     let mut state = StoreState::load(&state_file).unwrap_or_default();
-    if state
-        .held
-        .as_ref()
-        .is_some_and(|held| held.release == target)
-    {
+    if state.held().is_some_and(|held| held.release == target) {
         return Err(StoreError::new(
             Kind::Settings,
             format!(
@@ -188,7 +150,7 @@ pub async fn preview(ctx: &Context, store: &Store) -> Result<Preview, StoreError
         .map(|release| tree.release_dir(release).join(IMAGES_DIR));
     let mut files = BTreeMap::new();
     for image in &images_doc.images {
-        let name = state.images.get(&crate::images::fingerprint(image));
+        let name = state.images().get(&crate::images::fingerprint(image));
         if let (Some(name), Some(dir)) = (name, &held_dir)
             && dir.join(name).is_file()
         {

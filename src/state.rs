@@ -22,35 +22,35 @@ pub const QUIET_CHECKPOINT: std::time::Duration = std::time::Duration::from_secs
 #[serde(default)]
 pub struct StoreState {
     /// The release this state describes; the `current` link is the truth, this a cache.
-    pub release: Option<String>,
+    release: Option<String>,
     /// Content hash of the inputs that built `release`.
-    pub content_hash: Option<String>,
+    content_hash: Option<String>,
     /// Visible items in `release`, for the shrink guard.
-    pub item_count: Option<usize>,
-    pub last_success: Option<DateTime<Utc>>,
-    pub last_change: Option<DateTime<Utc>>,
-    pub last_attempt: Option<DateTime<Utc>>,
-    pub last_error: Option<LastError>,
-    pub consecutive_failures: u32,
+    item_count: Option<usize>,
+    last_success: Option<DateTime<Utc>>,
+    last_change: Option<DateTime<Utc>>,
+    last_attempt: Option<DateTime<Utc>>,
+    last_error: Option<LastError>,
+    consecutive_failures: u32,
     /// When the current run of failures began; cleared by a success.
-    pub failing_since: Option<DateTime<Utc>>,
+    failing_since: Option<DateTime<Utc>>,
     /// Some images of `release` failed for a reason that may pass; try again next pass.
-    pub retry_images: bool,
+    retry_images: bool,
     /// Fingerprint of a POS image entry → file name in `release/images/`.
-    pub images: BTreeMap<String, String>,
+    images: BTreeMap<String, String>,
     /// What each target last received.
-    pub targets: BTreeMap<String, TargetState>,
+    targets: BTreeMap<String, TargetState>,
     /// Set by `menusync rollback`: hold `release` while the POS inputs stay the same.
-    pub pinned: Option<Pin>,
+    pinned: Option<Pin>,
     /// The last inputs whose content hash was computed; spares the parse and
     /// the hash while the POS keeps sending the same bytes.
-    pub inputs: Option<InputMemo>,
+    inputs: Option<InputMemo>,
     /// A release built but kept from customers because a publish gate tripped.
-    pub held: Option<Held>,
+    held: Option<Held>,
     /// Inputs staff rejected: not published while the POS keeps sending them.
-    pub rejected: Option<Rejected>,
+    rejected: Option<Rejected>,
     /// How long the last change the POS dated took to reach customers.
-    pub lag: Option<Lag>,
+    lag: Option<Lag>,
 }
 
 /// From the time the POS says its menu changed (`updatedAt`) to the publish
@@ -173,6 +173,80 @@ pub struct TargetState {
     /// target whose `dest` or mode changed since holds nothing yet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+}
+
+/// What the state says, read-only: every change goes through a named
+/// transition below (`went_live`, `same_output`, `hold`, `reject_held`,
+/// `end_pin`, `end_rejection`, `remember_inputs`, `record_success`,
+/// `record_failure`, `target_pushed`, `target_failed`, `keep_targets`).
+impl StoreState {
+    pub fn release(&self) -> Option<&str> {
+        self.release.as_deref()
+    }
+
+    pub fn content_hash(&self) -> Option<&str> {
+        self.content_hash.as_deref()
+    }
+
+    pub fn item_count(&self) -> Option<usize> {
+        self.item_count
+    }
+
+    pub fn last_success(&self) -> Option<DateTime<Utc>> {
+        self.last_success
+    }
+
+    pub fn last_change(&self) -> Option<DateTime<Utc>> {
+        self.last_change
+    }
+
+    pub fn last_attempt(&self) -> Option<DateTime<Utc>> {
+        self.last_attempt
+    }
+
+    pub fn last_error(&self) -> Option<&LastError> {
+        self.last_error.as_ref()
+    }
+
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive_failures
+    }
+
+    pub fn failing_since(&self) -> Option<DateTime<Utc>> {
+        self.failing_since
+    }
+
+    pub fn retry_images(&self) -> bool {
+        self.retry_images
+    }
+
+    pub fn images(&self) -> &BTreeMap<String, String> {
+        &self.images
+    }
+
+    pub fn targets(&self) -> &BTreeMap<String, TargetState> {
+        &self.targets
+    }
+
+    pub fn pinned(&self) -> Option<&Pin> {
+        self.pinned.as_ref()
+    }
+
+    pub fn inputs(&self) -> Option<&InputMemo> {
+        self.inputs.as_ref()
+    }
+
+    pub fn held(&self) -> Option<&Held> {
+        self.held.as_ref()
+    }
+
+    pub fn rejected(&self) -> Option<&Rejected> {
+        self.rejected.as_ref()
+    }
+
+    pub fn lag(&self) -> Option<&Lag> {
+        self.lag.as_ref()
+    }
 }
 
 /// Why a release went live, with what that changes in the state beyond the
@@ -298,6 +372,50 @@ impl StoreState {
     /// These inputs have this content hash (see [`InputMemo`]).
     pub fn remember_inputs(&mut self, memo: InputMemo) {
         self.inputs = Some(memo);
+    }
+
+    /// Keeps the targets in `configured` (name → where it is now) and
+    /// forgets the rest; a target recorded before locations were is taken
+    /// to be where it is now.
+    pub fn keep_targets(&mut self, configured: &BTreeMap<&str, String>) {
+        self.targets
+            .retain(|name, _| configured.contains_key(name.as_str()));
+        for (name, recorded) in &mut self.targets {
+            if recorded.location.is_none() {
+                recorded.location = configured.get(name.as_str()).cloned();
+            }
+        }
+    }
+
+    /// Target `name` received `pushed.release`. The first push of a dated
+    /// change to it is that target's lag; pushing the same release again
+    /// (the target moved) is no new lag.
+    pub fn target_pushed(&mut self, name: &str, pushed: TargetState) {
+        if let Some(lag) = self
+            .lag
+            .as_mut()
+            .filter(|lag| pushed.release.as_deref() == Some(lag.release.as_str()))
+            && !lag.targets.contains_key(name)
+        {
+            let at = pushed.deployed_at.unwrap_or_else(Utc::now);
+            lag.targets
+                .insert(name.to_string(), Lag::seconds_since(lag.changed_at, at));
+        }
+        self.targets.insert(name.to_string(), pushed);
+    }
+
+    /// A push to target `name` failed; `failed` says what it still holds and when to retry.
+    pub fn target_failed(&mut self, name: &str, failed: TargetState) {
+        self.targets.insert(name.to_string(), failed);
+    }
+
+    /// These inputs built the live release already and its images are
+    /// complete: a pass has nothing to build.
+    pub fn built_live(&self, current: Option<&str>, content_hash: &str) -> bool {
+        current.is_some()
+            && self.release.as_deref() == current
+            && self.content_hash.as_deref() == Some(content_hash)
+            && !self.retry_images
     }
 
     /// Staff rejected exactly these inputs: a pass keeps them out.

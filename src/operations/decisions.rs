@@ -11,7 +11,7 @@
 use chrono::Utc;
 use tracing::{info, warn};
 
-use super::{lock_store, read_menu};
+use super::locked::{lock_store, read_menu};
 use crate::config::Store;
 use crate::error::{Kind, StoreError};
 use crate::instrument::Recorder;
@@ -29,7 +29,7 @@ async fn held(
 ) -> Result<(StoreTree, StoreLock, StoreState, Held), StoreError> {
     let (tree, lock) = lock_store(ctx, store).await?;
     let state = StoreState::load(&tree.state_file())?;
-    let Some(held) = state.held.clone() else {
+    let Some(held) = state.held().cloned() else {
         return Err(StoreError::new(
             Kind::Settings,
             "nothing is held for this store (`menusync status` shows held stores)",

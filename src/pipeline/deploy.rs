@@ -18,7 +18,7 @@ use super::context::Context;
 use crate::config::{Store, Target};
 use crate::error::{Kind, StoreError};
 use crate::publish::StoreTree;
-use crate::state::{Lag, LastError, StoreState, TargetState};
+use crate::state::{LastError, StoreState, TargetState};
 use crate::target::{self, Release, Timeouts};
 
 /// The longest wait between pushes to a failing target.
@@ -73,20 +73,19 @@ pub(crate) async fn deploy_pending(
         return Ok(());
     };
     // Targets removed from the config are forgotten.
-    state
+    let configured = store
         .targets
-        .retain(|name, _| store.targets.iter().any(|target| target.name == *name));
-    // A target recorded before locations were is taken to be where it was.
-    for target in &store.targets {
-        if let Some(recorded) = state.targets.get_mut(&target.name)
-            && recorded.location.is_none()
-        {
-            recorded.location = Some(target::location(target));
-        }
-    }
+        .iter()
+        .map(|target| (target.name.as_str(), target::location(target)))
+        .collect();
+    state.keep_targets(&configured);
     let now = Utc::now();
     let pushes = store.targets.iter().map(|target| {
-        let previous = state.targets.get(&target.name).cloned().unwrap_or_default();
+        let previous = state
+            .targets()
+            .get(&target.name)
+            .cloned()
+            .unwrap_or_default();
         push_one(ctx, store, tree, target, previous, &current, now)
     });
     let results = join_all(pushes).await;
@@ -100,20 +99,9 @@ pub(crate) async fn deploy_pending(
                 "{name}: last push failed, next try after {}",
                 until.format("%H:%M:%SZ")
             )),
-            TargetResult::Pushed(target) => {
-                // The first push of the change to this target: pushing the same
-                // release again (the target moved) is no new lag.
-                if let Some(lag) = state.lag.as_mut().filter(|lag| lag.release == current)
-                    && !lag.targets.contains_key(name)
-                {
-                    let at = target.deployed_at.unwrap_or_else(Utc::now);
-                    lag.targets
-                        .insert(name.clone(), Lag::seconds_since(lag.changed_at, at));
-                }
-                state.targets.insert(name.clone(), target);
-            }
+            TargetResult::Pushed(target) => state.target_pushed(name, target),
             TargetResult::Failed(target, message) => {
-                state.targets.insert(name.clone(), target);
+                state.target_failed(name, target);
                 failures.push(format!("{name}: {message}"));
             }
         }

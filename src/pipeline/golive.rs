@@ -77,7 +77,7 @@ fn switch(
     } = live;
     let old_release = tree.current_release()?;
     let old_menu = old_release.as_deref().and_then(|old| read_menu(tree, old));
-    let old_held = state.held.as_ref().map(|held| held.release.clone());
+    let old_held = state.held().map(|held| held.release.clone());
     let how = match &why {
         WentLive::Built { .. } => "published",
         WentLive::Approved(_) => "approved and published",
@@ -112,7 +112,7 @@ fn switch(
         old: old_menu.as_ref().zip(old_release.as_deref()),
     };
     // What was held and is neither live nor held any more waits for nothing.
-    if state.held.is_none() {
+    if state.held().is_none() {
         if let Some(old_held) = old_held.filter(|old| old != release)
             && let Err(err) = tree.remove_release(&old_held)
         {
@@ -121,8 +121,8 @@ fn switch(
         previews.clear_held();
     }
     previews.write(menu, release, None);
-    let held = state.held.as_ref().map(|held| held.release.as_str());
-    let pruned = tree.prune(ctx.config.daemon.keep_releases.get(), held)?;
+    let held = state.held().map(|held| held.release.clone());
+    let pruned = tree.prune(ctx.config.daemon.keep_releases.get(), held.as_deref())?;
     tracing::debug!(pruned = pruned.len(), "old releases pruned");
     state.save(&tree.state_file())
 }

@@ -135,7 +135,7 @@ impl Plan {
                 // The live menu's own count; the state's when that menu does not read.
                 let published_items = match &published {
                     Some((old, _)) => Some(old.item_count()),
-                    None => pass.state.item_count.filter(|_| current.is_some()),
+                    None => pass.state.item_count().filter(|_| current.is_some()),
                 };
                 let refusal = transform::check_publishable(
                     &menu,
@@ -179,7 +179,7 @@ fn decide(
     learned: &mut Learned,
 ) -> Option<Skip> {
     let (state, current, content_hash) = (pass.state, &inputs.current, &inputs.content_hash);
-    if state.rejected.is_some() {
+    if state.rejected().is_some() {
         if state.rejects(content_hash) && !options.approve {
             debug!("these POS inputs were rejected; kept out until the POS changes");
             return Some(Skip::Rejected);
@@ -195,7 +195,7 @@ fn decide(
             release: held.release.clone(),
         });
     }
-    if state.pinned.is_some() {
+    if state.pinned().is_some() {
         if let Some(pin) = state.pinned_at(current.as_deref(), content_hash) {
             debug!(release = %pin.release, "held at the rolled-back release until the POS menu changes");
             return Some(Skip::Pinned {
@@ -205,10 +205,7 @@ fn decide(
         debug!("the POS menu changed since the rollback; the pin is over");
         learned.end_pin = true;
     }
-    let unchanged = current.is_some()
-        && state.release == *current
-        && state.content_hash.as_deref() == Some(content_hash.as_str())
-        && !state.retry_images;
+    let unchanged = state.built_live(current.as_deref(), content_hash);
     debug!(unchanged, hash = %&content_hash[..16], "compared with the published release");
     unchanged.then_some(Skip::Unchanged)
 }

@@ -219,7 +219,7 @@ async fn gather(
                 image_timeout: daemon.image_timeout,
                 deadline: images_deadline,
                 held_dir: held_dir.as_deref(),
-                held_index: &pass.state.images,
+                held_index: pass.state.images(),
                 staging_dir: &staging_images,
             };
             let gathered =
@@ -281,7 +281,7 @@ fn hold_release(
 
 /// Removes the held release, unless it is `keep`, with its held page.
 fn drop_held(pass: Pass<'_>, keep: Option<&str>) {
-    let Some(held) = pass.state.held.as_ref().map(|held| held.release.as_str()) else {
+    let Some(held) = pass.state.held().map(|held| held.release.as_str()) else {
         return;
     };
     if Some(held) == keep {

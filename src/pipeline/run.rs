@@ -34,7 +34,7 @@ pub async fn run_pass(ctx: &Context, store: &Store, options: PassOptions) -> Pas
         let (outcome, state) = locked_pass(ctx, store, options, &recorder).await;
         let stale_since = state
             .as_ref()
-            .and_then(|state| state.failing_since)
+            .and_then(|state| state.failing_since())
             .filter(|since| {
                 (Utc::now() - *since).to_std().unwrap_or_default() > ctx.config.daemon.stale_after
             });
