@@ -232,15 +232,16 @@ async fn gather(
                 linked = gathered.linked,
                 "images ready"
             );
+            let carried =
+                images::carry_forward(tree, &staging_images, Utc::now(), daemon.image_grace)?;
+            debug!(
+                carried,
+                "images of recently replaced releases carried forward"
+            );
             Ok::<_, StoreError>(gathered)
         })
         .await?;
     transform::attach_images(&mut menu, &gathered.files);
-    let carried = images::carry_forward(tree, &staging_images, Utc::now(), daemon.image_grace)?;
-    debug!(
-        carried,
-        "images of recently replaced releases carried forward"
-    );
     Ok(Staged {
         staging,
         menu,
