@@ -15,7 +15,7 @@ use crate::diff::MenuDiff;
 use crate::error::{Kind, StoreError};
 use crate::instrument::Recorder;
 use crate::menu::Menu;
-use crate::pipeline::{Context, Learned, Live, Pass, PassOptions, Planned, go_live, plan};
+use crate::pipeline::{Context, Learned, Pass, PassOptions, Planned, Scope, go_live, plan};
 use crate::publish::{IMAGES_DIR, StoreTree};
 use crate::state::{StoreState, WentLive};
 use crate::transform;
@@ -98,13 +98,8 @@ pub async fn rollback(
     }
     let menu = read_menu(&tree, &target)?;
     let recorder = Recorder::default();
-    let live = Live {
-        ctx,
-        store,
-        tree: &tree,
-        recorder: &recorder,
-    };
-    go_live(live, &mut state, &target, &menu, WentLive::RolledBack).await?;
+    let scope = Scope::new(ctx, store, &tree, &recorder);
+    go_live(scope, &mut state, &target, &menu, WentLive::RolledBack).await?;
     Ok(target)
 }
 
@@ -122,7 +117,8 @@ pub async fn preview(ctx: &Context, store: &Store) -> Result<Preview, StoreError
     let tree = StoreTree::new(&ctx.config.daemon.state_dir, &store.id);
     let state = StoreState::load(&tree.state_file()).unwrap_or_default();
     let recorder = Recorder::default();
-    let pass = Pass::new(ctx, store, &tree, &state, &recorder);
+    let scope = Scope::new(ctx, store, &tree, &recorder);
+    let pass = Pass::new(scope, &state);
     let options = PassOptions::default();
     // What planning learns (the input memo) is a pass's to record, not diff's.
     let mut learned = Learned::default();

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, KEY_ENV, default_images, menu_doc, serve_pos, text};
+use common::{Env, default_images, menu_doc, serve_pos, text};
 use wiremock::MockServer;
 
 const NGINX: &str = "/usr/sbin/nginx";
@@ -176,32 +176,17 @@ impl Response {
     }
 }
 
-/// One store pushed to a local target `web` in `mode`, no publish gate in the way.
-fn write_config(env: &Env, pos_url: &str, mode: &str) {
-    env.write_config(&format!(
-        r#"
-[daemon]
-state_dir = "state"
-hold_price_change_percent = 0
-
-[pos.hq]
-kind = "http"
-base_url = "{pos_url}"
-api_key_env = "{KEY_ENV}"
-
-[target.web]
-kind = "rsync"
-dest = "web"
-mode = "{mode}"
-
-[[store]]
-id = "gangnam"
-name = "블리스월드 강남점"
-pos = "hq"
-pos_store_id = "S001"
-targets = ["web"]
-"#
-    ));
+/// [`Env::new`]'s store and local target `web`, in `mode`, no publish gate in the way.
+fn write_config(env: &Env, mode: &str) {
+    let config = std::fs::read_to_string(env.config()).unwrap();
+    env.write_config(
+        &config
+            .replace("[daemon]\n", "[daemon]\nhold_price_change_percent = 0\n")
+            .replace(
+                "dest = \"web\"\n",
+                &format!("dest = \"web\"\nmode = \"{mode}\"\n"),
+            ),
+    );
 }
 
 fn docroot(env: &Env, mode: &str) -> PathBuf {
@@ -218,7 +203,7 @@ fn docroot(env: &Env, mode: &str) -> PathBuf {
 async fn stale_answers(mode: &str, rounds: i64) -> Vec<String> {
     let pos = MockServer::start().await;
     let env = Env::new(&pos.uri());
-    write_config(&env, &pos.uri(), mode);
+    write_config(&env, mode);
     // Four digits every round: menu.json keeps its size, only the content moves.
     let price = |round: i64| 4100 + round * 7;
     serve_pos(&pos, &menu_doc(price(0)), &default_images()).await;

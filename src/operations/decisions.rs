@@ -16,7 +16,7 @@ use crate::config::Store;
 use crate::error::{Kind, StoreError};
 use crate::instrument::Recorder;
 use crate::lock::StoreLock;
-use crate::pipeline::{Context, Learned, Live, Pass, PassOptions, go_live, plan};
+use crate::pipeline::{Context, Learned, Pass, PassOptions, Scope, go_live, plan};
 use crate::preview::StorePreview;
 use crate::publish::StoreTree;
 use crate::report::Outcome;
@@ -45,7 +45,8 @@ pub async fn approve(ctx: &Context, store: &Store) -> Result<String, StoreError>
     let recorder = Recorder::default();
     // What the POS sends now, planned as a pass would (the memo spares the parse).
     let mut learned = Learned::default();
-    let pass = Pass::new(ctx, store, &tree, &state, &recorder);
+    let scope = Scope::new(ctx, store, &tree, &recorder);
+    let pass = Pass::new(scope, &state);
     let now_sending = plan(pass, PassOptions::default(), &mut learned)
         .await?
         .content_hash;
@@ -72,14 +73,9 @@ pub async fn approve(ctx: &Context, store: &Store) -> Result<String, StoreError>
         ));
     }
     info!(store = %store.id, release = %held.release, "approving {}: {}", held.release, held.reasons.join("; "));
-    let live = Live {
-        ctx,
-        store,
-        tree: &tree,
-        recorder: &recorder,
-    };
+
     let release = held.release.clone();
-    go_live(live, &mut state, &release, &menu, WentLive::Approved(held)).await?;
+    go_live(scope, &mut state, &release, &menu, WentLive::Approved(held)).await?;
     Ok(release)
 }
 

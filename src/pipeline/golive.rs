@@ -14,47 +14,32 @@
 use chrono::Utc;
 use tracing::{info, warn};
 
-use super::context::Context;
 use super::deploy::{deploy_pending, push_previews};
+use super::pass::Scope;
 use super::previews::Previews;
-use crate::config::Store;
 use crate::diff::MenuDiff;
 use crate::error::StoreError;
-use crate::instrument::Recorder;
 use crate::menu::Menu;
 use crate::publish::{MENU_PATH, StoreTree};
 use crate::state::{StoreState, WentLive};
-
-/// Where a release goes live: the store, its folder, and what it runs with.
-#[derive(Clone, Copy)]
-pub(crate) struct Live<'a> {
-    pub ctx: &'a Context,
-    pub store: &'a Store,
-    pub tree: &'a StoreTree,
-    /// The stages are recorded here (a pass's recorder, or a throwaway one).
-    pub recorder: &'a Recorder,
-}
 
 /// Makes `release` (complete under `releases/`, `menu` its menu) live for
 /// the reason `why`, writes the previews, saves the state and pushes it to
 /// every target. A failed push fails the result, after the local go-live.
 pub(crate) async fn go_live(
-    live: Live<'_>,
+    live: Scope<'_>,
     state: &mut StoreState,
     release: &str,
     menu: &Menu,
     why: WentLive,
 ) -> Result<(), StoreError> {
-    let Live {
-        ctx,
-        store,
-        tree,
-        recorder,
+    let Scope {
+        ctx, store, tree, ..
     } = live;
-    recorder
+    live.recorder
         .stage("publish", async { switch(live, state, release, menu, why) })
         .await?;
-    recorder
+    live.recorder
         .stage("deploy", async {
             push_previews(ctx).await;
             let deployed = deploy_pending(ctx, store, tree, state).await;
@@ -66,13 +51,13 @@ pub(crate) async fn go_live(
 
 /// The local part: `current`, the state, the held release, the pages, pruning.
 fn switch(
-    live: Live<'_>,
+    live: Scope<'_>,
     state: &mut StoreState,
     release: &str,
     menu: &Menu,
     why: WentLive,
 ) -> Result<(), StoreError> {
-    let Live {
+    let Scope {
         ctx, store, tree, ..
     } = live;
     let old_release = tree.current_release()?;

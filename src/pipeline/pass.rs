@@ -16,37 +16,59 @@ pub struct PassOptions {
     pub approve: bool,
 }
 
-/// What every step of one pass reads; the same for the whole pass.
+/// What any work on one store reads: a pass, `approve` or `rollback`.
 #[derive(Clone, Copy)]
-pub(crate) struct Pass<'a> {
+pub(crate) struct Scope<'a> {
     pub ctx: &'a Context,
     pub store: &'a Store,
-    pub provider: &'a Provider,
     pub tree: &'a StoreTree,
-    /// The store's state as the pass found it; what the pass learns goes
-    /// into a `StateUpdate` (see `release`), applied when it ends.
-    pub state: &'a StoreState,
-    /// Where the pass's stages and image bytes are recorded.
+    /// Where stages and image bytes are recorded (a pass's recorder, or a
+    /// throwaway one for a command run by hand).
     pub recorder: &'a Recorder,
 }
 
-impl<'a> Pass<'a> {
-    /// A pass's view of `store`, for the steps a command run by hand shares
-    /// with the pass (`diff`, `approve`).
+/// What every step of one pass reads; the same for the whole pass. Its
+/// [`Scope`] fields read as its own (`pass.ctx`).
+#[derive(Clone, Copy)]
+pub(crate) struct Pass<'a> {
+    pub scope: Scope<'a>,
+    pub provider: &'a Provider,
+    /// The store's state as the pass found it; what the pass learns goes
+    /// into a `StateUpdate` (see `release`), applied when it ends.
+    pub state: &'a StoreState,
+}
+
+impl<'a> Scope<'a> {
     pub(crate) fn new(
         ctx: &'a Context,
         store: &'a Store,
         tree: &'a StoreTree,
-        state: &'a StoreState,
         recorder: &'a Recorder,
-    ) -> Pass<'a> {
-        Pass {
+    ) -> Scope<'a> {
+        Scope {
             ctx,
             store,
-            provider: ctx.provider(store),
             tree,
-            state,
             recorder,
+        }
+    }
+}
+
+impl<'a> std::ops::Deref for Pass<'a> {
+    type Target = Scope<'a>;
+
+    fn deref(&self) -> &Scope<'a> {
+        &self.scope
+    }
+}
+
+impl<'a> Pass<'a> {
+    /// A pass's view of the store `scope` names, with its state.
+    pub(crate) fn new(scope: Scope<'a>, state: &'a StoreState) -> Pass<'a> {
+        Pass {
+            scope,
+            provider: scope.ctx.provider(scope.store),
+            state,
         }
     }
 }

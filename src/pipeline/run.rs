@@ -14,8 +14,8 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::context::Context;
 use super::deploy::{deploy_pending, push_previews};
-use super::golive::{Live, go_live};
-use super::pass::{Pass, PassOptions};
+use super::golive::go_live;
+use super::pass::{Pass, PassOptions, Scope};
 use super::release::{self, Built, StateUpdate};
 use crate::config::Store;
 use crate::error::{Kind, StoreError};
@@ -220,7 +220,8 @@ async fn sync(
     // What the steps learn is applied once, after them, even when one failed
     // or the pass ran out of time.
     let mut update = StateUpdate::default();
-    let pass = Pass::new(ctx, store, tree, state, recorder);
+    let scope = Scope::new(ctx, store, tree, recorder);
+    let pass = Pass::new(scope, state);
     let build = release::build_release(pass, options, images_deadline, &mut update);
     let built = tokio::time::timeout(daemon.pass_timeout, build).await;
     update.apply(state);
@@ -233,13 +234,7 @@ async fn sync(
 
     match built {
         Some(Built::Ready { release, menu, why }) => {
-            let live = Live {
-                ctx,
-                store,
-                tree,
-                recorder,
-            };
-            go_live(live, state, &release, &menu, why).await?;
+            go_live(scope, state, &release, &menu, why).await?;
             Ok(Outcome::Published { release })
         }
         Some(Built::Held { release, reasons }) => {
