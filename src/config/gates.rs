@@ -4,7 +4,8 @@
 
 use toml::Spanned;
 
-use super::{Checker, ConfigError};
+use super::checker::Checker;
+use super::error::ConfigError;
 
 /// A price moving by more than this share, up or down, holds the release.
 pub const DEFAULT_HOLD_PRICE_CHANGE_PERCENT: u64 = 50;

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::checker::{Checker, check_name};
+use super::error::ConfigError;
 use super::raw::{RawPos, RawStore};
-use super::{Checker, ConfigError, check_name};
 
 pub const DEFAULT_RETRIES: u64 = 3;
 pub const DEFAULT_BREAKER_FAILURES: u64 = 5;

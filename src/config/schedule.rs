@@ -6,7 +6,9 @@ use std::fmt;
 
 use toml::Spanned;
 
-use super::{Checker, ConfigError, DEFAULT_SCHEDULE};
+use super::checker::Checker;
+use super::defaults::DEFAULT_SCHEDULE;
+use super::error::ConfigError;
 
 impl Checker<'_> {
     /// An IANA time zone name as the tz database spells it (`Asia/Seoul`).

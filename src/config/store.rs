@@ -5,9 +5,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::gates::RawGates;
+use super::checker::Checker;
+use super::daemon::DaemonSettings;
+use super::error::ConfigError;
+use super::gates::{Gates, RawGates};
+use super::pos::PosEndpoint;
 use super::raw::RawStore;
-use super::{Checker, ConfigError, DaemonSettings, Gates, PosEndpoint, Schedule, Target};
+use super::schedule::Schedule;
+use super::target::Target;
 
 /// A checked `[[store]]`. Equal stores sync the same way: a reload passes
 /// only the stores that are new or not equal to their old selves.

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::checker::{Checker, check_name};
+use super::error::ConfigError;
 use super::raw::{RawStore, RawTarget};
-use super::{Checker, ConfigError, check_name};
 
 pub const DEFAULT_TARGET_KEEP_RELEASES: usize = 5;
 pub const DEFAULT_RETRY_BACKOFF_SECS: u64 = 30;

@@ -1,5 +1,8 @@
 //! Tests for the config loader: the shipped file, defaults, path resolution and every invalid-config fixture.
 
+use std::path::{Path, PathBuf};
+
+use super::checker::line_column;
 use super::*;
 
 /// A valid config with one fixture pos, one rsync target and one store, minus `[daemon]`.

@@ -13,6 +13,7 @@ use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use url::Url;
 
 use super::keys::{ApiKey, read_api_key};
+use super::parse::quote;
 use super::resilience::{MAX_RETRY_AFTER, Resilience, ResilienceSettings};
 use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Kind, StoreError};
@@ -323,7 +324,7 @@ pub(super) async fn read_json_body(
             Kind::BadDocument,
             format!(
                 "{verb} {url} answered HTML, not JSON; it starts with {}",
-                super::quote(&body)
+                quote(&body)
             ),
         ));
     }

@@ -28,6 +28,7 @@ use super::doc::{
     VariantDoc, WindowDoc,
 };
 use super::keys::ApiKey;
+use super::parse::parse_document;
 use super::resilience::ResilienceSettings;
 use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Kind, StoreError};
@@ -109,7 +110,7 @@ impl GloriaFoodPos {
 
 /// Checks the body is a JSON object, then reads it keeping each price's literal text.
 fn parse_menu(body: &[u8]) -> Result<GfMenu, StoreError> {
-    super::parse_document::<serde::de::IgnoredAny>("menu", body)?;
+    parse_document::<serde::de::IgnoredAny>("menu", body)?;
     serde_json::from_slice(body).map_err(|err| {
         StoreError::new(
             Kind::BadDocument,

@@ -16,9 +16,9 @@ use tracing::debug;
 use url::Url;
 
 use super::client::{Asked, KeyHeader, PosClient, check_status, read_json_body, send};
+use super::fetched::{Body, Freshness};
 use super::keys::ApiKey;
 use super::resilience::ResilienceSettings;
-use super::{Body, Freshness};
 use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Kind, StoreError};
 use crate::image_sink::ImageSink;

@@ -23,6 +23,7 @@ use url::Url;
 use super::client::{Asked, KeyHeader, PosClient, check_status, read_json_body, send};
 use super::doc::{ImagesDoc, MenuDoc};
 use super::keys::ApiKey;
+use super::parse::parse_document;
 use super::resilience::ResilienceSettings;
 use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Kind, StoreError};
@@ -103,7 +104,7 @@ impl SquarePos {
                 .call(|| self.search_once(&url, &key, cursor.as_deref(), budget))
                 .await?;
             budget = budget.saturating_sub(body.len() as u64);
-            let (_, page) = super::parse_document::<SearchPage>("Square catalog page", &body)?;
+            let (_, page) = parse_document::<SearchPage>("Square catalog page", &body)?;
             debug!(
                 page = page_number,
                 latest_time = page.latest_time.as_deref().unwrap_or("-"),
