@@ -13,14 +13,12 @@
 //! config or ask for a pass over every store; a stop lets passes finish up to
 //! a deadline, then aborts them at a safe point.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
-use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, info_span, warn};
@@ -30,6 +28,9 @@ use crate::metrics::Metrics;
 use crate::notify;
 use crate::pipeline::{self, Context, Outcome, PassOptions};
 use crate::signals::Control;
+
+mod clock;
+use clock::Clock;
 
 /// Ticks waiting for the dispatcher; a full queue drops the tick with a log line.
 const TICK_QUEUE: usize = 64;
@@ -283,41 +284,6 @@ impl Dispatcher {
     }
 }
 
-/// One scheduler job per distinct schedule; each puts its schedule on the tick queue.
-async fn start_scheduler(
-    config: &Config,
-    ticks: &mpsc::Sender<Arc<Schedule>>,
-) -> anyhow::Result<JobScheduler> {
-    let scheduler = JobScheduler::new()
-        .await
-        .context("starting the scheduler")?;
-    let schedules: BTreeMap<&str, &Schedule> = config
-        .stores
-        .iter()
-        .map(|store| (store.schedule.as_str(), &store.schedule))
-        .collect();
-    for (text, schedule) in schedules {
-        let sender = ticks.clone();
-        let tick = Arc::new(schedule.clone());
-        let job = Job::new_async(text, move |_id, _scheduler| {
-            let sender = sender.clone();
-            let tick = Arc::clone(&tick);
-            Box::pin(async move {
-                if sender.try_send(Arc::clone(&tick)).is_err() {
-                    warn!(schedule = %tick, "tick dropped: the dispatcher is behind");
-                }
-            })
-        })
-        .with_context(|| format!("scheduling `{text}`"))?;
-        scheduler
-            .add(job)
-            .await
-            .with_context(|| format!("scheduling `{text}`"))?;
-    }
-    scheduler.start().await.context("starting the scheduler")?;
-    Ok(scheduler)
-}
-
 /// Stores that are new in `new`, or whose settings, POS or targets changed
 /// (a store compares its resolved POS endpoint and targets by value).
 fn changed_stores(old: &Config, new: &Config) -> Vec<Arc<Store>> {
@@ -350,7 +316,7 @@ pub async fn run(
         now: tokio::sync::watch::Sender::new(0),
     };
     let (tick_sender, mut ticks) = mpsc::channel::<Arc<Schedule>>(TICK_QUEUE);
-    let mut scheduler = start_scheduler(&config, &tick_sender).await?;
+    let mut clock = Clock::start(&config, tick_sender).await?;
     info!(
         stores = config.stores.len(),
         "menusync running; first pass over every store now"
@@ -377,12 +343,7 @@ pub async fn run(
                 }
                 Control::Reload => {
                     notify::reloading();
-                    if let Some(new_scheduler) = reload(&config_path, &mut dispatcher, &tick_sender).await {
-                        let mut old = std::mem::replace(&mut scheduler, new_scheduler);
-                        if let Err(err) = old.shutdown().await {
-                            warn!("stopping the old scheduler: {err}");
-                        }
-                    }
+                    reload(&config_path, &mut dispatcher, &mut clock).await;
                     notify::ready(&dispatcher.passes.summary());
                 }
             },
@@ -392,10 +353,7 @@ pub async fn run(
         }
     }
     notify::stopping();
-    scheduler
-        .shutdown()
-        .await
-        .context("stopping the scheduler")?;
+    clock.stop().await?;
     dispatcher.tracker.close();
     let deadline = dispatcher.ctx.config.daemon.shutdown_timeout;
     if tokio::time::timeout(deadline, dispatcher.tracker.wait())
@@ -412,23 +370,19 @@ pub async fn run(
 }
 
 /// Applies a re-read config; on any error keeps the running one and says why.
-async fn reload(
-    config_path: &std::path::Path,
-    dispatcher: &mut Dispatcher,
-    ticks: &mpsc::Sender<Arc<Schedule>>,
-) -> Option<JobScheduler> {
+async fn reload(config_path: &std::path::Path, dispatcher: &mut Dispatcher, clock: &mut Clock) {
     let new = match Config::load(config_path) {
         Ok(config) => Arc::new(config),
         Err(err) => {
             error!("reload refused, the running config stays: {err}");
-            return None;
+            return;
         }
     };
-    let mut scheduler = match start_scheduler(&new, ticks).await {
-        Ok(scheduler) => scheduler,
+    let change = match clock.change_for(&new) {
+        Ok(change) => change,
         Err(err) => {
             error!("reload refused, the running config stays: {err:#}");
-            return None;
+            return;
         }
     };
     // Limits, breakers, rate limiters and ETag memos carry over (see `Context::reloaded`).
@@ -436,12 +390,14 @@ async fn reload(
         Ok(ctx) => ctx,
         Err(err) => {
             error!("reload refused, the running config stays: {}", err.chain());
-            if let Err(err) = scheduler.shutdown().await {
-                warn!("stopping the refused config's scheduler: {err}");
-            }
-            return None;
+            return;
         }
     };
+    if let Err(err) = clock.apply(change).await {
+        // Jobs made from a checked config do not fail to add; if one did,
+        // its schedule stays unticked until the next reload, and says so.
+        error!("reload: the clock is not fully set: {err:#}");
+    }
     ctx.shared
         .metrics
         .retain(|store| new.store(store).is_some());
@@ -454,10 +410,16 @@ async fn reload(
         .filter(|old| new.store(&old.id).is_none())
         .map(|old| old.id.as_str())
         .collect();
+    // The tasks alive after a reload tell ops (and tests/daemon.rs) that
+    // reloading leaves nothing behind: the count stays flat over reloads.
     info!(
         stores = new.stores.len(),
         changed = changed.len(),
         removed = removed.len(),
+        schedules = clock.job_count(),
+        tasks = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks(),
         "config reloaded; syncing new and changed stores now"
     );
     {
@@ -470,7 +432,6 @@ async fn reload(
     }
     dispatcher.ctx = Arc::new(ctx);
     dispatcher.dispatch(&changed);
-    Some(scheduler)
 }
 
 #[cfg(test)]

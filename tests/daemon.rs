@@ -259,3 +259,85 @@ async fn a_hanging_pos_does_not_delay_a_healthy_store() {
     let (status, _, log) = daemon.stop().await;
     assert!(status.success(), "{log}");
 }
+
+/// The `tasks=N` of the last "config reloaded" line, and the daemon's RSS in kB.
+fn after_reload(daemon: &Daemon) -> (usize, u64) {
+    let log = daemon.log();
+    let line = log
+        .lines()
+        .rfind(|line| line.contains("config reloaded"))
+        .expect("a reload line");
+    let tasks = line
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("tasks="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no tasks= in {line}"));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id())).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|kb| kb.parse().ok())
+        .expect("VmRSS in /proc/PID/status");
+    (tasks, rss)
+}
+
+/// Regression (issue 23): every SIGHUP built a new cron scheduler whose
+/// listener tasks outlived it, about 0.18 MB per reload for the life of the
+/// process. A reload must leave the process as it was: the tasks alive after
+/// 200 reloads of an unchanged file are those after 20, and so is the RSS,
+/// within what an allocator keeps.
+#[tokio::test]
+async fn reloads_leave_nothing_behind() {
+    let pos = MockServer::start().await;
+    serve_pos(&pos, &menu_doc(4500), &default_images()).await;
+    let env = Env::new(&pos.uri());
+    // Stores on six distinct schedules (one job each), none firing during the test.
+    let extra: String = (0..12)
+        .map(|i| {
+            format!(
+                "[[store]]\nid = \"store{i}\"\nname = \"매장 {i}\"\npos = \"demo\"\n\
+                 pos_store_id = \"S002\"\nschedule = \"0 0 0 {day} 1 *\"\n",
+                day = 1 + i % 6
+            )
+        })
+        .collect();
+    quiet_config(&env, &pos.uri(), &extra);
+    let daemon = Daemon::start(&env);
+    daemon
+        .wait_for("the start-up passes", Duration::from_secs(60), |d| {
+            d.passes_done() == 13
+        })
+        .await;
+    let mut reloads = |count: usize| {
+        let daemon = &daemon;
+        async move {
+            for _ in 0..count {
+                let before = daemon.log().matches("config reloaded").count();
+                daemon.signal("HUP");
+                daemon
+                    .wait_for("a reload", Duration::from_secs(10), |d| {
+                        d.log().matches("config reloaded").count() > before
+                    })
+                    .await;
+            }
+        }
+    };
+    reloads(20).await;
+    let (tasks_20, rss_20) = after_reload(&daemon);
+    reloads(180).await;
+    let (tasks_200, rss_200) = after_reload(&daemon);
+    assert!(
+        tasks_200 <= tasks_20 + 2,
+        "tasks grew from {tasks_20} after 20 reloads to {tasks_200} after 200"
+    );
+    assert!(
+        rss_200 <= rss_20 + 4 * 1024,
+        "RSS grew from {rss_20} kB after 20 reloads to {rss_200} kB after 200"
+    );
+    eprintln!(
+        "after 20 reloads: {tasks_20} tasks, {rss_20} kB; after 200: {tasks_200} tasks, {rss_200} kB"
+    );
+    let (status, _, log) = daemon.stop().await;
+    assert!(status.success(), "{log}");
+}
