@@ -309,7 +309,7 @@ async fn reloads_leave_nothing_behind() {
             d.passes_done() == 13
         })
         .await;
-    let mut reloads = |count: usize| {
+    let reloads = |count: usize| {
         let daemon = &daemon;
         async move {
             for _ in 0..count {
