@@ -229,45 +229,55 @@ async fn download(
     outcome
 }
 
-/// Links into `staging_dir` the images of releases replaced less than `grace` ago.
+/// Links into `staging_dir` the images that releases replaced less than
+/// `grace` ago named in their menus.
 ///
-/// A page that loaded `menu.json` just before a publish asks for its images
-/// just after, from the new release; carrying them forward keeps them there,
-/// on the local tree and on every target, until the grace period has passed.
+/// The image lifetime rule (README, "Images"; one place in the code, here):
+/// an image file lives in a release only while that release's menu names
+/// it, or while it is within `image_grace_secs` of a kept release that named
+/// it. A page that loaded `menu.json` just before a publish asks for its
+/// images just after, from the new release; carrying them forward keeps them
+/// there, on the local tree and on every target (a target holds exactly the
+/// release's images), until the grace period has passed. Only what a menu
+/// named is carried, never what its release itself only carried, so images
+/// never outlive the grace by riding from release to release.
 pub fn carry_forward(
     tree: &StoreTree,
     staging_dir: &Path,
     now: DateTime<Utc>,
     grace: std::time::Duration,
+    keep_releases: usize,
 ) -> Result<usize, StoreError> {
     if grace.is_zero() {
         return Ok(0);
     }
     let releases = tree.releases()?;
     let current = tree.current_release()?;
+    // The releases still kept once the new one is in: the newest
+    // `keep_releases - 1` (pruning follows the publish).
+    let kept_from = releases
+        .len()
+        .saturating_sub(keep_releases.saturating_sub(1));
     let cutoff =
         now.naive_utc() - chrono::TimeDelta::from_std(grace).unwrap_or(chrono::TimeDelta::MAX);
     let mut carried = 0;
     for (index, release) in releases.iter().enumerate() {
         // A release was live until the next one replaced it; the current one until now.
         let replaced_at = releases.get(index + 1).and_then(|next| release_time(next));
+        // The live release is replaced now: a page may have just loaded it.
         let recent = current.as_deref() == Some(release.as_str())
-            || replaced_at.is_some_and(|at| at > cutoff);
+            || (index >= kept_from && replaced_at.is_some_and(|at| at > cutoff));
         if !recent {
             continue;
         }
-        let dir = tree.release_dir(release).join(crate::publish::IMAGES_DIR);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str().filter(|name| is_image_name(name)) else {
-                continue;
-            };
-            match std::fs::hard_link(entry.path(), staging_dir.join(name)) {
+        let dir = tree.release_dir(release);
+        for name in named_images(&dir) {
+            let source = dir.join(crate::publish::IMAGES_DIR).join(&name);
+            match std::fs::hard_link(&source, staging_dir.join(&name)) {
                 Ok(()) => carried += 1,
                 Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+                // Named but never held (its download failed): nothing to carry.
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
                 Err(err) => {
                     return Err(StoreError::storage(
                         format!("carrying {name} forward from {release}"),
@@ -278,4 +288,29 @@ pub fn carry_forward(
         }
     }
     Ok(carried)
+}
+
+/// The image files a release's menu names (items' and variants' images);
+/// none when its menu does not read.
+fn named_images(release_dir: &Path) -> std::collections::BTreeSet<String> {
+    let menu: Option<crate::menu::Menu> =
+        std::fs::read(release_dir.join(crate::publish::MENU_PATH))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let Some(menu) = menu else {
+        return Default::default();
+    };
+    let mut names = std::collections::BTreeSet::new();
+    for item in menu.items() {
+        let paths = std::iter::once(&item.image).chain(item.variants.iter().map(|v| &v.image));
+        for path in paths.flatten() {
+            if let Some(name) = path
+                .strip_prefix("/images/")
+                .filter(|name| is_image_name(name))
+            {
+                names.insert(name.to_string());
+            }
+        }
+    }
+    names
 }

@@ -47,7 +47,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("pos", &["config", "error", "image_sink", "menu"]),
     ("target", &["config", "error", "publish"]),
     ("transform", &["config", "error", "menu", "pos"]),
-    ("images", &["error", "image_sink", "pos", "publish"]),
+    ("images", &["error", "image_sink", "menu", "pos", "publish"]),
     ("metrics", &["atomic", "error", "report", "state"]),
     // Orchestration: the only modules that compose stages.
     (

@@ -232,8 +232,13 @@ async fn gather(
                 linked = gathered.linked,
                 "images ready"
             );
-            let carried =
-                images::carry_forward(tree, &staging_images, Utc::now(), daemon.image_grace)?;
+            let carried = images::carry_forward(
+                tree,
+                &staging_images,
+                Utc::now(),
+                daemon.image_grace,
+                daemon.keep_releases.get(),
+            )?;
             debug!(
                 carried,
                 "images of recently replaced releases carried forward"
