@@ -26,8 +26,6 @@ use super::client::{Asked, KeyHeader, PosClient, check_status, read_json_body, s
 use super::doc::{ImagesDoc, MenuDoc};
 use super::keys::ApiKey;
 use super::parse::parse_document;
-use super::resilience::ResilienceSettings;
-use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Kind, StoreError};
 use crate::image_sink::ImageSink;
 
@@ -60,14 +58,14 @@ pub struct SquarePos {
 }
 
 impl SquarePos {
-    pub fn new(
-        name: &str,
-        base_url: &Url,
-        key: ApiKeySource,
-        resilience: ResilienceSettings,
+    /// Square takes the key as a bearer token.
+    pub(super) const KEY_HEADER: KeyHeader = KeyHeader::Bearer;
+
+    /// `client` was built with [`Self::KEY_HEADER`].
+    pub(super) fn new(
+        client: PosClient,
         square_version: &str,
         locations: BTreeMap<String, String>,
-        daemon: &DaemonSettings,
     ) -> Result<SquarePos, StoreError> {
         let version = HeaderValue::from_str(square_version).map_err(|_| {
             StoreError::new(
@@ -76,7 +74,7 @@ impl SquarePos {
             )
         })?;
         Ok(SquarePos {
-            client: PosClient::new(name, base_url, key, KeyHeader::Bearer, resilience, daemon)?,
+            client,
             version,
             locations,
         })
