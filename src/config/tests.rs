@@ -313,33 +313,11 @@ fn the_readme_lists_every_bound() {
 /// stores' is fine, one that holds a store target's or lies in a store's is not.
 #[test]
 fn a_preview_target_may_not_be_mirrored_over_a_store() {
+    // MINIMAL's store, its web target moved to web1, and a preview target.
     let config = |preview_dest: &str| {
-        format!(
-            r#"
-[daemon]
-state_dir = "/var/lib/menusync"
-preview_target = "staff"
-
-[pos.demo]
-kind = "fixture"
-path = "fixtures/pos"
-
-[target.web]
-kind = "rsync"
-dest = "deploy@web1.example.com:/srv/www"
-
-[target.staff]
-kind = "rsync"
-dest = "{preview_dest}"
-
-[[store]]
-id = "gangnam"
-name = "강남점"
-pos = "demo"
-pos_store_id = "S001"
-targets = ["web"]
-"#
-        )
+        let daemon = "[daemon]\nstate_dir = \"/var/lib/menusync\"\npreview_target = \"staff\"\n";
+        let stores = MINIMAL.replace("\"var/web\"", "\"deploy@web1.example.com:/srv/www\"");
+        format!("{daemon}{stores}\n[target.staff]\nkind = \"rsync\"\ndest = \"{preview_dest}\"\n")
     };
     let path = Path::new("/etc/menusync/stores.toml");
     for fine in [

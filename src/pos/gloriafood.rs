@@ -29,8 +29,6 @@ use super::doc::{
 };
 use super::keys::ApiKey;
 use super::parse::parse_document;
-use super::resilience::ResilienceSettings;
-use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Kind, StoreError};
 use crate::menu::{DEFAULT_CURRENCY, NutritionBasis};
 
@@ -48,23 +46,12 @@ pub struct GloriaFoodPos {
 }
 
 impl GloriaFoodPos {
-    pub fn new(
-        name: &str,
-        base_url: &Url,
-        key: ApiKeySource,
-        resilience: ResilienceSettings,
-        daemon: &DaemonSettings,
-    ) -> Result<GloriaFoodPos, StoreError> {
-        Ok(GloriaFoodPos {
-            client: PosClient::new(
-                name,
-                base_url,
-                key,
-                KeyHeader::Authorization,
-                resilience,
-                daemon,
-            )?,
-        })
+    /// GloriaFood takes the bare key in `Authorization`.
+    pub(super) const KEY_HEADER: KeyHeader = KeyHeader::Authorization;
+
+    /// `client` was built with [`Self::KEY_HEADER`].
+    pub(super) fn new(client: PosClient) -> GloriaFoodPos {
+        GloriaFoodPos { client }
     }
 
     pub async fn fetch_documents(

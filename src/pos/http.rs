@@ -18,8 +18,6 @@ use url::Url;
 use super::client::{Asked, KeyHeader, PosClient, check_status, read_json_body, send};
 use super::fetched::{Body, Freshness};
 use super::keys::ApiKey;
-use super::resilience::ResilienceSettings;
-use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Kind, StoreError};
 use crate::image_sink::ImageSink;
 
@@ -86,24 +84,15 @@ pub struct HttpPos {
 }
 
 impl HttpPos {
-    pub fn new(
-        name: &str,
-        base_url: &Url,
-        key: ApiKeySource,
-        resilience: ResilienceSettings,
-        daemon: &DaemonSettings,
-    ) -> Result<HttpPos, StoreError> {
-        Ok(HttpPos {
-            client: PosClient::new(
-                name,
-                base_url,
-                key,
-                KeyHeader::PosApiKey,
-                resilience,
-                daemon,
-            )?,
+    /// How the reference protocol sends the key.
+    pub(super) const KEY_HEADER: KeyHeader = KeyHeader::PosApiKey;
+
+    /// `client` was built with [`Self::KEY_HEADER`].
+    pub(super) fn new(client: PosClient) -> HttpPos {
+        HttpPos {
+            client,
             etags: EtagCache::default(),
-        })
+        }
     }
 
     pub async fn fetch_documents(

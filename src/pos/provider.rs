@@ -2,13 +2,16 @@
 //! which never knows which kind ran: one variant per kind, each handing back
 //! the same [`doc`](super::doc) model as a [`Fetched`].
 
-use super::client::redact;
+use url::Url;
+
+use super::client::{PosClient, redact};
 use super::fetched::{Body, Documents, Fetched, Freshness, mapped};
 use super::fixture::FixturePos;
 use super::gloriafood::GloriaFoodPos;
 use super::http::HttpPos;
+use super::resilience::ResilienceSettings;
 use super::square::SquarePos;
-use crate::config::{DaemonSettings, PosEndpoint, PosKind};
+use crate::config::{ApiKeySource, DaemonSettings, PosEndpoint, PosKind};
 use crate::error::{Kind, StoreError};
 use crate::image_sink::ImageSink;
 
@@ -23,19 +26,22 @@ pub enum Provider {
 
 impl Provider {
     pub fn new(endpoint: &PosEndpoint, daemon: &DaemonSettings) -> Result<Provider, StoreError> {
-        let name = &endpoint.name;
+        // Every remote kind talks through a `PosClient` built the same way;
+        // only how it sends the key differs.
+        let client =
+            |base_url: &Url, key: &ApiKeySource, resilience: &ResilienceSettings, header| {
+                let (key, resilience) = (key.clone(), resilience.clone());
+                PosClient::new(&endpoint.name, base_url, key, header, resilience, daemon)
+            };
         Ok(match &endpoint.kind {
             PosKind::Http {
                 base_url,
                 key,
                 resilience,
-            } => Provider::Http(Box::new(HttpPos::new(
-                name,
-                base_url,
-                key.clone(),
-                resilience.clone(),
-                daemon,
-            )?)),
+            } => {
+                let client = client(base_url, key, resilience, HttpPos::KEY_HEADER)?;
+                Provider::Http(Box::new(HttpPos::new(client)))
+            }
             PosKind::Fixture { dir } => Provider::Fixture(FixturePos::new(dir.clone())),
             PosKind::Square {
                 base_url,
@@ -43,26 +49,19 @@ impl Provider {
                 resilience,
                 square_version,
                 locations,
-            } => Provider::Square(Box::new(SquarePos::new(
-                name,
-                base_url,
-                key.clone(),
-                resilience.clone(),
-                square_version,
-                locations.clone(),
-                daemon,
-            )?)),
+            } => {
+                let client = client(base_url, key, resilience, SquarePos::KEY_HEADER)?;
+                let square = SquarePos::new(client, square_version, locations.clone())?;
+                Provider::Square(Box::new(square))
+            }
             PosKind::GloriaFood {
                 base_url,
                 key,
                 resilience,
-            } => Provider::GloriaFood(Box::new(GloriaFoodPos::new(
-                name,
-                base_url,
-                key.clone(),
-                resilience.clone(),
-                daemon,
-            )?)),
+            } => {
+                let client = client(base_url, key, resilience, GloriaFoodPos::KEY_HEADER)?;
+                Provider::GloriaFood(Box::new(GloriaFoodPos::new(client)))
+            }
         })
     }
 

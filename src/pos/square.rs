@@ -11,12 +11,14 @@
 //! Change signal: none beyond the content hash. The catalog's `latest_time`
 //! does not move when a location override's `sold_out` flips with inventory,
 //! so every pass reads the whole catalog and the hash of the mapped menu decides.
+//!
+//! `square/wire.rs` holds Square's answers as serde reads them and
+//! `square/mapping.rs` maps them, naming `wire` as its sibling; neither names this file.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use reqwest::Method;
 use reqwest::header::HeaderValue;
-use serde::Deserialize;
 use tracing::debug;
 use url::Url;
 
@@ -24,12 +26,13 @@ use super::client::{Asked, KeyHeader, PosClient, check_status, read_json_body, s
 use super::doc::{ImagesDoc, MenuDoc};
 use super::keys::ApiKey;
 use super::parse::parse_document;
-use super::resilience::ResilienceSettings;
-use crate::config::{ApiKeySource, DaemonSettings};
 use crate::error::{Kind, StoreError};
 use crate::image_sink::ImageSink;
 
 mod mapping;
+mod wire;
+
+use wire::{Catalog, SearchPage};
 
 const SEARCH_PATH: &str = "v2/catalog/search";
 /// Pages read before the catalog counts as broken (a cursor that never ends).
@@ -55,14 +58,14 @@ pub struct SquarePos {
 }
 
 impl SquarePos {
-    pub fn new(
-        name: &str,
-        base_url: &Url,
-        key: ApiKeySource,
-        resilience: ResilienceSettings,
+    /// Square takes the key as a bearer token.
+    pub(super) const KEY_HEADER: KeyHeader = KeyHeader::Bearer;
+
+    /// `client` was built with [`Self::KEY_HEADER`].
+    pub(super) fn new(
+        client: PosClient,
         square_version: &str,
         locations: BTreeMap<String, String>,
-        daemon: &DaemonSettings,
     ) -> Result<SquarePos, StoreError> {
         let version = HeaderValue::from_str(square_version).map_err(|_| {
             StoreError::new(
@@ -71,7 +74,7 @@ impl SquarePos {
             )
         })?;
         Ok(SquarePos {
-            client: PosClient::new(name, base_url, key, KeyHeader::Bearer, resilience, daemon)?,
+            client,
             version,
             locations,
         })
@@ -151,302 +154,4 @@ impl SquarePos {
     pub async fn fetch_image(&self, url: &str, sink: &mut ImageSink) -> Result<(), StoreError> {
         self.client.fetch_image(url, sink).await
     }
-}
-
-/// One answer of `POST /v2/catalog/search`.
-#[derive(Debug, Default, Deserialize)]
-struct SearchPage {
-    #[serde(default)]
-    objects: Vec<CatalogObject>,
-    #[serde(default)]
-    related_objects: Vec<CatalogObject>,
-    #[serde(default)]
-    cursor: Option<String>,
-    #[serde(default)]
-    latest_time: Option<String>,
-}
-
-/// The objects of every page, sorted by type, each id once, deleted ones dropped.
-#[derive(Debug, Default)]
-struct Catalog {
-    items: Vec<CatalogObject>,
-    /// Variations returned as objects of their own (besides those nested in items).
-    variations: Vec<CatalogObject>,
-    categories: Vec<CatalogObject>,
-    modifier_lists: BTreeMap<String, CatalogObject>,
-    images: BTreeMap<String, CatalogObject>,
-    periods: BTreeMap<String, CatalogObject>,
-    taxes: Vec<CatalogObject>,
-    seen: HashSet<String>,
-}
-
-impl Catalog {
-    /// Takes in one page; returns the cursor of the next one, if any.
-    fn add(&mut self, page: SearchPage) -> Option<String> {
-        for object in page.objects.into_iter().chain(page.related_objects) {
-            if object.is_deleted == Some(true) || !self.seen.insert(object.id.clone()) {
-                continue;
-            }
-            match object.kind.as_str() {
-                "ITEM" => self.items.push(object),
-                "ITEM_VARIATION" => self.variations.push(object),
-                "CATEGORY" => self.categories.push(object),
-                "MODIFIER_LIST" => {
-                    self.modifier_lists.insert(object.id.clone(), object);
-                }
-                "IMAGE" => {
-                    self.images.insert(object.id.clone(), object);
-                }
-                "AVAILABILITY_PERIOD" => {
-                    self.periods.insert(object.id.clone(), object);
-                }
-                "TAX" => self.taxes.push(object),
-                _ => {}
-            }
-        }
-        page.cursor.filter(|cursor| !cursor.is_empty())
-    }
-}
-
-/// A `CatalogObject`, with only the fields the mapping reads.
-#[derive(Debug, Clone, Default, Deserialize)]
-struct CatalogObject {
-    #[serde(rename = "type", default)]
-    kind: String,
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    is_deleted: Option<bool>,
-    #[serde(default)]
-    present_at_all_locations: Option<bool>,
-    #[serde(default)]
-    present_at_location_ids: Vec<String>,
-    #[serde(default)]
-    absent_at_location_ids: Vec<String>,
-    #[serde(default)]
-    item_data: Option<ItemData>,
-    #[serde(default)]
-    item_variation_data: Option<VariationData>,
-    #[serde(default)]
-    category_data: Option<CategoryData>,
-    #[serde(default)]
-    modifier_list_data: Option<ModifierListData>,
-    #[serde(default)]
-    modifier_data: Option<ModifierData>,
-    #[serde(default)]
-    image_data: Option<ImageData>,
-    #[serde(default)]
-    availability_period_data: Option<PeriodData>,
-    #[serde(default)]
-    tax_data: Option<TaxData>,
-}
-
-/// One day's window of a category: `HH:MM:SS` local times (`8:30:00` too).
-#[derive(Debug, Clone, Default, Deserialize)]
-struct PeriodData {
-    #[serde(default)]
-    start_local_time: Option<String>,
-    #[serde(default)]
-    end_local_time: Option<String>,
-    #[serde(default)]
-    day_of_week: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct TaxData {
-    /// `ADDITIVE` (added on top of prices) or `INCLUSIVE` (in them).
-    #[serde(default)]
-    inclusion_type: Option<String>,
-    #[serde(default)]
-    enabled: Option<bool>,
-}
-
-/// `food_and_beverage_details` of an item.
-#[derive(Debug, Clone, Default, Deserialize)]
-struct FoodDetails {
-    #[serde(default)]
-    calorie_count: Option<i64>,
-    #[serde(default)]
-    dietary_preferences: Vec<FoodFact>,
-    #[serde(default)]
-    ingredients: Vec<FoodFact>,
-}
-
-/// A dietary preference or an ingredient: a `STANDARD` name or a `CUSTOM` one.
-#[derive(Debug, Clone, Default, Deserialize)]
-struct FoodFact {
-    #[serde(default)]
-    standard_name: Option<String>,
-    #[serde(default)]
-    custom_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct ItemData {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    is_archived: Option<bool>,
-    /// The categories the item is in, with its ordinal in each (newer API versions).
-    #[serde(default)]
-    categories: Vec<Ordinal>,
-    #[serde(default)]
-    reporting_category: Option<Ordinal>,
-    /// The single category of older API versions.
-    #[serde(default)]
-    category_id: Option<String>,
-    #[serde(default)]
-    variations: Vec<CatalogObject>,
-    #[serde(default)]
-    modifier_list_info: Vec<ModifierListInfo>,
-    #[serde(default)]
-    image_ids: Vec<String>,
-    #[serde(default)]
-    food_and_beverage_details: Option<FoodDetails>,
-    /// Older API versions: whether the item is sold online at all.
-    #[serde(default)]
-    available_online: Option<bool>,
-    /// Undocumented in the current spec; `HIDDEN` or `UNAVAILABLE` keep it off the site.
-    #[serde(default)]
-    ecom_visibility: Option<String>,
-}
-
-/// A reference with a position: `{id, ordinal}`.
-#[derive(Debug, Clone, Default, Deserialize)]
-struct Ordinal {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    ordinal: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct VariationData {
-    #[serde(default)]
-    item_id: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    ordinal: Option<i64>,
-    #[serde(default)]
-    pricing_type: Option<String>,
-    #[serde(default)]
-    price_money: Option<Money>,
-    #[serde(default)]
-    location_overrides: Vec<LocationOverride>,
-    #[serde(default)]
-    image_ids: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct Money {
-    #[serde(default)]
-    amount: Option<i64>,
-    #[serde(default)]
-    currency: Option<String>,
-}
-
-/// What one location changes of a variation or a modifier.
-#[derive(Debug, Clone, Default, Deserialize)]
-struct LocationOverride {
-    #[serde(default)]
-    location_id: Option<String>,
-    #[serde(default)]
-    price_money: Option<Money>,
-    #[serde(default)]
-    sold_out: Option<bool>,
-    /// RFC 3339: the variation is no longer sold out after this time.
-    #[serde(default)]
-    sold_out_valid_until: Option<String>,
-    /// `VARIABLE_PRICING` here: the price is keyed in at the till, so no site price.
-    #[serde(default)]
-    pricing_type: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct CategoryData {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    parent_category: Option<Ordinal>,
-    #[serde(default)]
-    availability_period_ids: Vec<String>,
-    #[serde(default)]
-    online_visibility: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct ModifierListData {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    selection_type: Option<String>,
-    #[serde(default)]
-    modifier_type: Option<String>,
-    #[serde(default)]
-    min_selected_modifiers: Option<i64>,
-    #[serde(default)]
-    max_selected_modifiers: Option<i64>,
-    #[serde(default)]
-    hidden_from_customer: Option<bool>,
-    #[serde(default)]
-    allow_quantities: Option<bool>,
-    #[serde(default)]
-    modifiers: Vec<CatalogObject>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct ModifierData {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    ordinal: Option<i64>,
-    #[serde(default)]
-    price_money: Option<Money>,
-    #[serde(default)]
-    hidden_online: Option<bool>,
-    #[serde(default)]
-    on_by_default: Option<bool>,
-    #[serde(default)]
-    location_overrides: Vec<LocationOverride>,
-}
-
-/// How one item uses one modifier list; `-1` in min/max means "the list's own".
-#[derive(Debug, Clone, Default, Deserialize)]
-struct ModifierListInfo {
-    modifier_list_id: String,
-    #[serde(default)]
-    min_selected_modifiers: Option<i64>,
-    #[serde(default)]
-    max_selected_modifiers: Option<i64>,
-    #[serde(default)]
-    enabled: Option<bool>,
-    #[serde(default)]
-    ordinal: Option<i64>,
-    /// `YES`, `NO` or `NOT_SET` (the list's own).
-    #[serde(default)]
-    allow_quantities: Option<String>,
-    #[serde(default)]
-    modifier_overrides: Vec<ModifierOverride>,
-}
-
-/// How one item changes one modifier: `YES`/`NO`/`NOT_SET` toggles.
-#[derive(Debug, Clone, Default, Deserialize)]
-struct ModifierOverride {
-    #[serde(default)]
-    modifier_id: Option<String>,
-    #[serde(default)]
-    on_by_default: Option<bool>,
-    #[serde(default)]
-    on_by_default_override: Option<String>,
-    #[serde(default)]
-    hidden_online_override: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct ImageData {
-    #[serde(default)]
-    url: Option<String>,
 }

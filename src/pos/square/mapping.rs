@@ -26,7 +26,9 @@
 
 use std::collections::HashSet;
 
-use super::{Catalog, CatalogObject, LocationOverride, ModifierListInfo, Money};
+use super::wire::{
+    Catalog, CatalogObject, FoodFact, LocationOverride, ModifierListInfo, Money, set, toggle,
+};
 use crate::menu::{Nutrition, NutritionBasis};
 use crate::pos::doc::{
     CategoryDoc, DocProblem, ImageDoc, ImagesDoc, ItemDoc, MenuDoc, OptionDoc, OptionGroupDoc,
@@ -85,7 +87,7 @@ fn prices_include_tax(catalog: &Catalog, location: &str) -> Option<bool> {
     let mut kinds = catalog
         .taxes
         .iter()
-        .filter(|tax| present(tax, location))
+        .filter(|tax| tax.is_at(location))
         .filter_map(|tax| tax.tax_data.as_ref())
         .filter(|data| data.enabled != Some(false))
         .map(|data| data.inclusion_type.as_deref());
@@ -100,51 +102,14 @@ fn prices_include_tax(catalog: &Catalog, location: &str) -> Option<bool> {
     }
 }
 
-/// Square's `YES`/`NO` toggle; `NOT_SET` or nothing leaves the object's own value.
-fn toggle(value: Option<&str>) -> Option<bool> {
-    match value {
-        Some("YES") => Some(true),
-        Some("NO") => Some(false),
-        _ => None,
-    }
-}
-
-/// Whether `object` is sold at `location`.
-fn present(object: &CatalogObject, location: &str) -> bool {
-    let listed = |ids: &[String]| ids.iter().any(|id| id == location);
-    if object.present_at_all_locations.unwrap_or(true) {
-        !listed(&object.absent_at_location_ids)
-    } else {
-        listed(&object.present_at_location_ids)
-    }
-}
-
-/// The override for `location`, if the object has one.
-fn override_for<'o>(
-    overrides: &'o [LocationOverride],
-    location: &str,
-) -> Option<&'o LocationOverride> {
-    overrides
-        .iter()
-        .find(|entry| entry.location_id.as_deref() == Some(location))
-}
-
-/// Square's `-1` (and anything negative) means unset.
-fn set(value: Option<i64>) -> Option<u32> {
-    value.and_then(|value| u32::try_from(value).ok())
-}
-
-/// Objects in `ordinal` order; document order breaks ties and places those without one last.
-fn by_ordinal<'o>(
-    objects: impl Iterator<Item = &'o CatalogObject>,
-    ordinal: impl Fn(&CatalogObject) -> Option<i64>,
-) -> Vec<&'o CatalogObject> {
-    let mut sorted: Vec<(i64, usize, &CatalogObject)> = objects
+/// Entries in `ordinal` order; document order breaks ties and places those without one last.
+fn by_ordinal<T>(entries: impl Iterator<Item = T>, ordinal: impl Fn(&T) -> Option<i64>) -> Vec<T> {
+    let mut sorted: Vec<(i64, usize, T)> = entries
         .enumerate()
-        .map(|(index, object)| (ordinal(object).unwrap_or(i64::MAX), index, object))
+        .map(|(index, entry)| (ordinal(&entry).unwrap_or(i64::MAX), index, entry))
         .collect();
     sorted.sort_by_key(|(ordinal, index, _)| (*ordinal, *index));
-    sorted.into_iter().map(|(_, _, object)| object).collect()
+    sorted.into_iter().map(|(_, _, entry)| entry).collect()
 }
 
 impl Mapper<'_> {
@@ -175,7 +140,7 @@ impl Mapper<'_> {
             category_id: object.id.clone(),
             name: data.name.unwrap_or_default(),
             display_order: data.parent_category.and_then(|parent| parent.ordinal),
-            visible: Some(present(object, self.location) && data.online_visibility != Some(false)),
+            visible: Some(object.is_at(self.location) && data.online_visibility != Some(false)),
             availability,
         }
     }
@@ -183,7 +148,7 @@ impl Mapper<'_> {
     /// One item, or `None` when it is archived, not at the location, or unmappable.
     fn item(&mut self, object: &CatalogObject) -> Option<ItemDoc> {
         let data = object.item_data.as_ref()?;
-        if data.is_archived == Some(true) || !present(object, self.location) {
+        if data.is_archived == Some(true) || !object.is_at(self.location) {
             return None;
         }
         let hidden_online = data.available_online == Some(false)
@@ -228,7 +193,7 @@ impl Mapper<'_> {
             return None;
         };
         let food = data.food_and_beverage_details.clone().unwrap_or_default();
-        let fact_name = |fact: &super::FoodFact| {
+        let fact_name = |fact: &FoodFact| {
             fact.standard_name
                 .clone()
                 .or_else(|| fact.custom_name.clone())
@@ -295,11 +260,11 @@ impl Mapper<'_> {
         });
         let mut variants = Vec::new();
         for object in ordered {
-            if object.is_deleted == Some(true) || !present(object, self.location) {
+            if object.is_deleted == Some(true) || !object.is_at(self.location) {
                 continue;
             }
             let data = object.item_variation_data.clone().unwrap_or_default();
-            let local = override_for(&data.location_overrides, self.location);
+            let local = LocationOverride::find(&data.location_overrides, self.location);
             if local.and_then(|entry| entry.pricing_type.as_deref()) == Some("VARIABLE_PRICING") {
                 let subject = format!("variation {} of item {}", object.id, item.id);
                 self.problem(
@@ -315,7 +280,7 @@ impl Mapper<'_> {
                 .and_then(|entry| entry.price_money.clone())
                 .or(data.price_money);
             let fixed = data.pricing_type.as_deref() != Some("VARIABLE_PRICING");
-            let Some((price, currency)) = money.filter(|_| fixed).and_then(split_money) else {
+            let Some((price, currency)) = money.filter(|_| fixed).and_then(Money::split) else {
                 let subject = format!("variation {} of item {}", object.id, item.id);
                 self.problem(subject, "has no fixed price; left out");
                 continue;
@@ -389,15 +354,9 @@ impl Mapper<'_> {
         item: &CatalogObject,
         infos: &[ModifierListInfo],
     ) -> Vec<OptionGroupDoc> {
-        let mut ordered: Vec<(i64, usize, &ModifierListInfo)> = infos
-            .iter()
-            .enumerate()
-            .map(|(index, info)| (info.ordinal.unwrap_or(i64::MAX), index, info))
-            .collect();
-        ordered.sort_by_key(|(ordinal, index, _)| (*ordinal, *index));
         let catalog = self.catalog;
         let mut groups = Vec::new();
-        for (_, _, info) in ordered {
+        for info in by_ordinal(infos.iter(), |info| info.ordinal) {
             if info.enabled == Some(false) {
                 continue;
             }
@@ -424,7 +383,7 @@ impl Mapper<'_> {
     ) -> Option<OptionGroupDoc> {
         let data = list.modifier_list_data.as_ref()?;
         let text_only = data.modifier_type.as_deref() == Some("TEXT");
-        if text_only || data.hidden_from_customer == Some(true) || !present(list, self.location) {
+        if text_only || data.hidden_from_customer == Some(true) || !list.is_at(self.location) {
             return None;
         }
         let single = data.selection_type.as_deref() == Some("SINGLE");
@@ -467,7 +426,7 @@ impl Mapper<'_> {
             .and_then(|entry| toggle(entry.hidden_online_override.as_deref()))
             .or(data.hidden_online)
             == Some(true);
-        if object.is_deleted == Some(true) || hidden_online || !present(object, self.location) {
+        if object.is_deleted == Some(true) || hidden_online || !object.is_at(self.location) {
             return None;
         }
         let is_default = item_override
@@ -475,7 +434,7 @@ impl Mapper<'_> {
                 toggle(entry.on_by_default_override.as_deref()).or(entry.on_by_default)
             })
             .or(data.on_by_default);
-        let local = override_for(&data.location_overrides, self.location);
+        let local = LocationOverride::find(&data.location_overrides, self.location);
         let money = local
             .and_then(|entry| entry.price_money.clone())
             .or(data.price_money.clone());
@@ -493,11 +452,6 @@ impl Mapper<'_> {
             max_quantity: None,
         })
     }
-}
-
-/// A money amount (already in minor units) and its currency.
-fn split_money(money: Money) -> Option<(i64, Option<String>)> {
-    Some((money.amount?, money.currency))
 }
 
 #[cfg(test)]

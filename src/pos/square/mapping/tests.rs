@@ -74,7 +74,7 @@ fn presence_per_location_follows_squares_three_fields() {
             "present_at_location_ids": present_at, "absent_at_location_ids": absent_at}),
         );
         assert_eq!(
-            present(&candidate, HERE),
+            candidate.is_at(HERE),
             expected,
             "{all:?} {present_at:?} {absent_at:?}"
         );
