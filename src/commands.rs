@@ -121,7 +121,13 @@ pub struct StoreStatus {
     /// Whether it has been failing for longer than `stale_after_secs`.
     pub stale: bool,
     pub consecutive_failures: u32,
+    /// The last failure: news while `failing`, history once `healed_at` is set.
     pub last_error: Option<LastError>,
+    /// Whether the store is failing now (its last pass failed).
+    pub failing: bool,
+    /// When the first success after `last_error` came; `None` while failing
+    /// (or when an older state file did not record it).
+    pub healed_at: Option<DateTime<Utc>>,
     /// Set while a rollback holds the store at an earlier release.
     pub pinned: bool,
     /// A release a publish gate holds for `approve` or `reject`: since when and why.
@@ -171,6 +177,8 @@ pub fn collect_status(config: &Config, now: DateTime<Utc>) -> Vec<StoreStatus> {
                 stale,
                 consecutive_failures: state.consecutive_failures(),
                 last_error: state.last_error().cloned(),
+                failing: state.failing(),
+                healed_at: state.healed_at(),
                 pinned: state.pinned().is_some(),
                 held: state.held().map(|held| HeldStatus {
                     release: held.release.clone(),
@@ -231,12 +239,17 @@ pub fn status_table(statuses: &[StoreStatus], colour: bool) -> String {
     );
     for status in statuses {
         let error = status.last_error.as_ref().map_or("-".to_string(), |err| {
-            format!(
+            let error = format!(
                 "[{}] {} ({})",
                 err.category,
                 err.message,
                 err.at.format("%Y-%m-%d %H:%M:%SZ")
-            )
+            );
+            match (status.failing, status.healed_at) {
+                (true, _) => error,
+                (false, Some(at)) => format!("healed {}; was {error}", time(&Some(at))),
+                (false, None) => format!("healed; was {error}"),
+            }
         });
         let release = match (&status.release, status.pinned) {
             (Some(release), true) => format!("{release} (rollback)"),

@@ -37,6 +37,10 @@ pub struct StoreState {
     consecutive_failures: u32,
     /// When the current run of failures began; cleared by a success.
     failing_since: Option<DateTime<Utc>>,
+    /// When the first success after the last run of failures came: the
+    /// `last_error` is history, not news. Cleared by the next failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    healed_at: Option<DateTime<Utc>>,
     /// Some images of `release` failed for a reason that may pass; try again next pass.
     retry_images: bool,
     /// Fingerprint of a POS image entry → file name in `release/images/`.
@@ -91,6 +95,15 @@ impl StoreState {
 
     pub fn consecutive_failures(&self) -> u32 {
         self.consecutive_failures
+    }
+
+    /// Whether the store is failing now (its last pass failed).
+    pub fn failing(&self) -> bool {
+        self.consecutive_failures > 0
+    }
+
+    pub fn healed_at(&self) -> Option<DateTime<Utc>> {
+        self.healed_at
     }
 
     pub fn failing_since(&self) -> Option<DateTime<Utc>> {
@@ -348,6 +361,7 @@ impl StoreState {
 
     pub fn record_failure(&mut self, category: Category, message: String, now: DateTime<Utc>) {
         self.last_attempt = Some(now);
+        self.healed_at = None;
         self.consecutive_failures += 1;
         self.failing_since.get_or_insert(now);
         self.last_error = Some(LastError {
@@ -382,6 +396,9 @@ impl StoreState {
     }
 
     pub fn record_success(&mut self, now: DateTime<Utc>) {
+        if self.consecutive_failures > 0 {
+            self.healed_at = Some(now);
+        }
         self.last_attempt = Some(now);
         self.last_success = Some(now);
         self.consecutive_failures = 0;
