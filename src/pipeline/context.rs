@@ -21,6 +21,12 @@ pub struct Shared {
     pub io: Arc<Semaphore>,
     /// rsync processes at once: blocking work kept apart so it never delays a poll.
     pub deploy: Arc<Semaphore>,
+    /// One preview mirror at a time: every pass that writes preview pages
+    /// mirrors the same folder to the same `preview_target`, and two rsyncs
+    /// with `--delete` into one destination at once could remove each
+    /// other's files mid-transfer. A pass that finds a mirror running waits:
+    /// the mirror after it carries its pages too.
+    pub preview_mirror: tokio::sync::Mutex<()>,
     /// Cancelled when a stop's grace period runs out: passes give up at the next safe point.
     pub abort: CancellationToken,
     /// Counters that survive a SIGHUP.
@@ -96,6 +102,7 @@ impl Context {
             passes: Arc::new(Semaphore::new(daemon.io_concurrency.get())),
             io: Arc::new(Semaphore::new(daemon.io_concurrency.get())),
             deploy: Arc::new(Semaphore::new(daemon.deploy_concurrency.get())),
+            preview_mirror: tokio::sync::Mutex::new(()),
             abort,
             metrics,
         };

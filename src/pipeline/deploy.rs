@@ -45,6 +45,7 @@ pub async fn push_previews(ctx: &Context) {
     let Some(target) = &daemon.preview_target else {
         return;
     };
+    let _one_mirror = ctx.shared.preview_mirror.lock().await;
     let _permit = ctx.shared.deploy.acquire().await;
     let pushed = target::mirror(
         target,
