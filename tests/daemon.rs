@@ -6,7 +6,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, default_images, menu_doc, serve_pos};
+use common::{Env, config, default_images, menu_doc, serve_pos};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A running `menusync run` whose log goes to a file we can read while it runs.
@@ -93,50 +93,23 @@ impl Drop for Daemon {
 /// A config whose schedule never fires during a test (once a year), so only
 /// the start-up pass and signals trigger passes.
 fn quiet_config(env: &Env, pos_url: &str, extra_stores: &str) {
-    env.write_config(&format!(
-        r#"
-[daemon]
-state_dir = "state"
-schedule = "0 0 0 1 1 *"
-read_timeout_secs = 30
-pass_timeout_secs = 60
-shutdown_timeout_secs = 1
-
-[pos.hq]
-kind = "http"
-base_url = "{pos_url}"
-api_key_env = "{key}"
-retries = 0
-
-[pos.demo]
-kind = "fixture"
-path = "{fixtures}"
-
-[target.web]
-kind = "rsync"
-dest = "web"
-
-[[store]]
-id = "gangnam"
-name = "강남점"
-pos = "hq"
-pos_store_id = "S001"
-targets = ["web"]
-{extra_stores}
-"#,
-        key = common::KEY_ENV,
-        fixtures = common::repo().join("fixtures/pos").display(),
-    ));
+    let fixtures = common::repo().join("fixtures/pos");
+    env.write_config(
+        &(config::daemon(
+            "schedule = \"0 0 0 1 1 *\"\nread_timeout_secs = 30\npass_timeout_secs = 60\n\
+             shutdown_timeout_secs = 1\n",
+        ) + &config::remote_pos("hq", "http", pos_url, "retries = 0\n")
+            + &config::fixture_pos("demo", &fixtures.display().to_string())
+            + &config::rsync_target("web", "web")
+            + &config::store("gangnam", "강남점", "hq", "S001", "")
+            + extra_stores),
+    );
 }
 
-const HONGDAE: &str = r#"
-[[store]]
-id = "hongdae"
-name = "홍대점"
-pos = "demo"
-pos_store_id = "S002"
-targets = ["web"]
-"#;
+/// A second store, on the fixture POS.
+fn hongdae() -> String {
+    config::store("hongdae", "홍대점", "demo", "S002", "")
+}
 
 fn published(env: &Env, store: &str) -> bool {
     env.store(store).is_published()
@@ -189,7 +162,7 @@ async fn sigusr1_syncs_now_and_sighup_reloads_or_refuses() {
     );
 
     // SIGHUP with a new store: it is scheduled and synced at once.
-    quiet_config(&env, &pos.uri(), HONGDAE);
+    quiet_config(&env, &pos.uri(), &hongdae());
     daemon.signal("HUP");
     daemon
         .wait_for("the new store to publish", Duration::from_secs(20), |_| {
@@ -243,7 +216,7 @@ async fn a_hanging_pos_does_not_delay_a_healthy_store() {
         .mount(&pos)
         .await;
     let env = Env::new(&pos.uri());
-    quiet_config(&env, &pos.uri(), HONGDAE);
+    quiet_config(&env, &pos.uri(), &hongdae());
     let started = Instant::now();
     let daemon = Daemon::start(&env);
     daemon

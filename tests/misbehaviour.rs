@@ -42,47 +42,17 @@ const STREAM_BOUND: u64 = 64 * 1024 * 1024;
 const RSS_BOUND_KIB: u64 = 256 * 1024;
 
 fn config(gangnam_pos: &str, hongdae_pos: &str) -> String {
-    format!(
-        r#"
-[daemon]
-state_dir = "state"
-schedule = "0 0 * * * *"
-connect_timeout_secs = 2
-read_timeout_secs = 2
-pass_timeout_secs = {pass}
-max_menu_bytes = {MAX_MENU_BYTES}
-max_image_bytes = 1048576
-
-[pos.hq]
-kind = "http"
-base_url = "{gangnam_pos}"
-api_key_env = "{KEY_ENV}"
-
-[pos.good]
-kind = "http"
-base_url = "{hongdae_pos}"
-api_key_env = "{KEY_ENV}"
-
-[target.web]
-kind = "rsync"
-dest = "web"
-
-[[store]]
-id = "gangnam"
-name = "블리스월드 강남점"
-pos = "hq"
-pos_store_id = "S001"
-targets = ["web"]
-
-[[store]]
-id = "hongdae"
-name = "블리스월드 홍대점"
-pos = "good"
-pos_store_id = "S001"
-targets = ["web"]
-"#,
-        pass = PASS_TIMEOUT.as_secs()
-    )
+    let daemon = format!(
+        "schedule = \"0 0 * * * *\"\nconnect_timeout_secs = 2\nread_timeout_secs = 2\n\
+         pass_timeout_secs = {}\nmax_menu_bytes = {MAX_MENU_BYTES}\nmax_image_bytes = 1048576\n",
+        PASS_TIMEOUT.as_secs()
+    );
+    common::config::daemon(&daemon)
+        + &common::config::remote_pos("hq", "http", gangnam_pos, "")
+        + &common::config::remote_pos("good", "http", hongdae_pos, "")
+        + &common::config::rsync_target("web", "web")
+        + &common::config::store("gangnam", "블리스월드 강남점", "hq", "S001", "")
+        + &common::config::store("hongdae", "블리스월드 홍대점", "good", "S001", "")
 }
 
 // ---------------------------------------------------------------------------

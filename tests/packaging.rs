@@ -221,16 +221,7 @@ fn example_config_fits_the_unit() {
         unit_values(&unit, "ExecStart"),
         ["/usr/bin/menusync --config /etc/menusync/stores.toml run"]
     );
-    let cargo: toml::Value = toml::from_str(&read(&repo().join("Cargo.toml"))).unwrap();
-    let assets = cargo["package"]["metadata"]["deb"]["assets"]
-        .as_array()
-        .expect("[package.metadata.deb] assets");
-    assert!(
-        assets
-            .iter()
-            .any(|asset| asset[0].as_str() == Some("packaging/stores.toml")
-                && asset[1].as_str() == Some("etc/menusync/stores.toml"))
-    );
+    common::deb::assert_deb_installs("packaging/stores.toml", "etc/menusync/stores.toml");
 
     // The state goes where StateDirectory= lets the sandbox write.
     let state = unit_values(&unit, "StateDirectory");

@@ -26,35 +26,13 @@ impl Story {
         std::fs::create_dir_all(&pos).unwrap();
         let options = fs_extra::dir::CopyOptions::new().content_only(true);
         fs_extra::dir::copy(common::repo().join("fixtures/pos/S001"), &pos, &options).unwrap();
-        std::fs::write(
-            dir.path().join("stores.toml"),
-            r#"
-[daemon]
-state_dir = "state"
-preview_target = "staff"
-
-[pos.demo]
-kind = "fixture"
-path = "pos"
-
-[target.web]
-kind = "rsync"
-dest = "web"
-
-# The previews are mirrored here, as to an internal host.
-[target.staff]
-kind = "rsync"
-dest = "staff"
-
-[[store]]
-id = "gangnam"
-name = "블리스월드 강남점"
-pos = "demo"
-pos_store_id = "S001"
-targets = ["web"]
-"#,
-        )
-        .unwrap();
+        // The previews are mirrored to `staff`, as to an internal host.
+        let text = common::config::daemon("preview_target = \"staff\"\n")
+            + &common::config::fixture_pos("demo", "pos")
+            + &common::config::rsync_target("web", "web")
+            + &common::config::rsync_target("staff", "staff")
+            + &common::config::store("gangnam", "블리스월드 강남점", "demo", "S001", "");
+        std::fs::write(dir.path().join("stores.toml"), text).unwrap();
         Story { dir }
     }
 

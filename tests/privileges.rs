@@ -65,34 +65,19 @@ fn root_commands_write_as_the_owner_of_the_state_directory() {
         std::os::unix::fs::chown(dir.path().join(sub), Some(OWNER), Some(OWNER)).unwrap();
     }
     let config = dir.path().join("stores.toml");
+    let fixtures = common::repo().join("fixtures/pos");
     let write_config = |price: u32| {
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-[daemon]
-state_dir = "state"
-
-[pos.demo]
-kind = "fixture"
-path = "{fixtures}"
-
-[target.web]
-kind = "rsync"
-dest = "web"
-
-[[store]]
-id = "gangnam"
-name = "강남점"
-pos = "demo"
-pos_store_id = "S001"
-targets = ["web"]
-price_overrides = {{ I100 = {price} }}
-"#,
-                fixtures = common::repo().join("fixtures/pos").display()
-            ),
-        )
-        .unwrap();
+        let stores_toml = common::config::daemon("")
+            + &common::config::fixture_pos("demo", &fixtures.display().to_string())
+            + &common::config::rsync_target("web", "web")
+            + &common::config::store(
+                "gangnam",
+                "강남점",
+                "demo",
+                "S001",
+                &format!("price_overrides = {{ I100 = {price} }}\n"),
+            );
+        std::fs::write(&config, stores_toml).unwrap();
     };
 
     write_config(4800);
@@ -129,15 +114,11 @@ fn check_refuses_a_state_dir_the_user_cannot_write_but_status_reads_it() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir(dir.path().join("state")).unwrap();
     let config = dir.path().join("stores.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[daemon]\nstate_dir = \"state\"\n\n[pos.demo]\nkind = \"fixture\"\npath = \"{}\"\n\n\
-             [[store]]\nid = \"gangnam\"\nname = \"강남점\"\npos = \"demo\"\npos_store_id = \"S001\"\n",
-            common::repo().join("fixtures/pos").display()
-        ),
-    )
-    .unwrap();
+    let fixtures = common::repo().join("fixtures/pos");
+    let stores_toml = common::config::daemon("")
+        + &common::config::fixture_pos("demo", &fixtures.display().to_string())
+        + &common::config::unpushed_store("gangnam", "강남점", "demo", "S001", "");
+    std::fs::write(&config, stores_toml).unwrap();
     let as_nobody = |command: &str| {
         std::process::Command::new("runuser")
             .args(["-u", "nobody", "--"])

@@ -3,13 +3,12 @@
 //! refused by the schema too, every key of `src/config/raw.rs` is in it, and
 //! every `DEFAULT_*` constant is the default it states.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::repo;
 use serde_json::{Value, json};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
@@ -75,16 +74,9 @@ fn shipped_configs_validate_and_name_the_schema() {
         );
     }
     // The installed reference is the path the package puts the schema at.
-    let cargo: Value = toml::from_str(&read(&repo().join("Cargo.toml"))).unwrap();
-    let assets = cargo["package"]["metadata"]["deb"]["assets"]
-        .as_array()
-        .expect("[package.metadata.deb] assets");
-    assert!(
-        assets
-            .iter()
-            .any(|asset| asset[0] == "docs/stores.schema.json"
-                && asset[1] == "usr/share/menusync/stores.schema.json"),
-        "the .deb must install docs/stores.schema.json as /usr/share/menusync/stores.schema.json"
+    common::deb::assert_deb_installs(
+        "docs/stores.schema.json",
+        "usr/share/menusync/stores.schema.json",
     );
 }
 

@@ -5,7 +5,7 @@
 //! against mean) and the daemon's CPU as a share of one core.
 
 use super::*;
-use scenarios::start_daemon;
+use scenarios::{next_tick, start_daemon, stop_daemon, sync_every_store};
 
 /// How long a change may take to reach the target before it counts as lost.
 const LOST_AFTER: Duration = Duration::from_secs(120);
@@ -31,17 +31,11 @@ pub(crate) async fn freshness(pos: &Pos, sizes: &Sizes, plan: &Plan, splay: bool
         },
     );
     let label = if splay { "splay" } else { "no splay" };
-    let all: Vec<usize> = (0..sizes.s6_stores).collect();
-    let setup = daemon_pass(pos, &u, "setup", &all, &[]).await;
-    eprintln!(
-        "S6 ({label}) setup of {} stores: {:.1}s, {} failed",
-        sizes.s6_stores, setup.wall, setup.failed
-    );
+    sync_every_store(pos, &u, &format!("S6 ({label})")).await;
 
     let daemon = start_daemon(pos, &u, plan, "S6").await;
     let pid = daemon.pid;
-    let interval_f = interval as f64;
-    let start = ((now_secs() + 1.0) / interval_f).ceil() * interval_f;
+    let start = next_tick(interval as f64);
     let end = start + sizes.s6_seconds as f64;
     sleep_until_unix(start).await;
     let cpu0 = cpu_seconds_of(pid);
@@ -98,13 +92,7 @@ pub(crate) async fn freshness(pos: &Pos, sizes: &Sizes, plan: &Plan, splay: bool
             None => lost += 1,
         }
     }
-    let log = pos
-        .control(reqwest::Method::GET, "_log", String::new())
-        .await;
-    terminate(pid);
-    let usage = tokio::task::spawn_blocking(move || daemon.wait())
-        .await
-        .expect("wait");
+    let (log, usage) = stop_daemon(pos, daemon).await;
 
     // Menu requests per second of the window.
     let seconds = sizes.s6_seconds as usize;

@@ -53,12 +53,7 @@ pub(crate) async fn quiet_passes(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Vec<R
             target: false,
         },
     );
-    let all: Vec<usize> = (0..sizes.big_stores).collect();
-    let setup = daemon_pass(pos, &b, "setup", &all, &[]).await;
-    eprintln!(
-        "setup of {} stores: {:.1}s, {} failed",
-        sizes.big_stores, setup.wall, setup.failed
-    );
+    let all = sync_every_store(pos, &b, "S2").await;
     let floor = floor_pass(pos, &b, Images::Skip).await;
     let mut s2 = daemon_pass(pos, &b, "S2 no-change pass", &all, &plan.wrap).await;
     s2.floor = Some(floor);
@@ -68,6 +63,26 @@ pub(crate) async fn quiet_passes(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Vec<R
         .await;
     let s3 = daemon_pass(pos, &b, "S3 one price change", &all, &plan.wrap).await;
     vec![s2, s3]
+}
+
+/// The unmeasured first sync of every store of `u`, so that measured runs
+/// start from published menus; returns the stores' numbers.
+pub(crate) async fn sync_every_store(pos: &Pos, u: &Universe, label: &str) -> Vec<usize> {
+    let all: Vec<usize> = (0..u.ids.len()).collect();
+    let setup = daemon_pass(pos, u, "setup", &all, &[]).await;
+    eprintln!(
+        "{label} setup of {} stores: {:.1}s, {} failed",
+        all.len(),
+        setup.wall,
+        setup.failed
+    );
+    all
+}
+
+/// The first whole multiple of `interval` seconds (Unix time) at least a
+/// second from now: a cron tick the daemon cannot be about to miss.
+pub(crate) fn next_tick(interval: f64) -> f64 {
+    ((now_secs() + 1.0) / interval).ceil() * interval
 }
 
 pub(crate) fn now_secs() -> f64 {
@@ -101,17 +116,12 @@ pub(crate) async fn scheduler_ticks(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Ro
             target: false,
         },
     );
-    let all: Vec<usize> = (0..sizes.s5_stores).collect();
-    let setup = daemon_pass(pos, &c, "setup", &all, &[]).await;
-    eprintln!(
-        "S5 setup of {} stores: {:.1}s, {} failed",
-        sizes.s5_stores, setup.wall, setup.failed
-    );
+    sync_every_store(pos, &c, "S5").await;
 
     let daemon = start_daemon(pos, &c, plan, "S5").await;
     let pid = daemon.pid;
     let interval_f = interval as f64;
-    let first_tick = ((now_secs() + 1.0) / interval_f).ceil() * interval_f;
+    let first_tick = next_tick(interval_f);
     let end = first_tick + (sizes.s5_ticks * interval) as f64;
     sleep_until_unix(first_tick - 0.2).await;
     let cpu0 = cpu_seconds_of(pid);
@@ -120,13 +130,7 @@ pub(crate) async fn scheduler_ticks(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Ro
     sleep_until_unix(end - 0.2).await;
     let cpu = cpu_seconds_of(pid) - cpu0;
     let served = pos.stats().await;
-    let log = pos
-        .control(reqwest::Method::GET, "_log", String::new())
-        .await;
-    terminate(pid);
-    let usage = tokio::task::spawn_blocking(move || daemon.wait())
-        .await
-        .expect("wait");
+    let (log, usage) = stop_daemon(pos, daemon).await;
 
     let ticks = sizes.s5_ticks as usize;
     let mut counts = vec![vec![0u32; ticks]; sizes.s5_stores];
@@ -191,6 +195,19 @@ pub(crate) async fn start_daemon(pos: &Pos, u: &Universe, plan: &Plan, label: &s
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Stops a daemon from [`start_daemon`]; returns the POS's log of menu
+/// requests and what the daemon used.
+pub(crate) async fn stop_daemon(pos: &Pos, daemon: Measured) -> (String, Usage) {
+    let log = pos
+        .control(reqwest::Method::GET, "_log", String::new())
+        .await;
+    terminate(daemon.pid);
+    let usage = tokio::task::spawn_blocking(move || daemon.wait())
+        .await
+        .expect("wait");
+    (log, usage)
 }
 
 pub(crate) async fn run_all(sizes: &Sizes, plan: &Plan) -> Vec<Row> {

@@ -283,21 +283,15 @@ pub fn changes_body(old: Option<&Menu>, new: &Menu) -> String {
     let currency = &new.currency;
     let pairs = diff::pairs(old, new);
     let mut rows = String::new();
-    for item in &pairs.added {
-        let _ = write!(
-            rows,
-            "<tr><td>added</td><td>{}</td><td>{}</td></tr>",
-            escape(&item.name),
-            price(item.price, currency)
-        );
-    }
-    for item in &pairs.removed {
-        let _ = write!(
-            rows,
-            "<tr><td>removed</td><td>{}</td><td>{}</td></tr>",
-            escape(&item.name),
-            price(item.price, currency)
-        );
+    for (change, items) in [("added", &pairs.added), ("removed", &pairs.removed)] {
+        for item in items {
+            let _ = write!(
+                rows,
+                "<tr><td>{change}</td><td>{}</td><td>{}</td></tr>",
+                escape(&item.name),
+                price(item.price, currency)
+            );
+        }
     }
     let mut photos = String::new();
     for ItemPair { old: was, new: now } in &pairs.both {

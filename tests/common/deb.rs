@@ -45,3 +45,19 @@ pub fn build_deb(out_dir: &Path) -> PathBuf {
     assert!(path.is_file(), "{} is missing", path.display());
     path
 }
+
+/// Panics unless `[package.metadata.deb] assets` in Cargo.toml installs the
+/// repository's file `source` at `installed` (a path without its leading `/`).
+pub fn assert_deb_installs(source: &str, installed: &str) {
+    let text = std::fs::read_to_string(super::repo().join("Cargo.toml")).expect("Cargo.toml");
+    let cargo: toml::Value = toml::from_str(&text).expect("Cargo.toml is TOML");
+    let assets = cargo["package"]["metadata"]["deb"]["assets"]
+        .as_array()
+        .expect("[package.metadata.deb] assets");
+    assert!(
+        assets
+            .iter()
+            .any(|asset| asset[0].as_str() == Some(source) && asset[1].as_str() == Some(installed)),
+        "the .deb must install {source} as /{installed}"
+    );
+}

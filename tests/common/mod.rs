@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod config;
 pub mod deb;
 pub mod fixture_pos;
 pub mod providers;
@@ -161,32 +162,12 @@ impl Env {
     pub fn new(pos_url: &str) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let env = Env { dir };
-        env.write_config(&format!(
-            r#"
-[daemon]
-state_dir = "state"
-schedule = "*/1 * * * * *"
-connect_timeout_secs = 2
-read_timeout_secs = 5
-pass_timeout_secs = 30
-
-[pos.hq]
-kind = "http"
-base_url = "{pos_url}"
-api_key_env = "{KEY_ENV}"
-
-[target.web]
-kind = "rsync"
-dest = "web"
-
-[[store]]
-id = "gangnam"
-name = "블리스월드 강남점"
-pos = "hq"
-pos_store_id = "S001"
-targets = ["web"]
-"#
-        ));
+        env.write_config(
+            &(config::daemon(config::MOCK_POS_DAEMON)
+                + &config::remote_pos("hq", "http", pos_url, "")
+                + &config::rsync_target("web", "web")
+                + &config::store("gangnam", "블리스월드 강남점", "hq", "S001", "")),
+        );
         env
     }
 

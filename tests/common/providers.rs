@@ -84,34 +84,20 @@ pub async fn serve_cdn(server: &MockServer, images: &[(&str, &str)]) {
 
 /// A `stores.toml` with a local rsync target `web`, then `sections` (pos and stores).
 pub fn config(sections: &str) -> String {
-    format!(
-        r#"
-[daemon]
-state_dir = "state"
-schedule = "*/1 * * * * *"
-connect_timeout_secs = 2
-read_timeout_secs = 5
-pass_timeout_secs = 30
-
-[target.web]
-kind = "rsync"
-dest = "web"
-{sections}"#
-    )
+    super::config::daemon(super::config::MOCK_POS_DAEMON)
+        + &super::config::rsync_target("web", "web")
+        + sections
 }
 
-/// A `[pos.NAME]` section of a remote kind reading the test key from the environment.
+/// A `[pos.NAME]` section of a remote kind reading the test key from the
+/// environment, without retries.
 pub fn remote_pos(name: &str, kind: &str, base_url: &str) -> String {
-    format!(
-        "\n[pos.{name}]\nkind = \"{kind}\"\nbase_url = \"{base_url}\"\napi_key_env = \"{KEY_ENV}\"\nretries = 0\n"
-    )
+    super::config::remote_pos(name, kind, base_url, "retries = 0\n")
 }
 
-/// A `[[store]]` pushed to `web`, plus any `extra` lines.
+/// A `[[store]]` named as its id, pushed to `web`, plus any `extra` lines.
 pub fn store(id: &str, pos: &str, pos_store_id: &str, extra: &str) -> String {
-    format!(
-        "\n[[store]]\nid = \"{id}\"\nname = \"{id}\"\npos = \"{pos}\"\npos_store_id = \"{pos_store_id}\"\ntargets = [\"web\"]\n{extra}\n"
-    )
+    super::config::store(id, id, pos, pos_store_id, extra)
 }
 
 /// The published `menu.json` of store `id` under a test env's folder.

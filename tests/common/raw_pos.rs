@@ -323,7 +323,6 @@ async fn endless(mut stream: TcpStream, content_type: &str, announced: Option<u6
 /// Reads one request head and its `Content-Length` body; None if the client went away.
 async fn read_request(stream: &mut TcpStream) -> Option<Request> {
     let mut buf = Vec::with_capacity(4096);
-    let mut piece = [0u8; 4096];
     let head_end = loop {
         if let Some(end) = find(&buf, b"\r\n\r\n") {
             break end;
@@ -331,14 +330,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<Request> {
         if buf.len() > MAX_HEAD_BYTES {
             return None;
         }
-        let n = timeout(IO_TIMEOUT, stream.read(&mut piece))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&piece[..n]);
+        read_more(stream, &mut buf).await?;
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
@@ -359,14 +351,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<Request> {
     }
     let mut body = buf[head_end + 4..].to_vec();
     while body.len() < length {
-        let n = timeout(IO_TIMEOUT, stream.read(&mut piece))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        body.extend_from_slice(&piece[..n]);
+        read_more(stream, &mut body).await?;
     }
     body.truncate(length);
     Some(Request {
@@ -375,6 +360,20 @@ async fn read_request(stream: &mut TcpStream) -> Option<Request> {
         headers,
         body,
     })
+}
+
+/// Appends what the client sends next to `buf`; None if it went away or stayed silent.
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
+    let mut piece = [0u8; 4096];
+    let n = timeout(IO_TIMEOUT, stream.read(&mut piece))
+        .await
+        .ok()?
+        .ok()?;
+    if n == 0 {
+        return None;
+    }
+    buf.extend_from_slice(&piece[..n]);
+    Some(())
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -58,6 +58,22 @@ fn release(root: &Path, name: &str, menu: &str, images: &[&str]) -> PathBuf {
     dir
 }
 
+/// Pushes releases R1, R2, … holding `(menu, images)`, one after the other,
+/// to a local target `web/` in files mode; returns the folder holding `web/`.
+async fn push_in_files_mode(releases: &[(&str, &[&str])]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = RsyncDest::Local(dir.path().join("web"));
+    let site = local_site(&dest);
+    assert!(releases.len() <= 3, "release names for three pushes only");
+    for (name, (menu, images)) in [R1, R2, R3].into_iter().zip(releases) {
+        let local = release(dir.path(), name, menu, images);
+        push_to(site, &push(&local, name, DeployMode::Files, None))
+            .await
+            .unwrap();
+    }
+    dir
+}
+
 #[test]
 fn paths_follow_a_double_dash_and_remote_uses_batch_ssh() {
     let dest = RsyncDest::Remote {
@@ -143,34 +159,14 @@ async fn a_failing_rsync_is_a_deploy_error_with_its_stderr() {
 /// second, was skipped by rsync's size-and-mtime check and the target kept the old menu.
 #[tokio::test]
 async fn a_same_size_change_in_the_same_second_reaches_the_target() {
-    let dir = tempfile::tempdir().unwrap();
-    let dest = RsyncDest::Local(dir.path().join("web"));
-    let site = local_site(&dest);
-    let first = release(dir.path(), R1, "{\"price\":4500}", &[]);
-    let second = release(dir.path(), R2, "{\"price\":4800}", &[]);
-    push_to(site, &push(&first, R1, DeployMode::Files, None))
-        .await
-        .unwrap();
-    push_to(site, &push(&second, R2, DeployMode::Files, None))
-        .await
-        .unwrap();
+    let dir = push_in_files_mode(&[("{\"price\":4500}", &[]), ("{\"price\":4800}", &[])]).await;
     let pushed = std::fs::read_to_string(dir.path().join("web/s/data/menu.json")).unwrap();
     assert_eq!(pushed, "{\"price\":4800}");
 }
 
 #[tokio::test]
 async fn files_mode_drops_images_the_release_no_longer_holds() {
-    let dir = tempfile::tempdir().unwrap();
-    let dest = RsyncDest::Local(dir.path().join("web"));
-    let site = local_site(&dest);
-    let first = release(dir.path(), R1, "1", &["a.jpg", "b.jpg"]);
-    let second = release(dir.path(), R2, "2", &["b.jpg", "c.jpg"]);
-    push_to(site, &push(&first, R1, DeployMode::Files, None))
-        .await
-        .unwrap();
-    push_to(site, &push(&second, R2, DeployMode::Files, None))
-        .await
-        .unwrap();
+    let dir = push_in_files_mode(&[("1", &["a.jpg", "b.jpg"]), ("2", &["b.jpg", "c.jpg"])]).await;
     let mut images: Vec<String> = std::fs::read_dir(dir.path().join("web/s/images"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
