@@ -15,7 +15,7 @@ use crate::diff::MenuDiff;
 use crate::error::{Kind, StoreError};
 use crate::instrument::Recorder;
 use crate::menu::Menu;
-use crate::pipeline::{Context, Learned, Pass, PassOptions, Planned, Scope, go_live, plan};
+use crate::pipeline::{Context, Going, Learned, Pass, PassOptions, Planned, Scope, go_live, plan};
 use crate::publish::{IMAGES_DIR, StoreTree};
 use crate::state::{StoreState, WentLive};
 use crate::transform;
@@ -99,7 +99,16 @@ pub async fn rollback(
     let menu = read_menu(&tree, &target)?;
     let recorder = Recorder::default();
     let scope = Scope::new(ctx, store, &tree, &recorder);
-    go_live(scope, &mut state, &target, &menu, WentLive::RolledBack).await?;
+    go_live(
+        scope,
+        &mut state,
+        Going {
+            release: &target,
+            menu: &menu,
+            why: WentLive::RolledBack,
+        },
+    )
+    .await?;
     Ok(target)
 }
 

@@ -24,7 +24,7 @@ mod slot;
 pub use crate::report::{Outcome, PassReport};
 pub use context::{Context, Shared};
 pub use deploy::push_previews;
-pub(crate) use golive::go_live;
+pub(crate) use golive::{Going, go_live};
 pub use pass::PassOptions;
 pub(crate) use pass::{Pass, Scope};
 pub(crate) use plan::{Learned, Planned, plan};

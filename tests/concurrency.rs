@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{Env, text};
 
 #[test]
@@ -38,12 +36,7 @@ fn concurrent_passes_leave_a_whole_preview_index_and_no_warning() {
             format!("r{round}-{i}")
         });
         env.write_config(&config(if round % 2 == 1 { 10 } else { 0 }));
-        let output = Command::new(assert_cmd::cargo::cargo_bin("menusync"))
-            .arg("--config")
-            .arg(env.config())
-            .arg("once")
-            .output()
-            .unwrap();
+        let output = env.run_blocking(&["once"]);
         assert!(output.status.success(), "{}", text(&output));
         let log = String::from_utf8_lossy(&output.stdout);
         // A held change is the one warning a pass gives on purpose.

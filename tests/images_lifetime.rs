@@ -12,7 +12,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use common::{Env, StoreDir, image_paths, text, tree_menu};
 
@@ -75,12 +74,7 @@ fn named(dir: &Path) -> BTreeSet<String> {
 }
 
 fn once(env: &Env) {
-    let output = Command::new(assert_cmd::cargo::cargo_bin("menusync"))
-        .arg("--config")
-        .arg(env.config())
-        .arg("once")
-        .output()
-        .unwrap();
+    let output = env.run_blocking(&["once"]);
     assert!(output.status.success(), "{}", text(&output));
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, default_images, item, menu_doc, serve_pos, text};
+use common::{Env, default_images, item, menu_doc, refuse_everything, serve_pos, text};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Env's config plus `extra` lines in [daemon] and an optional [log] section.
@@ -15,14 +15,6 @@ fn configure(env: &Env, pos: &MockServer, daemon_extra: &str, log_section: &str)
     let text = text.replace("base_url = ", "retries = 0\nbase_url = ");
     env.write_config(&format!("{text}\n{log_section}"));
     let _ = pos;
-}
-
-async fn refuse_everything(pos: &MockServer) {
-    pos.reset().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(ResponseTemplate::new(503))
-        .mount(pos)
-        .await;
 }
 
 #[tokio::test]

@@ -6,8 +6,19 @@
 
 mod common;
 
-use common::{Env, default_images, menu_doc, serve_pos, text};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use common::{Env, default_images, menu_doc, refuse_everything, serve_pos, text};
+use wiremock::MockServer;
+
+/// The store's row of the human table.
+async fn table_row(env: &Env) -> String {
+    let table = env.run(&["status"]).await;
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    table
+        .lines()
+        .find(|line| line.starts_with("gangnam"))
+        .expect("a row for gangnam")
+        .to_string()
+}
 
 #[tokio::test]
 async fn status_separates_failing_now_from_healed() {
@@ -21,23 +32,14 @@ async fn status_separates_failing_now_from_healed() {
     assert_eq!(healthy["failing"], false);
     assert!(healthy["last_error"].is_null() && healthy["healed_at"].is_null());
 
-    pos.reset().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&pos)
-        .await;
+    refuse_everything(&pos).await;
     assert_eq!(env.run(&["once"]).await.status.code(), Some(1));
     let failing = &env.status().await[0];
     assert_eq!(failing["failing"], true);
     assert_eq!(failing["consecutive_failures"], 1);
     assert_eq!(failing["last_error"]["category"], "network");
     assert!(failing["healed_at"].is_null());
-    let table = env.run(&["status"]).await;
-    let table = String::from_utf8_lossy(&table.stdout).into_owned();
-    let row = table
-        .lines()
-        .find(|line| line.starts_with("gangnam"))
-        .unwrap();
+    let row = table_row(&env).await;
     assert!(
         row.contains("[network]") && !row.contains("healed"),
         "{row}"
@@ -53,23 +55,14 @@ async fn status_separates_failing_now_from_healed() {
     assert_eq!(healed["last_error"]["category"], "network");
     let healed_at = healed["healed_at"].as_str().expect("healed_at is set");
     assert!(healed_at > failing["last_error"]["at"].as_str().unwrap());
-    let table = env.run(&["status"]).await;
-    let table = String::from_utf8_lossy(&table.stdout).into_owned();
-    let row = table
-        .lines()
-        .find(|line| line.starts_with("gangnam"))
-        .unwrap();
+    let row = table_row(&env).await;
     assert!(
         row.contains("healed") && row.contains("was [network]"),
         "{row}"
     );
 
     // Failing again: the heal is over.
-    pos.reset().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&pos)
-        .await;
+    refuse_everything(&pos).await;
     assert_eq!(env.run(&["once"]).await.status.code(), Some(1));
     let again = &env.status().await[0];
     assert_eq!(again["failing"], true);

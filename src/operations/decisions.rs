@@ -16,7 +16,7 @@ use crate::config::Store;
 use crate::error::{Kind, StoreError};
 use crate::instrument::Recorder;
 use crate::lock::StoreLock;
-use crate::pipeline::{Context, Learned, Pass, PassOptions, Scope, go_live, plan};
+use crate::pipeline::{Context, Going, Learned, Pass, PassOptions, Scope, go_live, plan};
 use crate::preview::StorePreview;
 use crate::publish::StoreTree;
 use crate::report::Outcome;
@@ -75,7 +75,16 @@ pub async fn approve(ctx: &Context, store: &Store) -> Result<String, StoreError>
     info!(store = %store.id, release = %held.release, "approving {}: {}", held.release, held.reasons.join("; "));
 
     let release = held.release.clone();
-    go_live(scope, &mut state, &release, &menu, WentLive::Approved(held)).await?;
+    go_live(
+        scope,
+        &mut state,
+        Going {
+            release: &release,
+            menu: &menu,
+            why: WentLive::Approved(held),
+        },
+    )
+    .await?;
     Ok(release)
 }
 

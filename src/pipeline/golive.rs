@@ -23,43 +23,44 @@ use crate::menu::Menu;
 use crate::publish::{MENU_PATH, StoreTree};
 use crate::state::{StoreState, WentLive};
 
-/// Makes `release` (complete under `releases/`, `menu` its menu) live for
-/// the reason `why`, writes the previews, saves the state and pushes it to
-/// every target. A failed push fails the result, after the local go-live.
+/// A release to go live, and why.
+pub(crate) struct Going<'a> {
+    /// Complete under `releases/`.
+    pub release: &'a str,
+    /// Its menu.
+    pub menu: &'a Menu,
+    pub why: WentLive,
+}
+
+/// Makes the release live for its reason, writes the previews, saves the
+/// state and pushes it to every target. A failed push fails the result,
+/// after the local go-live.
 pub(crate) async fn go_live(
-    live: Scope<'_>,
+    scope: Scope<'_>,
     state: &mut StoreState,
-    release: &str,
-    menu: &Menu,
-    why: WentLive,
+    going: Going<'_>,
 ) -> Result<(), StoreError> {
-    let Scope {
-        ctx, store, tree, ..
-    } = live;
-    live.recorder
-        .stage("publish", async { switch(live, state, release, menu, why) })
+    scope
+        .recorder
+        .stage("publish", async { switch(scope, state, going) })
         .await?;
-    live.recorder
+    scope
+        .recorder
         .stage("deploy", async {
-            push_previews(ctx).await;
-            let deployed = deploy_pending(ctx, store, tree, state).await;
-            state.save(&tree.state_file())?;
+            push_previews(scope.ctx).await;
+            let deployed = deploy_pending(scope.ctx, scope.store, scope.tree, state).await;
+            state.save(&scope.tree.state_file())?;
             deployed
         })
         .await
 }
 
 /// The local part: `current`, the state, the held release, the pages, pruning.
-fn switch(
-    live: Scope<'_>,
-    state: &mut StoreState,
-    release: &str,
-    menu: &Menu,
-    why: WentLive,
-) -> Result<(), StoreError> {
+fn switch(scope: Scope<'_>, state: &mut StoreState, going: Going<'_>) -> Result<(), StoreError> {
     let Scope {
         ctx, store, tree, ..
-    } = live;
+    } = scope;
+    let Going { release, menu, why } = going;
     let old_release = tree.current_release()?;
     let old_menu = old_release.as_deref().and_then(|old| read_menu(tree, old));
     let old_held = state.held().map(|held| held.release.clone());

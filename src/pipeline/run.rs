@@ -14,7 +14,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::context::Context;
 use super::deploy::{deploy_pending, push_previews};
-use super::golive::go_live;
+use super::golive::{Going, go_live};
 use super::pass::{Pass, PassOptions, Scope};
 use super::release::{self, Built, StateUpdate};
 use crate::config::Store;
@@ -234,7 +234,16 @@ async fn sync(
 
     match built {
         Some(Built::Ready { release, menu, why }) => {
-            go_live(scope, state, &release, &menu, why).await?;
+            go_live(
+                scope,
+                state,
+                Going {
+                    release: &release,
+                    menu: &menu,
+                    why,
+                },
+            )
+            .await?;
             Ok(Outcome::Published { release })
         }
         Some(Built::Held { release, reasons }) => {

@@ -142,6 +142,15 @@ pub async fn serve_pos(server: &MockServer, menu: &Value, images: &[PosImage]) {
     }
 }
 
+/// Makes the mock POS answer everything with 503, replacing any earlier mocks.
+pub async fn refuse_everything(server: &MockServer) {
+    server.reset().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(503))
+        .mount(server)
+        .await;
+}
+
 /// How many requests of `verb` the mock POS received since its last reset.
 pub async fn count_requests(server: &MockServer, verb: &str) -> usize {
     server
@@ -215,6 +224,19 @@ impl Env {
 
     /// Runs the real binary with `args` against this env's config.
     pub async fn run(&self, args: &[&str]) -> Output {
+        let mut command = self.command(args);
+        tokio::task::spawn_blocking(move || command.output().expect("binary runs"))
+            .await
+            .expect("the command thread does not panic")
+    }
+
+    /// [`Env::run`] for a test without a runtime: waits on this thread.
+    pub fn run_blocking(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("binary runs")
+    }
+
+    /// `menusync --config <this env's> ARGS`, with the POS key, debug logs and a 60 s limit.
+    fn command(&self, args: &[&str]) -> assert_cmd::Command {
         let mut command = assert_cmd::Command::cargo_bin("menusync").expect("binary builds");
         command
             .arg("--config")
@@ -223,9 +245,7 @@ impl Env {
             .env(KEY_ENV, API_KEY)
             .env("MENUSYNC_LOG", "debug")
             .timeout(std::time::Duration::from_secs(60));
-        tokio::task::spawn_blocking(move || command.output().expect("binary runs"))
-            .await
-            .expect("the command thread does not panic")
+        command
     }
 
     pub async fn status(&self) -> Value {
