@@ -153,17 +153,24 @@ pub fn groups(owner: &Value) -> Vec<(String, i64, Option<i64>)> {
         .collect()
 }
 
-/// `CARGO_MANIFEST_DIR/../shared/pos-samples`, the vendors' own samples, when this checkout has them.
+/// `CARGO_MANIFEST_DIR/../shared/pos-samples`, the vendors' own samples.
+/// The project's checkout always has `shared/` beside it (CI too); one
+/// without it fails, saying so, rather than passing without checking them.
+/// `MENUSYNC_SKIP_SAMPLES=1` skips on purpose, and says so.
 pub fn samples_dir() -> Option<PathBuf> {
     let dir = repo().join("../shared/pos-samples");
     if dir.is_dir() {
         return Some(dir);
     }
-    eprintln!(
-        "SKIPPED: {} is absent (a checkout outside the project workspace); the vendors' samples are not checked",
+    if std::env::var_os("MENUSYNC_SKIP_SAMPLES").is_some_and(|value| value == "1") {
+        eprintln!("SKIPPED on purpose (MENUSYNC_SKIP_SAMPLES=1): the vendors' samples");
+        return None;
+    }
+    panic!(
+        "{} is absent: the vendors' samples live in the project's shared/ folder beside \
+         this checkout; set MENUSYNC_SKIP_SAMPLES=1 to skip them on purpose",
         dir.display()
     );
-    None
 }
 
 /// Square's snake_case answer for one object of the seed script's camelCase upsert input.
