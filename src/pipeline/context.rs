@@ -27,10 +27,23 @@ pub struct Shared {
     /// other's files mid-transfer. A pass that finds a mirror running waits:
     /// the mirror after it carries its pages too.
     pub preview_mirror: tokio::sync::Mutex<()>,
+    /// Folders shared by all stores whose leftovers were cleaned already in
+    /// this process (`first_visit`); held only to look up and insert.
+    visited: std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>,
     /// Cancelled when a stop's grace period runs out: passes give up at the next safe point.
     pub abort: CancellationToken,
     /// Counters that survive a SIGHUP.
     pub metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    /// Whether this process meets `dir` for the first time (and now has).
+    pub fn first_visit(&self, dir: &std::path::Path) -> bool {
+        self.visited
+            .lock()
+            .expect("the visited lock is never poisoned")
+            .insert(dir.to_path_buf())
+    }
 }
 
 /// Everything a pass uses: what lives for one config (the config itself and
@@ -103,6 +116,7 @@ impl Context {
             io: Arc::new(Semaphore::new(daemon.io_concurrency.get())),
             deploy: Arc::new(Semaphore::new(daemon.deploy_concurrency.get())),
             preview_mirror: tokio::sync::Mutex::new(()),
+            visited: std::sync::Mutex::default(),
             abort,
             metrics,
         };

@@ -161,13 +161,19 @@ fn remove_orphans(
     let state_dir = &ctx.config.daemon.state_dir;
     let preview = crate::preview::StorePreview::new(state_dir, &store.id);
     let [pages, changes] = preview.page_folders();
+    let preview_root = crate::preview::root(state_dir);
+    // The preview root holds a folder per store: listed once per process
+    // (a killed process's temp files there cannot multiply while this one
+    // runs), not by every pass of every store.
+    let root_once = ctx
+        .shared
+        .first_visit(&preview_root)
+        .then_some(preview_root.as_path());
     let mut removed = 0;
-    for dir in [
-        store_root,
-        &pages,
-        &changes,
-        &crate::preview::root(state_dir),
-    ] {
+    for dir in [store_root, pages.as_path(), changes.as_path()]
+        .into_iter()
+        .chain(root_once)
+    {
         removed += crate::atomic::remove_orphans(dir, None).map_err(|err| {
             StoreError::storage(format!("removing temp files in {}", dir.display()), err)
         })?;
