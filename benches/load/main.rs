@@ -58,6 +58,8 @@ mod harness;
 mod pos;
 mod report;
 mod scenarios;
+mod soak;
+mod soak_checks;
 
 use floor::*;
 use harness::*;
@@ -90,6 +92,7 @@ fn main() {
         wrap: value("--wrap")
             .map(|v| v.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default(),
+        smoke,
     };
     let mut sizes = if smoke {
         Sizes {
@@ -107,6 +110,13 @@ fn main() {
             s6_interval: 3,
             s6_seconds: 6,
             s6_rate: 2.0,
+            soak: soak::SoakSizes {
+                stores: 20,
+                interval: 1,
+                secs: 25,
+                reload: 3,
+                concurrency: 16,
+            },
         }
     } else {
         Sizes {
@@ -124,8 +134,20 @@ fn main() {
             s6_interval: 15,
             s6_seconds: 150,
             s6_rate: 2.0,
+            soak: soak::SoakSizes {
+                stores: 300,
+                interval: 2,
+                secs: 3600,
+                reload: 10,
+                concurrency: 64,
+            },
         }
     };
+    let number = |flag: &str| value(flag).and_then(|v| v.parse::<u64>().ok());
+    sizes.soak.stores = number("--soak-stores").map_or(sizes.soak.stores, |n| n as usize);
+    sizes.soak.interval = number("--soak-interval").unwrap_or(sizes.soak.interval);
+    sizes.soak.secs = number("--soak-secs").unwrap_or(sizes.soak.secs);
+    sizes.soak.reload = number("--soak-reload").unwrap_or(sizes.soak.reload);
     // `--scale 0.1`: a tenth of the stores in every scenario (for profiling runs).
     if let Some(scale) = value("--scale").and_then(|v| v.parse::<f64>().ok()) {
         let scaled = |n: usize| ((n as f64 * scale).round() as usize).max(1);
