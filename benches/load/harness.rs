@@ -418,16 +418,29 @@ pub(crate) struct Sizes {
     pub(crate) s6_seconds: u64,
     /// POS changes a second during S6.
     pub(crate) s6_rate: f64,
+    pub(crate) soak: soak::SoakSizes,
 }
 
 /// Which scenario groups run (`--only S1,S2,S5`) and what wraps the measured daemon.
 pub(crate) struct Plan {
     pub(crate) groups: Vec<String>,
     pub(crate) wrap: Vec<String>,
+    /// `--smoke`: the soak joins the other groups, in its short form.
+    pub(crate) smoke: bool,
 }
 
 impl Plan {
     pub(crate) fn runs(&self, group: &str) -> bool {
-        self.groups.is_empty() || self.groups.iter().any(|g| g.eq_ignore_ascii_case(group))
+        self.groups.is_empty() || self.named(group)
+    }
+
+    fn named(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g.eq_ignore_ascii_case(group))
+    }
+
+    /// The soak runs for an hour by default, so a full run leaves it out
+    /// unless named (`--only SOAK`); the smoke runs its short form.
+    pub(crate) fn runs_soak(&self) -> bool {
+        self.named("SOAK") || (self.smoke && self.groups.is_empty())
     }
 }

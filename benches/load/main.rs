@@ -5,7 +5,8 @@
 //! `cargo bench --bench load -- --write BENCHMARKS.md` (full run).
 //! The POS runs as a child process of this binary (`--serve`), so the CPU time and
 //! peak RSS measured here are the daemon's (plus the floor client's own run), not
-//! the server's. The child exits when its stdin closes or after an hour.
+//! the server's. The child exits when its stdin closes or after four hours
+//! (longer than the one-hour soak with its setup).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -25,7 +26,7 @@ const PNG: &[u8] = include_bytes!("../../fixtures/pos/S001/img/IMG102.png");
 const MAX_CONNECTIONS: u64 = 10_000_000;
 const MAX_REQUESTS_PER_CONNECTION: u64 = 10_000_000;
 const IDLE: Duration = Duration::from_secs(30);
-const SERVER_LIFETIME: Duration = Duration::from_secs(3600);
+const SERVER_LIFETIME: Duration = Duration::from_secs(4 * 3600);
 
 fn unix_ms() -> u128 {
     std::time::SystemTime::now()
@@ -58,6 +59,8 @@ mod harness;
 mod pos;
 mod report;
 mod scenarios;
+mod soak;
+mod soak_checks;
 
 use floor::*;
 use harness::*;
@@ -90,6 +93,7 @@ fn main() {
         wrap: value("--wrap")
             .map(|v| v.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default(),
+        smoke,
     };
     let mut sizes = if smoke {
         Sizes {
@@ -107,6 +111,13 @@ fn main() {
             s6_interval: 3,
             s6_seconds: 6,
             s6_rate: 2.0,
+            soak: soak::SoakSizes {
+                stores: 20,
+                interval: 1,
+                secs: 25,
+                reload: 3,
+                concurrency: 16,
+            },
         }
     } else {
         Sizes {
@@ -124,8 +135,20 @@ fn main() {
             s6_interval: 15,
             s6_seconds: 150,
             s6_rate: 2.0,
+            soak: soak::SoakSizes {
+                stores: 300,
+                interval: 2,
+                secs: 3600,
+                reload: 10,
+                concurrency: 64,
+            },
         }
     };
+    let number = |flag: &str| value(flag).and_then(|v| v.parse::<u64>().ok());
+    sizes.soak.stores = number("--soak-stores").map_or(sizes.soak.stores, |n| n as usize);
+    sizes.soak.interval = number("--soak-interval").unwrap_or(sizes.soak.interval);
+    sizes.soak.secs = number("--soak-secs").unwrap_or(sizes.soak.secs);
+    sizes.soak.reload = number("--soak-reload").unwrap_or(sizes.soak.reload);
     // `--scale 0.1`: a tenth of the stores in every scenario (for profiling runs).
     if let Some(scale) = value("--scale").and_then(|v| v.parse::<f64>().ok()) {
         let scaled = |n: usize| ((n as f64 * scale).round() as usize).max(1);

@@ -8,9 +8,21 @@ use super::*;
 pub(crate) struct PosState {
     pub(crate) menu_version: HashMap<String, u64>,
     pub(crate) image_version: HashMap<(String, u64), u64>,
+    /// Per store: how many times item 1's sold-out flag flipped (odd: sold out).
+    pub(crate) sold_out_version: HashMap<String, u64>,
+    /// Stores whose menu and image-list endpoints misbehave (soak): answering
+    /// 500, or answering late by the given milliseconds, until healed.
+    pub(crate) faults: HashMap<String, Fault>,
     pub(crate) counters: [(u64, u64); 3],
     /// While on (S5): (store number, unix ms) of every menu request.
     pub(crate) recording: Option<Vec<(u64, u128)>>,
+}
+
+/// How a faulty store's endpoints answer.
+#[derive(Clone, Copy)]
+pub(crate) enum Fault {
+    Fail,
+    SlowMs(u64),
 }
 
 pub(crate) fn parse_store(id: &str) -> Option<(u64, u64, u64)> {
@@ -54,7 +66,13 @@ pub(crate) fn korean_name(rng: &mut u64) -> String {
         .collect()
 }
 
-pub(crate) fn menu_body(store: &str, n: u64, k: u64, m: u64, version: u64) -> Vec<u8> {
+/// A store's menu at a menu version and a sold-out version.
+pub(crate) fn menu_body(
+    store: &str,
+    (n, k, m): (u64, u64, u64),
+    version: u64,
+    sold_out_version: u64,
+) -> Vec<u8> {
     let mut rng = seeded(&[1, n]);
     let target = 30_000 + xorshift(&mut rng) % 50_000;
     let per_item = (target / m.max(1)).saturating_sub(420) as usize;
@@ -73,13 +91,17 @@ pub(crate) fn menu_body(store: &str, n: u64, k: u64, m: u64, version: u64) -> Ve
             }
             let mut price = 1000 + (xorshift(&mut rng) % 90) * 100;
             if i == 0 {
-                price += version * 100;
+                // Bounded, so that a store changed for an hour never moves a
+                // price past the 50% hold gate: at most +400 on at least 1,000.
+                price += (version % 5) * 100;
             }
+            // Item 1 flips in and out of sold-out (soak); one item never trips the gate.
+            let sold_out = i == 1 && sold_out_version % 2 == 1;
             serde_json::json!({
                 "itemId": format!("I{i}"), "categoryId": format!("C{}", i % 4),
                 "name": korean_name(&mut rng), "nameEn": format!("Item {i}"),
                 "description": description, "price": price, "displayOrder": i,
-                "soldOut": false, "visible": true, "imageId": format!("IMG{}", i % k.max(1)),
+                "soldOut": sold_out, "visible": true, "imageId": format!("IMG{}", i % k.max(1)),
                 "tags": ["best"],
                 "optionGroups": [{"groupId": "G1", "name": "사이즈", "minSelect": 1, "maxSelect": 1,
                     "options": [{"optionId": "O1", "name": "Regular", "price": 0, "soldOut": false},
@@ -123,14 +145,30 @@ pub(crate) fn images_body(state: &PosState, store: &str, n: u64, k: u64) -> Vec<
     serde_json::to_vec(&serde_json::json!({ "images": images })).expect("JSON serialises")
 }
 
-/// Answers one request: (status, body, counter slot).
+/// Answers one request: (status, body), and how long to wait before answering.
 pub(crate) fn route(
     state: &Mutex<PosState>,
     method: &str,
     path: &str,
     body: &[u8],
-) -> (u16, Vec<u8>) {
+) -> (u16, Vec<u8>, Duration) {
     let mut state = state.lock().expect("not poisoned");
+    let mut delay = Duration::ZERO;
+    if path == "/api/menu" || path == "/api/images" {
+        let store = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| Some(v.get("storeId")?.as_str()?.to_string()));
+        match store.and_then(|s| state.faults.get(&s).copied()) {
+            Some(Fault::Fail) => return (500, b"{}".to_vec(), delay),
+            Some(Fault::SlowMs(ms)) => delay = Duration::from_millis(ms),
+            None => {}
+        }
+    }
+    let (status, reply) = answer(&mut state, method, path, body);
+    (status, reply, delay)
+}
+
+fn answer(state: &mut PosState, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
     let store_of = |body: &[u8]| -> Option<String> {
         let v: serde_json::Value = serde_json::from_slice(body).ok()?;
         Some(v.get("storeId")?.as_str()?.to_string())
@@ -143,10 +181,11 @@ pub(crate) fn route(
                 return (404, b"{}".to_vec());
             };
             let v = state.menu_version.get(&store).copied().unwrap_or(0);
+            let sold_out = state.sold_out_version.get(&store).copied().unwrap_or(0);
             if let Some(log) = &mut state.recording {
                 log.push((n, unix_ms()));
             }
-            (0, menu_body(&store, n, k, m, v))
+            (0, menu_body(&store, (n, k, m), v, sold_out))
         }
         ("POST", "/api/images") => {
             let Some((store, (n, k, _))) =
@@ -154,7 +193,7 @@ pub(crate) fn route(
             else {
                 return (404, b"{}".to_vec());
             };
-            (1, images_body(&state, &store, n, k))
+            (1, images_body(state, &store, n, k))
         }
         ("GET", p) if p.starts_with("/img/") => {
             let nums: Vec<u64> = p[5..]
@@ -182,6 +221,10 @@ pub(crate) fn route(
             state.recording = Some(Vec::new());
             return (200, Vec::new());
         }
+        ("POST", "/_record_off") => {
+            state.recording = None;
+            return (200, Vec::new());
+        }
         ("GET", "/_log") => {
             let mut text = String::new();
             for (n, ms) in state.recording.iter().flatten() {
@@ -193,7 +236,8 @@ pub(crate) fn route(
             state.counters = Default::default();
             return (200, Vec::new());
         }
-        // "price <store>", "image <store> <j>", or "share <fraction> <stores> <universe> <k> <m> <pass>"
+        // "price <store>", "image <store> <j>", "soldout <store>", "fail <store>",
+        // "slow <store> <ms>", "heal <store>" ("heal all"), or "share <fraction> <stores> <universe> <k> <m> <pass>"
         ("POST", "/_change") => {
             let text = String::from_utf8_lossy(body).to_string();
             let words: Vec<&str> = text.split_whitespace().collect();
@@ -202,6 +246,21 @@ pub(crate) fn route(
                 ["price", store] => {
                     *state.menu_version.entry(store.to_string()).or_default() += 1;
                     changed = 1;
+                }
+                ["soldout", store] => {
+                    *state.sold_out_version.entry(store.to_string()).or_default() += 1;
+                    changed = 1;
+                }
+                ["fail", store] => {
+                    state.faults.insert(store.to_string(), Fault::Fail);
+                }
+                ["slow", store, ms] => {
+                    let ms = ms.parse().unwrap_or(1000);
+                    state.faults.insert(store.to_string(), Fault::SlowMs(ms));
+                }
+                ["heal", "all"] => state.faults.clear(),
+                ["heal", store] => {
+                    state.faults.remove(store);
                 }
                 ["image", store, j] => {
                     let j = j.parse().unwrap_or(0);
@@ -273,7 +332,10 @@ pub(crate) async fn serve_connection(mut stream: TcpStream, state: Arc<Mutex<Pos
         }
         let body = buf[head_end..head_end + length].to_vec();
         buf.drain(..head_end + length);
-        let (status, reply) = route(&state, &method, &path, &body);
+        let (status, reply, delay) = route(&state, &method, &path, &body);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let kind = if path.starts_with("/img/") {
             "image/png"
         } else {

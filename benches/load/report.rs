@@ -5,6 +5,13 @@ use super::*;
 pub(crate) fn check(rows: &[Row]) -> Vec<String> {
     let mut problems = Vec::new();
     for row in rows {
+        // The soak counts failed checks, each named in its extra.
+        if row.name.starts_with("SOAK") {
+            if row.failed > 0 {
+                problems.push(format!("{}: {}", row.name, row.extra));
+            }
+            continue;
+        }
         if row.failed > 0 {
             problems.push(format!("{}: {} stores failed", row.name, row.failed));
         }

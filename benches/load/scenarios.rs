@@ -1,4 +1,4 @@
-//! The scenarios S1–S5, each returning its rows.
+//! The scenarios S1–S5, each returning its rows, and the order all groups run in.
 
 use super::*;
 
@@ -226,6 +226,9 @@ pub(crate) async fn run_all(sizes: &Sizes, plan: &Plan) -> Vec<Row> {
         // The before row (every store at the tick) beside the splayed one, in one run.
         rows.push(freshness::freshness(&pos, sizes, plan, false).await);
         rows.push(freshness::freshness(&pos, sizes, plan, true).await);
+    }
+    if plan.runs_soak() {
+        rows.push(soak::soak(&pos, &sizes.soak, plan).await);
     }
     rows
 }
