@@ -55,12 +55,7 @@ pub(crate) async fn freshness(pos: &Pos, sizes: &Sizes, plan: &Plan, splay: bool
                 break n;
             }
         };
-        let served = u
-            .dir
-            .path()
-            .join("web")
-            .join(&u.ids[n])
-            .join("data/menu.json");
+        let served = u.served(n).join("data/menu.json");
         let before = std::fs::read(&served).unwrap_or_default();
         let changed_at = now_secs();
         pos.control(

@@ -142,6 +142,11 @@ pub(crate) fn universe(pos: &Pos, shape: &Shape) -> Universe {
 }
 
 impl Universe {
+    /// Store `n`'s folder on the local web target.
+    pub(crate) fn served(&self, n: usize) -> PathBuf {
+        self.dir.path().join("web").join(&self.ids[n])
+    }
+
     pub(crate) fn store_dir(&self, store: usize) -> PathBuf {
         self.dir.path().join("state/stores").join(&self.ids[store])
     }

@@ -125,12 +125,7 @@ pub(crate) async fn converge(
     let limit = Duration::from_secs((25 * interval).max(30));
     loop {
         want.retain(|&n, prices| {
-            let served = u
-                .dir
-                .path()
-                .join("web")
-                .join(&u.ids[n])
-                .join("data/menu.json");
+            let served = u.served(n).join("data/menu.json");
             served_prices(&read_json(&served)) != *prices
         });
         if want.is_empty() {
