@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -32,6 +33,16 @@ pub fn check(config: &Config) -> ExitCode {
 
 /// `menusync once`: one pass over the chosen stores, concurrently within the limits.
 pub async fn once(config: Arc<Config>, store_ids: &[String], options: PassOptions) -> ExitCode {
+    if let Some(cluster) = &config.cluster {
+        eprintln!(
+            "{}: `menusync once` does not run with [cluster] `{}`: every host runs `menusync run` \
+             and only the leader publishes. To sync every store now, send SIGUSR1 to the leader \
+             (`menusync status` names it).",
+            config.path.display(),
+            cluster.name
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let mut stores = Vec::new();
     for id in store_ids {
         match config.store(id) {
@@ -137,6 +148,23 @@ pub struct StoreStatus {
     /// How long the last change the POS dated took to publish and to reach each target.
     pub lag: Option<crate::state::Lag>,
     pub targets: std::collections::BTreeMap<String, TargetState>,
+    /// With `[cluster]`: the cluster's view (who leads, this host's role);
+    /// the fields above are then the cluster's record of the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// What `status` shows of the cluster, on every host.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterStatus {
+    pub name: String,
+    /// The member that leads, if any.
+    pub leader: Option<String>,
+    /// This host's role as etcd shows it: `leader`, `standby` or `no-quorum`.
+    pub role: String,
+    /// Why etcd could not be read, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -149,13 +177,32 @@ pub struct HeldStatus {
 }
 
 pub fn collect_status(config: &Config, now: DateTime<Utc>) -> Vec<StoreStatus> {
+    collect_status_in(config, now, None)
+}
+
+/// The status of every store; with a cluster's view, each store as the
+/// cluster recorded it (this host's own files for a store never recorded).
+fn collect_status_in(
+    config: &Config,
+    now: DateTime<Utc>,
+    cluster: Option<(&crate::cluster::View, ClusterStatus)>,
+) -> Vec<StoreStatus> {
     config
         .stores
         .iter()
         .map(|store| {
             let tree = StoreTree::new(&config.daemon.state_dir, &store.id);
-            let release = tree.current_release().ok().flatten();
-            let state = StoreState::load(&tree.state_file()).unwrap_or_default();
+            let record = cluster
+                .as_ref()
+                .and_then(|(view, _)| view.stores.get(&store.id));
+            let release = match record {
+                Some(record) => record.release().map(str::to_string),
+                None => tree.current_release().ok().flatten(),
+            };
+            let state = match record {
+                Some(record) => record.clone(),
+                None => StoreState::load(&tree.state_file()).unwrap_or_default(),
+            };
             let published_dir = release.as_ref().map(|release| {
                 let dir = tree.release_dir(release);
                 std::path::absolute(&dir)
@@ -197,6 +244,7 @@ pub fn collect_status(config: &Config, now: DateTime<Utc>) -> Vec<StoreStatus> {
                 rejected: state.rejected().map(|rejected| rejected.at),
                 lag: state.lag().cloned(),
                 targets: state.targets().clone(),
+                cluster: cluster.as_ref().map(|(_, summary)| summary.clone()),
             }
         })
         .collect()
@@ -204,7 +252,47 @@ pub fn collect_status(config: &Config, now: DateTime<Utc>) -> Vec<StoreStatus> {
 
 /// `menusync status`: a table, or JSON for scripts; exit 1 when a store is stale.
 pub fn status(config: &Config, json: bool) -> ExitCode {
-    let statuses = collect_status(config, Utc::now());
+    let view = config.cluster.as_ref().map(|settings| {
+        let view = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime starts")
+            .block_on(crate::cluster::view(settings, Duration::from_secs(3)));
+        let role = match (&view.error, &view.leader) {
+            (Some(_), _) => "no-quorum",
+            (None, Some(leader)) if leader.member == settings.member => "leader",
+            (None, _) => "standby",
+        };
+        let summary = ClusterStatus {
+            name: settings.name.clone(),
+            leader: view.leader.as_ref().map(|leader| leader.member.clone()),
+            role: role.to_string(),
+            error: view.error.clone(),
+        };
+        (view, summary)
+    });
+    let statuses = collect_status_in(
+        config,
+        Utc::now(),
+        view.as_ref().map(|(view, summary)| (view, summary.clone())),
+    );
+    if let Some((_, summary)) = &view
+        && !json
+    {
+        match &summary.error {
+            Some(error) => println!(
+                "cluster {}: etcd gives no answer ({error}); stores below are this host's own files",
+                summary.name
+            ),
+            None => println!(
+                "cluster {}: {} leads; this host ({}) is {}",
+                summary.name,
+                summary.leader.as_deref().unwrap_or("nobody"),
+                config.cluster.as_ref().map_or("-", |c| c.member.as_str()),
+                summary.role
+            ),
+        }
+    }
     if json {
         println!(
             "{}",
@@ -363,6 +451,9 @@ pub fn releases(config: &Arc<Config>, store_id: &str, json: bool) -> ExitCode {
 
 /// `menusync rollback STORE [--to RELEASE]`.
 pub async fn rollback(config: &Arc<Config>, store_id: &str, to: Option<&str>) -> ExitCode {
+    if config.cluster.is_some() {
+        return ask_leader(config, store_id, crate::cluster::Decision::Rollback, to).await;
+    }
     let (store, ctx) =
         match find_store(config, store_id).and_then(|store| Ok((store, context(config)?))) {
             Ok(found) => found,
@@ -396,6 +487,14 @@ pub async fn reject(config: &Arc<Config>, store_id: &str) -> ExitCode {
 }
 
 async fn decide(config: &Arc<Config>, store_id: &str, what: &str) -> ExitCode {
+    if config.cluster.is_some() {
+        let decision = if what == "approve" {
+            crate::cluster::Decision::Approve
+        } else {
+            crate::cluster::Decision::Reject
+        };
+        return ask_leader(config, store_id, decision, None).await;
+    }
     let (store, ctx) =
         match find_store(config, store_id).and_then(|store| Ok((store, context(config)?))) {
             Ok(found) => found,
@@ -423,6 +522,68 @@ async fn decide(config: &Arc<Config>, store_id: &str, what: &str) -> ExitCode {
                 err.category(),
                 err.chain()
             );
+            ExitCode::from(EXIT_STORE_FAILED)
+        }
+    }
+}
+
+/// How long a decision waits for the leader to carry it out.
+const DECISION_WAIT: Duration = Duration::from_secs(120);
+
+/// With a cluster, a decision is the leader's to carry out, on any host it
+/// was made: written to etcd, claimed by the leader, answered.
+async fn ask_leader(
+    config: &Arc<Config>,
+    store_id: &str,
+    op: crate::cluster::Decision,
+    to: Option<&str>,
+) -> ExitCode {
+    if let Err(code) = find_store(config, store_id) {
+        return code;
+    }
+    let settings = config.cluster.as_ref().expect("called with a cluster");
+    let etcd = match crate::cluster::connect(settings) {
+        Ok(etcd) => etcd,
+        Err(err) => {
+            eprintln!("menusync: {}", err.chain());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let request = crate::cluster::Request {
+        op,
+        to: to.map(str::to_string),
+        from: settings.member.clone(),
+        at: Utc::now(),
+    };
+    let what = format!("{op:?}").to_lowercase();
+    match crate::cluster::ask(&etcd, settings, store_id, &request, DECISION_WAIT).await {
+        Ok(answer) if answer.ok => {
+            tracing::info!(store = %store_id, release = %answer.message, "{what} carried out by the leader");
+            match op {
+                crate::cluster::Decision::Approve => println!(
+                    "{store_id}: approved; {} is published and pushed to the targets (by the leader)",
+                    answer.message
+                ),
+                crate::cluster::Decision::Reject => println!(
+                    "{store_id}: rejected {}; the published menu stays until the POS menu changes",
+                    answer.message
+                ),
+                crate::cluster::Decision::Rollback => println!(
+                    "{store_id}: current is now {}; held until the POS menu changes (on every host)",
+                    answer.message
+                ),
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(answer) => {
+            eprintln!(
+                "menusync: {store_id}: {what} failed on the leader: {}",
+                answer.message
+            );
+            ExitCode::from(EXIT_STORE_FAILED)
+        }
+        Err(why) => {
+            eprintln!("menusync: {store_id}: {what} not carried out: {why}");
             ExitCode::from(EXIT_STORE_FAILED)
         }
     }

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, info_span, warn};
+use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::config::{Config, Schedule, Store};
 use crate::metrics::Metrics;
@@ -205,7 +205,13 @@ impl Dispatcher {
     }
 
     /// One pass of `store` after `delay` (cut short by SIGUSR1, or by a stop).
+    /// With a cluster, only the leader runs passes; a standby's ticks pass by.
     fn spawn(&self, store: &Arc<Store>, delay: std::time::Duration) {
+        if let Some(member) = self.ctx.shared.member()
+            && member.leading().is_none()
+        {
+            return;
+        }
         {
             let Some(guard) = self.passes.claim(&store.id) else {
                 let span = info_span!("pass", store = %store.id, pos = %store.pos.name, run = "-");
@@ -317,6 +323,9 @@ pub async fn run(
     };
     let (tick_sender, mut ticks) = mpsc::channel::<Arc<Schedule>>(TICK_QUEUE);
     let mut clock = Clock::start(&config, tick_sender).await?;
+    let membership = join_cluster(&dispatcher.ctx)?;
+    let mut roles = membership.as_ref().map(|(member, _, _)| member.subscribe());
+    let mut requests = tokio::time::interval(REQUEST_POLL);
     info!(
         stores = config.stores.len(),
         "menusync running; first pass over every store now"
@@ -334,6 +343,17 @@ pub async fn run(
         tokio::select! {
             _ = metrics_flush.tick() => dispatcher.flush_metrics(),
             () = shutdown.cancelled() => break,
+            Ok(()) = async { roles.as_mut().expect("guarded by the if").changed().await }, if roles.is_some() => {
+                let role = roles.as_mut().expect("guarded by the if").borrow_and_update().clone();
+                record_role(&dispatcher.ctx, &role);
+                dispatcher.passes.metrics_dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+                notify::status(&format!("cluster: {}", role.name()));
+                if let crate::cluster::Role::Leading { .. } = role {
+                    info!("leading: a pass over every store now");
+                    dispatcher.dispatch(&dispatcher.ctx.config.stores.clone());
+                }
+            }
+            _ = requests.tick(), if membership.is_some() => dispatcher.carry_out_requests().await,
             Some(schedule) = ticks.recv() => dispatcher.dispatch_tick(&schedule),
             Some(control) = controls.recv() => match control {
                 Control::SyncAll => {
@@ -364,9 +384,144 @@ pub async fn run(
         abort.cancel();
         dispatcher.tracker.wait().await;
     }
+    // Passes are over: resign now, so a standby takes over at once.
+    if let Some((member, stop, task)) = membership {
+        stop.cancel();
+        let bound = member.request_timeout() * 3;
+        if tokio::time::timeout(bound, task).await.is_err() {
+            warn!(
+                "the cluster membership did not end within {bound:?}; the lease runs out on its own"
+            );
+        }
+    }
     dispatcher.flush_metrics();
     info!("stopped");
     Ok(())
+}
+
+/// How often a leader looks for staff decisions made on any host.
+const REQUEST_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// This instance's membership, the token that ends it, and its task.
+type Membership = (
+    Arc<crate::cluster::Member>,
+    CancellationToken,
+    tokio::task::JoinHandle<()>,
+);
+
+/// With `[cluster]`: this instance's membership, campaigning in its own
+/// task until the returned token stops it (after the passes, so it resigns
+/// last).
+fn join_cluster(ctx: &Arc<Context>) -> anyhow::Result<Option<Membership>> {
+    let Some(settings) = &ctx.config.cluster else {
+        return Ok(None);
+    };
+    let etcd = crate::cluster::connect(settings).map_err(|err| anyhow::anyhow!(err.chain()))?;
+    let member = Arc::new(crate::cluster::Member::new(etcd, settings.clone()));
+    ctx.shared
+        .cluster
+        .set(Arc::clone(&member))
+        .map_err(|_| anyhow::anyhow!("the cluster membership is set once"))?;
+    record_role(ctx, &member.role());
+    info!(
+        cluster = %settings.name,
+        member = %settings.member,
+        endpoints = settings.endpoints.len(),
+        "joining the cluster; passes run only while this instance leads"
+    );
+    let stop = CancellationToken::new();
+    let task = tokio::spawn({
+        let (member, stop) = (Arc::clone(&member), stop.clone());
+        async move { member.run(stop).await }
+    });
+    Ok(Some((member, stop, task)))
+}
+
+/// The role into the metrics, with who leads.
+fn record_role(ctx: &Context, role: &crate::cluster::Role) {
+    use crate::cluster::Role;
+    let leader = match role {
+        Role::Leading { .. } => ctx.config.cluster.as_ref().map(|c| c.member.clone()),
+        Role::Standby { leader } => leader.clone(),
+        Role::Starting | Role::Unreachable { .. } => None,
+    };
+    ctx.shared.metrics.set_cluster(role.name(), leader);
+}
+
+impl Dispatcher {
+    /// A leader carries out the decisions staff made on any host
+    /// (`approve`, `reject`, `rollback`), each in its own task.
+    async fn carry_out_requests(&self) {
+        let Some(member) = self.ctx.shared.member() else {
+            return;
+        };
+        for claimed in member.claim_requests().await {
+            let (ctx, member) = (Arc::clone(&self.ctx), Arc::clone(member));
+            self.tracker.spawn(async move {
+                let answer = carry_out(&ctx, &claimed).await;
+                member.answer(&claimed.id, answer).await;
+            });
+        }
+    }
+}
+
+/// One staff decision, as the command would run it on this host.
+async fn carry_out(ctx: &Context, claimed: &crate::cluster::Claimed) -> crate::cluster::Answer {
+    use crate::cluster::{Answer, Decision};
+    let Some(store) = ctx.config.store(&claimed.store) else {
+        return Answer {
+            ok: false,
+            message: format!(
+                "no store with id `{}` in the leader's config",
+                claimed.store
+            ),
+        };
+    };
+    let span = info_span!("pass", store = %store.id, pos = %store.pos.name, run = "request");
+    let request = &claimed.request;
+    let result = async {
+        info_span!("stage", stage = %"decision").in_scope(|| {
+            info!(from = %request.from, "carrying out `{:?}` asked on {}", request.op, request.from)
+        });
+        match request.op {
+            Decision::Approve => crate::operations::approve(ctx, store).await,
+            Decision::Reject => crate::operations::reject(ctx, store).await,
+            Decision::Rollback => {
+                crate::operations::rollback(ctx, store, request.to.as_deref()).await
+            }
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    // What the decision changed (a pin, a rejection, the live release) is
+    // the cluster's record now, before anything else can end this leader.
+    let result = match result {
+        Ok(release) => {
+            let tree = crate::publish::StoreTree::new(&ctx.config.daemon.state_dir, &store.id);
+            let recorded = match (
+                ctx.shared.member(),
+                crate::state::StoreState::load(&tree.state_file()),
+            ) {
+                (Some(member), Ok(state)) => {
+                    member.record(&store.id, &state).instrument(span).await
+                }
+                (_, Err(err)) => Err(err),
+                (None, Ok(_)) => Ok(()),
+            };
+            recorded.map(|()| release)
+        }
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok(release) => Answer {
+            ok: true,
+            message: release,
+        },
+        Err(err) => Answer {
+            ok: false,
+            message: format!("[{}] {}", err.category(), err.chain()),
+        },
+    }
 }
 
 /// Applies a re-read config; on any error keeps the running one and says why.
@@ -378,6 +533,13 @@ async fn reload(config_path: &std::path::Path, dispatcher: &mut Dispatcher, cloc
             return;
         }
     };
+    if new.cluster != dispatcher.ctx.config.cluster {
+        error!(
+            "reload refused, the running config stays: [cluster] changed, which takes a \
+             restart (`systemctl restart menusync`; a standby takes over meanwhile)"
+        );
+        return;
+    }
     let change = match clock.change_for(&new) {
         Ok(change) => change,
         Err(err) => {

@@ -97,6 +97,10 @@ pub enum Kind {
     ToolMissing,
     /// A push to a target, or the swap there, failed.
     Push,
+    /// With `[cluster]`: this instance could not prove it leads (it lost the
+    /// election, its lease ran out, or etcd has no quorum), so it neither
+    /// went live nor pushed.
+    NotLeader,
 }
 
 impl Kind {
@@ -115,7 +119,7 @@ impl Kind {
             | Kind::ImageMissing { .. }
             | Kind::Moved => Category::Data,
             Kind::Storage | Kind::Busy => Category::Storage,
-            Kind::ToolMissing | Kind::Push => Category::Deploy,
+            Kind::ToolMissing | Kind::Push | Kind::NotLeader => Category::Deploy,
         }
     }
 }

@@ -22,6 +22,7 @@
 
 pub mod atomic;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod daemon;

@@ -72,6 +72,9 @@ pub struct Metrics {
     /// When this process began counting: a lag measured before it (read back
     /// from the state after a restart) is shown, not counted again.
     since: DateTime<Utc>,
+    /// With a cluster: this instance's role (`leader`, `standby`,
+    /// `no-quorum`, `starting`) and who leads, if known.
+    cluster: Mutex<Option<(&'static str, Option<String>)>>,
 }
 
 /// Counting starts now.
@@ -80,11 +83,20 @@ impl Default for Metrics {
         Metrics {
             stores: Mutex::default(),
             since: Utc::now(),
+            cluster: Mutex::default(),
         }
     }
 }
 
 impl Metrics {
+    /// This instance's role in its cluster, and who leads.
+    pub fn set_cluster(&self, role: &'static str, leader: Option<String>) {
+        *self
+            .cluster
+            .lock()
+            .expect("the metrics lock is never poisoned") = Some((role, leader));
+    }
+
     /// Counts one pass and takes the store's state after it.
     pub fn record(&self, report: &PassReport) {
         let (result, category) = match &report.outcome {
@@ -157,6 +169,34 @@ impl Metrics {
                 let _ = writeln!(out, "menusync_{line}");
             }
         };
+        let cluster = self
+            .cluster
+            .lock()
+            .expect("the metrics lock is never poisoned")
+            .clone();
+        if let Some((role, leader)) = cluster {
+            family(
+                "cluster_leader",
+                "gauge",
+                "1 while this instance leads its cluster (passes and pushes run here).",
+                vec![format!("cluster_leader {}", u8::from(role == "leader"))],
+            );
+            family(
+                "cluster_quorum",
+                "gauge",
+                "0 while etcd gives this instance no answer (down, partitioned, no quorum): nothing is published from here.",
+                vec![format!("cluster_quorum {}", u8::from(role != "no-quorum"))],
+            );
+            let leader = leader.unwrap_or_default().replace(['"', '\\', '\n'], "_");
+            family(
+                "cluster_role",
+                "gauge",
+                "This instance's role in its cluster, and who leads.",
+                vec![format!(
+                    "cluster_role{{role=\"{role}\",leader=\"{leader}\"}} 1"
+                )],
+            );
+        }
         let per_store =
             |value: &dyn Fn(&StoreMetrics) -> Option<String>, name: &str| -> Vec<String> {
                 stores

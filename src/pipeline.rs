@@ -11,6 +11,7 @@
 //! The files below name only their siblings, never this one: `pass` (what
 //! every step reads) and `context` at the bottom, `run` and `slot` at the top.
 
+mod adopt;
 mod context;
 mod deploy;
 mod golive;

@@ -236,6 +236,52 @@ impl StoreTree {
         }
     }
 
+    /// An empty folder in `staging/` to receive `release` as a target holds
+    /// it (a cluster's new leader taking over the live release).
+    pub fn pull_dir(&self, release: &str) -> Result<PathBuf, StoreError> {
+        if !is_release_id(release) {
+            return Err(StoreError::new(
+                Kind::Storage,
+                format!("`{release}` is not a release id"),
+            ));
+        }
+        self.ensure()?;
+        let dir = self.root.join(STAGING).join(format!("pull-{release}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir)
+            .map_err(|err| StoreError::storage(format!("creating {}", dir.display()), err))?;
+        Ok(dir)
+    }
+
+    /// Moves a release pulled into `dir` (see [`StoreTree::pull_dir`]) into
+    /// `releases/`, fsynced, when it holds a menu; `current` is not touched.
+    pub fn keep_pulled(&self, dir: &Path, release: &str) -> Result<(), StoreError> {
+        let target = self.release_dir(release);
+        (|| {
+            let menu = File::open(dir.join(MENU_PATH))?;
+            menu.sync_all()?;
+            for sub in [dir.join(IMAGES_DIR), dir.join("data")] {
+                for entry in fs::read_dir(&sub).into_iter().flatten().flatten() {
+                    File::open(entry.path())?.sync_all()?;
+                }
+                if sub.is_dir() {
+                    sync_dir(&sub)?;
+                }
+            }
+            sync_dir(dir)?;
+            fs::create_dir_all(self.root.join(RELEASES))?;
+            fs::rename(dir, &target)?;
+            sync_dir(&self.root.join(RELEASES))
+        })()
+        .map_err(|err| {
+            let _ = fs::remove_dir_all(dir);
+            StoreError::storage(
+                format!("taking the pulled release into {}", target.display()),
+                err,
+            )
+        })
+    }
+
     /// Deletes all but the newest `keep` releases, never the one `current`
     /// points at nor `held` (a release waiting for approval).
     pub fn prune(&self, keep: usize, held: Option<&str>) -> Result<Vec<String>, StoreError> {

@@ -334,6 +334,16 @@ impl StoreState {
             .filter(|pin| current == Some(pin.release.as_str()) && pin.input_hash == content_hash)
     }
 
+    /// What a cluster's record compares: everything but the times of the
+    /// last attempt and success, which move on every quiet pass.
+    pub fn for_cluster(&self) -> StoreState {
+        StoreState {
+            last_success: None,
+            last_attempt: None,
+            ..self.clone()
+        }
+    }
+
     /// Reads the state file; a missing file is a fresh store.
     pub fn load(path: &Path) -> Result<StoreState, StoreError> {
         match std::fs::read(path) {

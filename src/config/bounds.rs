@@ -50,6 +50,7 @@ pub const BOUNDS: &[(&str, Bound)] = &[
     ("retry_backoff_secs", bound(1, DAY, "seconds")),
     ("ssh_port", bound(1, 65535, "")),
     ("after_push_timeout_secs", bound(1, HOUR, "seconds")),
+    ("lease_ttl_secs", bound(2, 60, "seconds")),
 ];
 
 /// The bound of `key`; every key a checker asks for is in [`BOUNDS`].

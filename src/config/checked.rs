@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::checker::{Checker, line_column};
+use super::cluster::ClusterSettings;
 use super::daemon::{DaemonSettings, LogSettings};
 use super::error::ConfigError;
 use super::explain;
@@ -26,6 +27,8 @@ pub struct Config {
     pub stores: Vec<Arc<Store>>,
     /// Line and column of `state_dir` in the file (1:1 when it is not set), for messages.
     pub state_dir_position: (usize, usize),
+    /// Active/standby on etcd; `None`: this host runs alone.
+    pub cluster: Option<ClusterSettings>,
 }
 
 impl Config {
@@ -120,6 +123,14 @@ impl Checker<'_> {
             stores.push(Arc::new(checked));
         }
         let log = self.check_log(&raw.log)?;
+        let cluster = match &raw.cluster {
+            Some(cluster) => {
+                let checked = self.check_cluster(cluster)?;
+                self.check_cluster_targets(cluster, &stores)?;
+                Some(checked)
+            }
+            None => None,
+        };
         let state_dir_position = match &raw.daemon.state_dir {
             Some(dir) => line_column(self.text, dir.span().start),
             None => (1, 1),
@@ -132,6 +143,7 @@ impl Checker<'_> {
             targets,
             stores,
             state_dir_position,
+            cluster,
         })
     }
 }

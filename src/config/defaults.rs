@@ -25,3 +25,6 @@ pub const DEFAULT_IMAGE_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_MAX_IMAGE_PIXELS: u64 = 25_000_000;
 /// The time zone of a store's windows when neither it nor `[daemon]` names one.
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Seoul";
+/// Seconds an etcd lease lives without a renewal: how long a dead leader
+/// blocks a standby at most (`[cluster] lease_ttl_secs`).
+pub const DEFAULT_LEASE_TTL_SECS: u64 = 10;

@@ -12,6 +12,7 @@
 pub mod bounds;
 mod checked;
 mod checker;
+mod cluster;
 mod daemon;
 mod defaults;
 mod error;
@@ -24,6 +25,7 @@ mod store;
 mod target;
 
 pub use checked::Config;
+pub use cluster::{ClusterAuth, ClusterSettings, ClusterTls};
 pub use daemon::{DaemonSettings, LogFormat, LogSettings};
 pub use defaults::*;
 pub use error::ConfigError;

@@ -22,6 +22,29 @@ pub struct RawConfig {
     pub store: Vec<RawStore>,
     #[serde(default)]
     pub log: RawLog,
+    /// Active/standby on etcd; absent, this host runs alone.
+    pub cluster: Option<RawCluster>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// etcd client URLs, `http://` or `https://`.
+    pub endpoints: Spanned<Vec<String>>,
+    /// The cluster's name: its keys live under `/menusync/<name>/`.
+    pub name: Spanned<String>,
+    /// This instance's name among the members (default: the host name).
+    pub member: Option<Spanned<String>>,
+    pub lease_ttl_secs: Option<Spanned<i64>>,
+    /// PEM files for https endpoints: the CA, and a client certificate and key.
+    pub ca_file: Option<Spanned<String>>,
+    pub cert_file: Option<Spanned<String>>,
+    pub key_file: Option<Spanned<String>>,
+    /// etcd user; its password from exactly one of the sources below.
+    pub user: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+    pub password_credential: Option<Spanned<String>>,
+    pub password_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

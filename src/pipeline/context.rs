@@ -34,6 +34,16 @@ pub struct Shared {
     pub abort: CancellationToken,
     /// Counters that survive a SIGHUP.
     pub metrics: Arc<Metrics>,
+    /// With `[cluster]`: this instance's membership, set once when the
+    /// daemon (or `once`) joins; passes ask it for leadership and its proof.
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Member>>,
+}
+
+impl Shared {
+    /// This instance's membership, with `[cluster]`.
+    pub fn member(&self) -> Option<&Arc<crate::cluster::Member>> {
+        self.cluster.get()
+    }
 }
 
 impl Shared {
@@ -119,6 +129,7 @@ impl Context {
             visited: std::sync::Mutex::default(),
             abort,
             metrics,
+            cluster: std::sync::OnceLock::new(),
         };
         Ok(Context {
             providers,

@@ -150,6 +150,13 @@ async fn push_one(
     }
     let name = &target.name;
     let daemon = &ctx.config.daemon;
+    // With a cluster, every push first proves this instance leads.
+    if let Some(member) = ctx.shared.member()
+        && let Err(err) = member.prove().await
+    {
+        warn!(deploy_target = %name, category = %err.category(), "not pushed: {}", err.chain());
+        return TargetResult::Failed(target_state, err.chain());
+    }
     let release = Release {
         store_id: &store.id,
         tree,

@@ -42,7 +42,13 @@ pub(crate) async fn go_live(
 ) -> Result<(), StoreError> {
     scope
         .recorder
-        .stage("publish", async { switch(scope, state, going) })
+        .stage("publish", async {
+            // With a cluster, only a leader that proves it leads goes live.
+            if let Some(member) = scope.ctx.shared.member() {
+                member.prove().await?;
+            }
+            switch(scope, state, going)
+        })
         .await?;
     scope
         .recorder

@@ -110,10 +110,11 @@ async fn locked_pass(
             if removed > 0 {
                 info!(removed, "removed temp files a killed process left");
             }
-            let state = StoreState::load(&tree.state_file()).unwrap_or_else(|err| {
+            let mut state = StoreState::load(&tree.state_file()).unwrap_or_else(|err| {
                 warn!(category = %err.category(), "starting from a fresh state: {}", err.chain());
                 StoreState::default()
             });
+            super::adopt::adopt(ctx, store, &tree, &mut state).await?;
             Ok::<_, StoreError>(Some((lock, state)))
         })
         .await;
@@ -143,6 +144,15 @@ async fn locked_pass(
     };
     if state.needs_save(&saved, now)
         && let Err(err) = state.save(&state_file)
+    {
+        outcome = failed(&err);
+    }
+    // With a cluster, what the pass learnt becomes the cluster's record
+    // (only while this instance provably leads).
+    if let Some(member) = ctx.shared.member()
+        && let Err(err) = recorder
+            .stage("record", member.record(&store.id, &state))
+            .await
     {
         outcome = failed(&err);
     }

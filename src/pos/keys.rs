@@ -76,6 +76,12 @@ pub fn preload_credentials(dir: &Path) {
 
 /// Reads a key afresh from its source, so a rotated key or file applies at the next pass.
 pub(super) fn read_api_key(source: &ApiKeySource) -> Result<ApiKey, StoreError> {
+    read_secret(source).map(ApiKey::new)
+}
+
+/// A secret (a POS key, etcd's password) from its source, trailing newline
+/// dropped; a missing or empty one is a `config` error naming the source.
+pub fn read_secret(source: &ApiKeySource) -> Result<String, StoreError> {
     let key = match source {
         ApiKeySource::Env(name) => {
             std::env::var(name).map_err(|_| missing(format!("variable {name} is not set")))?
@@ -93,7 +99,7 @@ pub(super) fn read_api_key(source: &ApiKeySource) -> Result<ApiKey, StoreError> 
     if key.is_empty() {
         return Err(missing("is empty".to_string()));
     }
-    Ok(ApiKey::new(key))
+    Ok(key)
 }
 
 /// `menusync_NAME` (the shipped unit's folder), else `NAME` (a unit of one's

@@ -29,6 +29,6 @@ mod resilience;
 mod square;
 
 pub use fetched::{Body, Documents, Fetched, Freshness};
-pub use keys::{CREDENTIALS_SOURCE_DIR, preload_credentials};
+pub use keys::{CREDENTIALS_SOURCE_DIR, preload_credentials, read_secret};
 pub use parse::quote;
 pub use provider::Provider;

@@ -108,6 +108,21 @@ pub async fn mirror(
     }
 }
 
+/// Copies release `release` of `store_id` as `target` holds it into the
+/// empty local folder `into` (a cluster's new leader taking over what the
+/// last leader published); the target's own markers stay behind.
+pub async fn fetch(
+    target: &Target,
+    store_id: &str,
+    release: &str,
+    into: &Path,
+    timeouts: Timeouts,
+) -> Result<(), StoreError> {
+    match &target.kind {
+        TargetKind::Rsync(rsync) => rsync::fetch(rsync, store_id, release, into, timeouts).await,
+    }
+}
+
 /// Where readers of `target` find store `store_id`, relative to its root.
 fn served_root(target: &Target, store_id: &str) -> String {
     match &target.kind {

@@ -247,6 +247,33 @@ pub(super) async fn mirror(
     run("rsync", &args, &what, timeouts.wall).await.map(drop)
 }
 
+/// Copies `releases/<release>/` of a `releases`-mode target into `into`,
+/// without its `.complete` marker (a push writes that on the host itself).
+pub(super) async fn fetch(
+    target: &RsyncTarget,
+    store_id: &str,
+    release: &str,
+    into: &Path,
+    timeouts: Timeouts,
+) -> Result<(), StoreError> {
+    if target.mode != DeployMode::Releases || !is_release_id(release) {
+        return Err(StoreError::new(
+            Kind::Push,
+            format!("release {release} cannot be fetched from a target in files mode"),
+        ));
+    }
+    let site = Site {
+        dest: &target.dest,
+        ssh: &target.ssh,
+    };
+    let source = site.rsync_path(store_id, &format!("releases/{release}/"));
+    let local = format!("{}/", into.display());
+    let exclude = format!("--exclude=/{COMPLETE_MARKER}");
+    let args = rsync_args(site, &source, &local, &[exclude.as_str()], timeouts.io);
+    let what = format!("rsync of release {release} from {}", site.describe());
+    run("rsync", &args, &what, timeouts.wall).await.map(drop)
+}
+
 async fn push_to(site: Site<'_>, push: &Push<'_>) -> Result<(), StoreError> {
     match push.mode {
         DeployMode::Files => push_files(site, push).await,
