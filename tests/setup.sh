@@ -9,7 +9,11 @@
 #                          cargo-deb (the package and field tests), chromium
 #                          and a Korean font (tests/preview.rs loads the
 #                          preview pages in a real browser), nginx
-#                          (tests/webserver.rs: what browsers revalidate)
+#                          (tests/webserver.rs: what browsers revalidate),
+#                          etcd-server (tests/common/etcd.rs: real clusters
+#                          on free loopback ports; the Debian package also
+#                          starts its own etcd on 2379/2380 where systemd
+#                          runs, which no test uses)
 #
 # Debian packages come from apt (root, or sudo when it is there); cargo-deb
 # from crates.io. Prints what it installs; prints nothing else when all is present.
@@ -35,6 +39,7 @@ if [ "$what" = tests ]; then
         "dpkg-deb:dpkg"
         "chromium:chromium"
         "/usr/sbin/nginx:nginx"
+        "/usr/bin/etcd:etcd-server"
         "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:fonts-noto-cjk"
     )
 fi

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod deb;
+pub mod etcd;
 pub mod fixture_pos;
 pub mod providers;
 pub mod raw_pos;
