@@ -11,7 +11,11 @@
 //! `releases`: `<dest>/<store>/releases/<id>/` is filled with `--link-dest` to
 //! the previous one, a `.complete` marker is written and checked, and
 //! `<dest>/<store>/current` is swapped by renaming a uniquely named link over
-//! it; the newest N releases are kept, never the current one.
+//! it; the newest N releases are kept, never the current one. Release ids
+//! say nothing about time (they are content hashes), so on a target
+//! "newest" is by the mtime of each release's `.complete` marker, touched at
+//! every swap: the order releases went live there. A release without the
+//! marker (a push that failed half-way) counts as the oldest.
 //!
 //! rsync and ssh run as children (`command`), with rsync's own I/O timeout
 //! plus a wall-clock cap, ssh in batch mode; any exit code but 0 fails the
@@ -312,7 +316,9 @@ async fn push_release(site: Site<'_>, push: &Push<'_>) -> Result<(), StoreError>
 ///
 /// The script is built from a checked path and ids that match
 /// `is_release_id`, each single-quoted; the prune keeps the newest
-/// `keep_releases` names that look like release ids, and never the new current.
+/// `keep_releases` names that look like release ids, by their `.complete`
+/// marker's mtime (`ls -t`; those without one listed first, as the oldest),
+/// and never the new current.
 async fn swap_remote(
     site: Site<'_>,
     host: &str,
@@ -324,7 +330,10 @@ async fn swap_remote(
     let temp = format!(".current-{release}-{}", std::process::id());
     let script = format!(
         "set -e; cd {dir}; touch {marker}; test -f {marker}; ln -s {target} {temp}; mv -T {temp} current; \
-         cd releases; ls -1 | grep -E {pattern} | sort | head -n -{keep} | grep -vxF {release} \
+         cd releases; \
+         {{ for r in *; do test -f \"$r/{complete}\" || printf '%s\\n' \"$r\"; done; \
+         ls -1tr -- */{complete} 2>/dev/null | sed 's|/\\.complete$||'; }} \
+         | grep -E {pattern} | head -n -{keep} | grep -vxF {release} \
          | while read -r old; do rm -rf -- \"$old\"; done",
         dir = quote(store_dir),
         marker = quote(&marker),
@@ -333,6 +342,7 @@ async fn swap_remote(
         pattern = quote(RELEASE_ID_ERE),
         keep = push.keep_releases,
         release = quote(release),
+        complete = COMPLETE_MARKER,
     );
     ssh(site, host, &script, push.wall_timeout).await.map(drop)
 }
@@ -361,10 +371,8 @@ fn swap_local(store_dir: &Path, push: &Push<'_>) -> Result<(), StoreError> {
     }
     swap_current_link(store_dir, push.release)
         .map_err(|err| deploy_error("swapping current", err))?;
-    let names: Vec<String> = std::fs::read_dir(store_dir.join("releases"))
-        .map_err(|err| deploy_error("listing releases", err))?
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .collect();
+    let names = by_complete_marker(&store_dir.join("releases"))
+        .map_err(|err| deploy_error("listing releases", err))?;
     let old = prunable(
         names.iter().map(String::as_str),
         Some(push.release),
@@ -375,6 +383,24 @@ fn swap_local(store_dir: &Path, push: &Push<'_>) -> Result<(), StoreError> {
             .map_err(|err| deploy_error("pruning releases", err))?;
     }
     Ok(())
+}
+
+/// The folders in a target's `releases/`, oldest first by the mtime of their
+/// `.complete` marker (the order they went live there); those without one
+/// first, as the oldest, ties by name. `ls -1tr */.complete` in `swap_remote`.
+fn by_complete_marker(releases_dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(releases_dir)? {
+        let Ok(name) = entry?.file_name().into_string() else {
+            continue;
+        };
+        let live_at = std::fs::metadata(releases_dir.join(&name).join(COMPLETE_MARKER))
+            .and_then(|meta| meta.modified())
+            .ok();
+        names.push((live_at, name));
+    }
+    names.sort();
+    Ok(names.into_iter().map(|(_, name)| name).collect())
 }
 
 #[cfg(test)]

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use super::*;
 
-const R1: &str = "20261124T090000000Z-aaaaaaaaaaaaaaaa";
-const R2: &str = "20261124T090001000Z-bbbbbbbbbbbbbbbb";
-const R3: &str = "20261124T090002000Z-cccccccccccccccc";
+// Pushed in this order; their names sort the other way round.
+const R1: &str = "m-cccccccccccccccccccc";
+const R2: &str = "m-bbbbbbbbbbbbbbbbbbbb";
+const R3: &str = "m-aaaaaaaaaaaaaaaaaaaa";
 
 fn push<'a>(
     dir: &'a Path,
@@ -129,7 +130,8 @@ fn paths_follow_a_double_dash_and_remote_uses_batch_ssh() {
 
 #[test]
 fn prune_keeps_the_newest_and_the_current_and_ignores_strangers() {
-    let names = [R1, R2, R3, "lost+found", "../etc"];
+    // Oldest first, as the caller orders them.
+    let names = [R1, "lost+found", R2, R3, "../etc"];
     assert_eq!(prunable(names, Some(R3), 2), [R1]);
     assert_eq!(prunable(names, Some(R1), 1), [R2]);
     assert!(prunable(names, Some(R3), 5).is_empty());
@@ -231,4 +233,45 @@ fn link_dest_is_an_absolute_path_on_the_target() {
     .release_path("s", R1);
     assert!(local_path.starts_with('/'), "{local_path}");
     assert!(local_path.ends_with(&format!("relative/web/s/releases/{R1}")));
+}
+
+/// Release ids are content hashes: on a target, the newest are the last to
+/// go live there (their `.complete` marker), never the largest names.
+#[tokio::test]
+async fn releases_mode_prunes_by_when_releases_went_live_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = RsyncDest::Local(dir.path().join("web"));
+    let site = local_site(&dest);
+    let store = dir.path().join("web/s");
+    let names = |store: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(store.join("releases"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let mut previous = None;
+    // R1 goes live again after R3 (a rollback): R2 is now the oldest.
+    for (name, menu) in [(R1, "1"), (R2, "2"), (R3, "3"), (R1, "1")] {
+        let local = release(&dir.path().join("local"), name, menu, &[]);
+        push_to(site, &push(&local, name, DeployMode::Releases, previous))
+            .await
+            .unwrap();
+        previous = Some(name);
+    }
+    assert_eq!(names(&store), [R3, R1], "kept: the last two to go live");
+    // A release that never got its marker (a push that failed half-way) is
+    // never the newest, whatever its name.
+    let half = "m-ffffffffffffffffffff";
+    std::fs::create_dir_all(store.join("releases").join(half).join("data")).unwrap();
+    let local = release(&dir.path().join("local"), R2, "2", &[]);
+    push_to(site, &push(&local, R2, DeployMode::Releases, previous))
+        .await
+        .unwrap();
+    assert_eq!(names(&store), [R2, R1]);
+    assert_eq!(
+        std::fs::read_link(store.join("current")).unwrap(),
+        Path::new("releases").join(R2)
+    );
 }
