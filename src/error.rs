@@ -97,6 +97,10 @@ pub enum Kind {
     ToolMissing,
     /// A push to a target, or the swap there, failed.
     Push,
+    /// The swap on a target was refused: a leader with a newer fencing
+    /// epoch has swapped that store there, so this host is no longer the
+    /// leader and must not move `current` back to its release.
+    Fenced,
 }
 
 impl Kind {
@@ -115,7 +119,7 @@ impl Kind {
             | Kind::ImageMissing { .. }
             | Kind::Moved => Category::Data,
             Kind::Storage | Kind::Busy => Category::Storage,
-            Kind::ToolMissing | Kind::Push => Category::Deploy,
+            Kind::ToolMissing | Kind::Push | Kind::Fenced => Category::Deploy,
         }
     }
 }
@@ -240,6 +244,7 @@ mod tests {
             Kind::Busy,
             Kind::ToolMissing,
             Kind::Push,
+            Kind::Fenced,
         ];
         for kind in retried {
             assert!(StoreError::new(kind, "x").is_retryable(), "{kind:?}");

@@ -45,7 +45,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("preview", &["atomic", "diff", "error", "menu"]),
     ("report", &["error", "state"]),
     ("pos", &["config", "error", "image_sink", "menu"]),
-    ("target", &["config", "error", "publish"]),
+    ("target", &["atomic", "config", "error", "lock", "publish"]),
     ("transform", &["config", "error", "menu", "pos"]),
     ("images", &["error", "image_sink", "menu", "pos", "publish"]),
     ("metrics", &["atomic", "error", "report", "state"]),

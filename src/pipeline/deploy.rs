@@ -156,6 +156,8 @@ async fn push_one(
         id: current,
         previous: target_state.release.as_deref(),
         carries_previous_images: !daemon.image_grace.is_zero(),
+        // A single host; a cluster leader will pass its fencing token here.
+        epoch: 0,
     };
     let started = Instant::now();
     let result = {

@@ -21,6 +21,7 @@ fn push<'a>(
         release_dir: dir,
         previous,
         carries_previous_images: false,
+        epoch: 0,
         mode,
         keep_releases: 2,
         io_timeout: Duration::from_secs(5),
@@ -274,4 +275,73 @@ async fn releases_mode_prunes_by_when_releases_went_live_there() {
         std::fs::read_link(store.join("current")).unwrap(),
         Path::new("releases").join(R2)
     );
+}
+
+/// Issue 24: once a newer leader (epoch 9) has swapped a store on a target,
+/// an older one (epoch 5) is refused there and `current` stays.
+#[tokio::test]
+async fn releases_mode_refuses_a_swap_from_an_older_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = RsyncDest::Local(dir.path().join("web"));
+    let site = local_site(&dest);
+    let store = dir.path().join("web/s");
+    let local = |name: &str, menu: &str| release(&dir.path().join("local"), name, menu, &[]);
+
+    let one = local(R1, "1");
+    let mut first = push(&one, R1, DeployMode::Releases, None);
+    first.epoch = 9;
+    push_to(site, &first).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(store.join(".epoch")).unwrap(),
+        "9\n"
+    );
+
+    let two = local(R2, "2");
+    let mut older = push(&two, R2, DeployMode::Releases, Some(R1));
+    older.epoch = 5;
+    let err = push_to(site, &older).await.unwrap_err();
+    assert_eq!(err.kind, Kind::Fenced);
+    assert!(
+        err.message
+            .contains("a newer leader (epoch 9) has swapped this store; this one has epoch 5"),
+        "{}",
+        err.message
+    );
+    assert_eq!(err.category(), crate::error::Category::Deploy);
+    assert_eq!(
+        std::fs::read_link(store.join("current")).unwrap(),
+        Path::new("releases").join(R1),
+        "current stays"
+    );
+    assert_eq!(
+        std::fs::read_to_string(store.join(".epoch")).unwrap(),
+        "9\n"
+    );
+
+    // The same leader, and a newer one, swap as before.
+    older.epoch = 9;
+    push_to(site, &older).await.unwrap();
+    older.epoch = 12;
+    push_to(site, &older).await.unwrap();
+    assert_eq!(
+        std::fs::read_link(store.join("current")).unwrap(),
+        Path::new("releases").join(R2)
+    );
+    assert_eq!(
+        std::fs::read_to_string(store.join(".epoch")).unwrap(),
+        "12\n"
+    );
+    // Files mode writes no epoch into its served folder.
+    let flat = RsyncDest::Local(dir.path().join("flat"));
+    let mut files = push(&one, R1, DeployMode::Files, None);
+    files.epoch = 3;
+    push_to(local_site(&flat), &files).await.unwrap();
+    assert!(!dir.path().join("flat/s/.epoch").exists());
+}
+
+#[test]
+fn an_epoch_beyond_sh_arithmetic_is_refused_before_any_host_sees_it() {
+    assert_eq!(shell_epoch(9).unwrap(), "9");
+    assert_eq!(shell_epoch(i64::MAX as u64).unwrap(), i64::MAX.to_string());
+    assert_eq!(shell_epoch(u64::MAX).unwrap_err().kind, Kind::Push);
 }
