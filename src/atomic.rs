@@ -173,10 +173,7 @@ mod tests {
             (".state.json.tmp-4242-7", Some(4242)),
             (".state.json.tmp-4242", Some(4242)),
             (".4242.tmp", Some(4242)),
-            (
-                ".current-4242-20261124T090000000Z-0123456789abcdef",
-                Some(4242),
-            ),
+            (".current-4242-m-0123456789abcdef0123", Some(4242)),
             (".current.tmp-4242-0", Some(4242)),
             ("state.json", None),
             (".lock", None),
@@ -225,7 +222,7 @@ mod tests {
         for name in [
             format!(".state.json.tmp-{dead}-3"),
             format!(".{dead}.tmp"),
-            format!(".current-{dead}-20261124T090000000Z-0123456789abcdef"),
+            format!(".current-{dead}-m-0123456789abcdef0123"),
         ] {
             fs::write(dir.path().join(name), b"half").unwrap();
         }

@@ -101,6 +101,10 @@ pub enum Kind {
     /// election, its lease ran out, or etcd has no quorum), so it neither
     /// went live nor pushed.
     NotLeader,
+    /// The swap on a target was refused: a leader with a newer fencing
+    /// epoch has swapped that store there, so this host is no longer the
+    /// leader and must not move `current` back to its release.
+    Fenced,
 }
 
 impl Kind {
@@ -119,7 +123,7 @@ impl Kind {
             | Kind::ImageMissing { .. }
             | Kind::Moved => Category::Data,
             Kind::Storage | Kind::Busy => Category::Storage,
-            Kind::ToolMissing | Kind::Push | Kind::NotLeader => Category::Deploy,
+            Kind::ToolMissing | Kind::Push | Kind::NotLeader | Kind::Fenced => Category::Deploy,
         }
     }
 }
@@ -244,6 +248,8 @@ mod tests {
             Kind::Busy,
             Kind::ToolMissing,
             Kind::Push,
+            Kind::Fenced,
+            Kind::NotLeader,
         ];
         for kind in retried {
             assert!(StoreError::new(kind, "x").is_retryable(), "{kind:?}");

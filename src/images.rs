@@ -24,7 +24,7 @@ use crate::error::{Category, Kind, StoreError};
 use crate::image_sink::{ImageSink, is_image_name};
 use crate::pos::Provider;
 use crate::pos::doc::{ImageDoc, ImagesDoc};
-use crate::publish::{StoreTree, release_time};
+use crate::publish::StoreTree;
 use chrono::{DateTime, Utc};
 
 /// What the images stage produced for one release.
@@ -241,29 +241,41 @@ async fn download(
 /// release's images), until the grace period has passed. Only what a menu
 /// named is carried, never what its release itself only carried, so images
 /// never outlive the grace by riding from release to release.
+///
+/// `new_release` is the id the release being built takes: a kept release of
+/// that id (the menu went back to an earlier one) is replaced by it, so it
+/// counts neither as kept nor as carried from.
 pub fn carry_forward(
     tree: &StoreTree,
     staging_dir: &Path,
     now: DateTime<Utc>,
     grace: std::time::Duration,
     keep_releases: usize,
+    new_release: &str,
 ) -> Result<usize, StoreError> {
     if grace.is_zero() {
         return Ok(0);
     }
-    let releases = tree.releases()?;
+    let all = tree.releases()?;
     let current = tree.current_release()?;
+    // A release was live until the next one (in menu mtime order) replaced it.
+    let replaced_at: Vec<(String, Option<DateTime<Utc>>)> = all
+        .iter()
+        .enumerate()
+        .map(|(index, release)| {
+            let next = all.get(index + 1).and_then(|next| tree.menu_time(next));
+            (release.clone(), next.map(DateTime::<Utc>::from))
+        })
+        .filter(|(release, _)| release != new_release)
+        .collect();
     // The releases still kept once the new one is in: the newest
     // `keep_releases - 1` (pruning follows the publish).
-    let kept_from = releases
+    let kept_from = replaced_at
         .len()
         .saturating_sub(keep_releases.saturating_sub(1));
-    let cutoff =
-        now.naive_utc() - chrono::TimeDelta::from_std(grace).unwrap_or(chrono::TimeDelta::MAX);
+    let cutoff = now - chrono::TimeDelta::from_std(grace).unwrap_or(chrono::TimeDelta::MAX);
     let mut carried = 0;
-    for (index, release) in releases.iter().enumerate() {
-        // A release was live until the next one replaced it; the current one until now.
-        let replaced_at = releases.get(index + 1).and_then(|next| release_time(next));
+    for (index, (release, replaced_at)) in replaced_at.iter().enumerate() {
         // The live release is replaced now: a page may have just loaded it.
         let recent = current.as_deref() == Some(release.as_str())
             || (index >= kept_from && replaced_at.is_some_and(|at| at > cutoff));

@@ -388,7 +388,7 @@ mod tests {
         let now = Utc::now();
         let mut state = StoreState::default();
         state.went_live(
-            "20261124T090000000Z-0123456789abcdef",
+            "m-0123456789abcdef0123",
             3,
             crate::state::WentLive::RolledBack,
             now,
@@ -423,7 +423,7 @@ mod tests {
             "menusync_stage_duration_seconds_sum{store=\"gangnam\",stage=\"fetch\"} 0.250000",
             "menusync_stage_duration_seconds_count{store=\"gangnam\",stage=\"images\"} 1",
             "menusync_image_bytes_downloaded_total{store=\"gangnam\"} 4096",
-            "menusync_release_info{store=\"gangnam\",release=\"20261124T090000000Z-0123456789abcdef\"} 1",
+            "menusync_release_info{store=\"gangnam\",release=\"m-0123456789abcdef0123\"} 1",
             "menusync_stale{store=\"yeoksam\"} 1",
             "menusync_stale{store=\"gangnam\"} 0",
             "menusync_consecutive_failures{store=\"yeoksam\"} 1",

@@ -6,7 +6,7 @@
 //! stores/<id>/releases/<release>/data/menu.json
 //! stores/<id>/releases/<release>/images/<hash>.<ext>
 //! stores/<id>/current -> releases/<release>
-//! stores/<id>/staging/<release>/      (being built; removed at start-up)
+//! stores/<id>/staging/build-<pid>-<n>/ (being built; removed at start-up)
 //! stores/<id>/state.json              (see `state`)
 //! stores/<id>/.lock                   (held while a pass runs)
 //! ```
@@ -15,13 +15,17 @@
 //! `releases/`, and only then does a new `current` link get renamed over the
 //! old one. Nothing under `releases/` is ever written in place, so a crash at
 //! any instant leaves `current` pointing at a complete release.
+//!
+//! A release's id is derived from its `menu.json` bytes alone ([`release_id`]):
+//! two hosts building from the same POS data name the same release, so a
+//! standby that takes over pushes nothing its targets already hold. Ids say
+//! nothing about time; releases are ordered by their menu's mtime, which
+//! [`crate::atomic::mtime_after`] makes strictly increasing per build.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-
-use chrono::{DateTime, Utc};
 
 use crate::error::{Kind, StoreError};
 
@@ -30,11 +34,17 @@ const STAGING: &str = "staging";
 const CURRENT: &str = "current";
 pub const MENU_PATH: &str = "data/menu.json";
 pub const IMAGES_DIR: &str = "images";
-/// Release ids start with the UTC time to the millisecond: `20261124T183000123Z`.
-const STAMP_FORMAT: &str = "%Y%m%dT%H%M%S%3fZ";
-const STAMP_LEN: usize = 19;
-/// Hex digits of the content hash that end a release id.
-const RELEASE_HASH_LEN: usize = 16;
+/// What every release id starts with, so its shape is recognisable.
+const RELEASE_PREFIX: &str = "m-";
+/// Hex digits of the sha256 of `menu.json` that end a release id (80 bits).
+const RELEASE_HASH_LEN: usize = 20;
+/// The ids of releases built before ids were content-derived:
+/// `20261124T183000123Z-0123456789abcdef`, the UTC time then 16 hex digits.
+const LEGACY_STAMP_FORMAT: &str = "%Y%m%dT%H%M%S%3fZ";
+const LEGACY_STAMP_LEN: usize = 19;
+const LEGACY_HASH_LEN: usize = 16;
+/// Prefix of the folders a release is built in under `staging/`.
+const BUILD_PREFIX: &str = "build-";
 
 /// One store's folder under the state directory.
 #[derive(Debug, Clone)]
@@ -113,7 +123,8 @@ impl StoreTree {
         }
     }
 
-    /// Every kept release, oldest first (release ids sort by time).
+    /// Every kept release, oldest first: in the order of their `menu.json`
+    /// mtimes (a release whose menu does not read is the oldest), ties by name.
     pub fn releases(&self) -> Result<Vec<String>, StoreError> {
         let dir = self.root.join(RELEASES);
         let entries = match fs::read_dir(&dir) {
@@ -135,11 +146,19 @@ impl StoreTree {
                 .to_str()
                 .filter(|name| is_release_id(name))
             {
-                releases.push(name.to_string());
+                releases.push((self.menu_time(name), name.to_string()));
             }
         }
         releases.sort();
-        Ok(releases)
+        Ok(releases.into_iter().map(|(_, name)| name).collect())
+    }
+
+    /// When `release`'s `menu.json` was written (its mtime), if it reads:
+    /// the order of releases, and when one replaced another.
+    pub fn menu_time(&self, release: &str) -> Option<SystemTime> {
+        fs::metadata(self.release_dir(release).join(MENU_PATH))
+            .and_then(|meta| meta.modified())
+            .ok()
     }
 
     /// Removes half-built releases that a crash or a kill left in `staging/`.
@@ -170,29 +189,21 @@ impl StoreTree {
         Ok(removed)
     }
 
-    /// Starts a new release in `staging/`, named after the time and the content hash.
-    ///
-    /// Release ids sort in publish order, which pruning relies on: a stamp not
-    /// after the newest kept release (same millisecond, or a clock stepped
-    /// back) is moved to just after it.
-    pub fn begin(&self, content_hash: &str, now: DateTime<Utc>) -> Result<Staging, StoreError> {
+    /// Starts a new release in a folder of its own under `staging/`; it is
+    /// named only once its menu is written ([`Staging::write_menu`]).
+    pub fn begin(&self) -> Result<Staging, StoreError> {
         self.ensure()?;
-        let mut stamp = now.naive_utc();
-        if let Some(newest) = self.releases()?.last().and_then(|id| release_time(id))
-            && stamp <= newest
-        {
-            stamp = newest + chrono::TimeDelta::milliseconds(1);
-        }
-        let short = &content_hash[..RELEASE_HASH_LEN.min(content_hash.len())];
-        let release = format!("{}-{short}", stamp.format(STAMP_FORMAT));
-        let dir = self.root.join(STAGING).join(&release);
+        static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let build = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("{BUILD_PREFIX}{}-{build}", std::process::id());
+        let dir = self.root.join(STAGING).join(name);
         for sub in [dir.join("data"), dir.join(IMAGES_DIR)] {
             fs::create_dir_all(&sub)
                 .map_err(|err| StoreError::storage(format!("creating {}", sub.display()), err))?;
         }
         Ok(Staging {
             tree: self.clone(),
-            release,
+            release: None,
             dir,
         })
     }
@@ -201,10 +212,7 @@ impl StoreTree {
     fn newest_menu_mtime(&self) -> io::Result<Option<SystemTime>> {
         let mut newest = None;
         for release in self.releases().map_err(io::Error::other)? {
-            let menu = self.release_dir(&release).join(MENU_PATH);
-            if let Ok(modified) = fs::metadata(&menu).and_then(|meta| meta.modified()) {
-                newest = newest.max(Some(modified));
-            }
+            newest = newest.max(self.menu_time(&release));
         }
         Ok(newest)
     }
@@ -322,20 +330,22 @@ pub fn swap_current_link(root: &Path, release: &str) -> io::Result<()> {
     result
 }
 
-/// The releases among `names` to delete: all but the newest `keep` release
-/// ids, never `current`, never a name that is not a release id. The one
-/// pruning rule of local publishing and of local targets.
+/// The releases among `oldest_first` (names in the order the caller knows
+/// them went live, oldest first) to delete: all but the newest `keep`
+/// release ids, never `current`, never a name that is not a release id.
+/// The one pruning rule of local publishing and of local targets; ids say
+/// nothing about time, so the order is the caller's (menu mtimes here,
+/// `.complete` markers on a target).
 pub fn prunable<'a>(
-    names: impl IntoIterator<Item = &'a str>,
+    oldest_first: impl IntoIterator<Item = &'a str>,
     current: Option<&str>,
     keep: usize,
 ) -> Vec<String> {
-    let mut releases: Vec<&str> = names
+    let releases: Vec<&str> = oldest_first
         .into_iter()
         .map(str::trim)
         .filter(|name| is_release_id(name))
         .collect();
-    releases.sort_unstable();
     let excess = releases.len().saturating_sub(keep);
     releases
         .into_iter()
@@ -349,13 +359,20 @@ pub fn prunable<'a>(
 #[derive(Debug)]
 pub struct Staging {
     tree: StoreTree,
-    release: String,
+    /// Its id, known once its menu is written.
+    release: Option<String>,
     dir: PathBuf,
 }
 
 impl Staging {
-    pub fn release(&self) -> &str {
-        &self.release
+    /// The folder it is built in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Its id, once [`Staging::write_menu`] has named it.
+    pub fn release(&self) -> Option<&str> {
+        self.release.as_deref()
     }
 
     pub fn images_dir(&self) -> PathBuf {
@@ -368,7 +385,9 @@ impl Staging {
     /// `Last-Modified` from it and rsync carries it to the targets, so a
     /// browser revalidating its copy gets this menu even when the last one
     /// had the same size and was published less than a second ago.
-    pub fn write_menu(&self, bytes: &[u8]) -> Result<(), StoreError> {
+    ///
+    /// The bytes name the release ([`release_id`]); returns that id.
+    pub fn write_menu(&mut self, bytes: &[u8]) -> Result<String, StoreError> {
         let path = self.dir.join(MENU_PATH);
         (|| {
             let newest = self.tree.newest_menu_mtime()?;
@@ -377,7 +396,10 @@ impl Staging {
             file.set_modified(crate::atomic::mtime_after(newest, SystemTime::now()))?;
             file.sync_all()
         })()
-        .map_err(|err| StoreError::storage(format!("writing {}", path.display()), err))
+        .map_err(|err| StoreError::storage(format!("writing {}", path.display()), err))?;
+        let release = release_id(bytes);
+        self.release = Some(release.clone());
+        Ok(release)
     }
 
     /// Makes the release durable, moves it into `releases/` and points `current` at it.
@@ -390,8 +412,23 @@ impl Staging {
 
     /// Makes the release durable and moves it into `releases/`, complete, without
     /// pointing `current` at it: a release held for approval.
+    ///
+    /// A kept release of the same id (the menu went back to an earlier one)
+    /// is removed first and this fresh copy takes its place, so its menu's
+    /// mtime is the newest (the mtime rule, the order of releases) and it
+    /// holds the images carried forward now. The current release is never
+    /// touched: the same id is the same menu, already live.
     pub fn keep(self) -> Result<String, StoreError> {
-        let target = self.tree.release_dir(&self.release);
+        let release = self
+            .release
+            .clone()
+            .expect("a staging release is kept only after write_menu named it");
+        if self.tree.current_release()?.as_deref() == Some(release.as_str()) {
+            // Dropped: the staging folder goes, the live release stays as it is.
+            return Ok(release);
+        }
+        self.tree.remove_release(&release)?;
+        let target = self.tree.release_dir(&release);
         (|| {
             // Files were fsynced as they were written; now their folders.
             sync_dir(&self.dir.join("data"))?;
@@ -404,7 +441,6 @@ impl Staging {
         .map_err(|err| {
             StoreError::storage(format!("moving release into {}", target.display()), err)
         })?;
-        let release = self.release.clone();
         // Already renamed away: nothing for Drop to clean.
         std::mem::forget(self);
         Ok(release)
@@ -417,27 +453,45 @@ impl Drop for Staging {
     }
 }
 
+/// The id of the release whose `menu.json` is `menu_bytes`: `m-` and the
+/// first 20 hex digits of their sha256, like `m-3e70092215d45758a1b2`.
+///
+/// Only the menu's bytes enter it: equal POS data gives a byte-equal menu
+/// (transform is pure, images are named by their content), so two hosts
+/// name the same release the same, and what customers see changes exactly
+/// when the id does. Images carried forward are a local detail and do not
+/// count.
+pub fn release_id(menu_bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(menu_bytes);
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("{RELEASE_PREFIX}{}", &hex[..RELEASE_HASH_LEN])
+}
+
 /// [`is_release_id`] as an extended regular expression, for the one place
 /// that cannot call it: the prune step of a remote target, run by `sh` over ssh.
-pub const RELEASE_ID_ERE: &str = "^[0-9]{8}T[0-9]{9}Z-[0-9a-f]{16}$";
+pub const RELEASE_ID_ERE: &str = "^(m-[0-9a-f]{20}|[0-9]{8}T[0-9]{9}Z-[0-9a-f]{16})$";
 
-/// Release ids look like `20261124T183000123Z-0123456789abcdef`.
+/// Release ids look like `m-3e70092215d45758a1b2` ([`release_id`]); those
+/// built before ids were content-derived, `20261124T183000123Z-0123456789abcdef`,
+/// are still recognised, so an upgraded host keeps serving, ordering and
+/// pruning them.
 pub fn is_release_id(name: &str) -> bool {
+    let lower_hex = |text: &str, len: usize| {
+        text.len() == len
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if let Some(hash) = name.strip_prefix(RELEASE_PREFIX) {
+        return lower_hex(hash, RELEASE_HASH_LEN);
+    }
     let Some((stamp, hash)) = name.split_once('-') else {
         return false;
     };
-    release_time(name).is_some()
-        && stamp.len() == STAMP_LEN
-        && hash.len() == RELEASE_HASH_LEN
-        && hash
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// The publish time a release id starts with.
-pub fn release_time(name: &str) -> Option<chrono::NaiveDateTime> {
-    let stamp = name.get(..STAMP_LEN)?;
-    chrono::NaiveDateTime::parse_from_str(stamp, STAMP_FORMAT).ok()
+    stamp.len() == LEGACY_STAMP_LEN
+        && chrono::NaiveDateTime::parse_from_str(stamp, LEGACY_STAMP_FORMAT).is_ok()
+        && lower_hex(hash, LEGACY_HASH_LEN)
 }
 
 /// Makes sure `dir` is a real directory, creating it if missing; anything

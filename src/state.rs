@@ -472,7 +472,7 @@ mod tests {
         assert_eq!(StoreState::load(&path).unwrap(), StoreState::default());
 
         let mut state = StoreState {
-            release: Some("20261124T000000Z-0123456789abcdef".into()),
+            release: Some("m-0123456789abcdef0123".into()),
             ..StoreState::default()
         };
         state.record_failure(Category::Network, "POS down".into(), Utc::now());

@@ -45,15 +45,17 @@ const RULES: &[(&str, &[&str])] = &[
     ("preview", &["atomic", "diff", "error", "menu"]),
     ("report", &["error", "state"]),
     ("pos", &["config", "error", "image_sink", "menu"]),
-    ("target", &["config", "error", "publish"]),
+    ("target", &["atomic", "config", "error", "lock", "publish"]),
     ("transform", &["config", "error", "menu", "pos"]),
     ("images", &["error", "image_sink", "menu", "pos", "publish"]),
     ("metrics", &["atomic", "error", "report", "state"]),
+    ("cluster", &["config", "error", "pos", "state"]),
     // Orchestration: the only modules that compose stages.
     (
         "pipeline",
         &[
             "atomic",
+            "cluster",
             "config",
             "detect",
             "diff",
@@ -93,11 +95,22 @@ const RULES: &[(&str, &[&str])] = &[
     ),
     (
         "daemon",
-        &["config", "metrics", "notify", "pipeline", "signals"],
+        &[
+            "cluster",
+            "config",
+            "metrics",
+            "notify",
+            "operations",
+            "pipeline",
+            "publish",
+            "signals",
+            "state",
+        ],
     ),
     (
         "commands",
         &[
+            "cluster",
             "config",
             "daemon",
             "metrics",

@@ -550,8 +550,9 @@ fn allowed(relative: &str) -> bool {
         _ => false,
     };
     let page = |name: &str| {
-        name.strip_suffix(".html")
-            .is_some_and(|stem| stem == "index" || stem == "held" || stem.len() == 36)
+        name.strip_suffix(".html").is_some_and(|stem| {
+            stem == "index" || stem == "held" || menusync::publish::is_release_id(stem)
+        })
     };
     match parts.as_slice() {
         ["stores.toml"] | ["state"] | ["state", "stores"] | ["web"] => true,

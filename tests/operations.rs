@@ -167,12 +167,7 @@ async fn rollback_goes_back_pushes_and_holds_until_the_pos_changes() {
     assert_eq!(env.status().await[0]["pinned"], false);
 
     let unknown = env
-        .run(&[
-            "rollback",
-            "gangnam",
-            "--to",
-            "20000101T000000000Z-0000000000000000",
-        ])
+        .run(&["rollback", "gangnam", "--to", "m-00000000000000000000"])
         .await;
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no kept release"));

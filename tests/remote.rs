@@ -283,3 +283,122 @@ fn readers_never_see_a_torn_menu_in_releases_mode() {
         &examples[..examples.len().min(5)]
     );
 }
+
+/// Sets `keep_releases` of every releases-mode target in the setup's config.
+fn keep_releases(setup: &Setup, keep: usize) {
+    let path = setup.path().join("stores.toml");
+    let config = std::fs::read_to_string(&path).unwrap().replace(
+        "mode = \"releases\"\n",
+        &format!("mode = \"releases\"\nkeep_releases = {keep}\n"),
+    );
+    std::fs::write(path, config).unwrap();
+}
+
+/// The release folders on a remote target, by name.
+fn remote_releases(store: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(store.join("releases"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Release ids are content hashes: a remote target keeps the releases that
+/// went live there last (their `.complete` marker), whatever their names.
+#[test]
+fn a_remote_target_prunes_by_when_releases_went_live_there() {
+    let setup = Setup::new(&[("atomic", "releases")]);
+    keep_releases(&setup, 2);
+    let mut live = Vec::new();
+    // The third round brings the first menu back: it goes live again.
+    for round in [0, 1, 2, 0] {
+        setup.pos_round(round);
+        let output = setup.once();
+        assert!(output.status.success(), "{}", common::text(&output));
+        live.push(
+            common::StoreDir::under(setup.path(), "gangnam")
+                .current_release()
+                .unwrap(),
+        );
+    }
+    assert_eq!(live[0], live[3], "the same menu is the same release");
+    let mut want = vec![live[2].clone(), live[3].clone()];
+    want.sort();
+    let remote = setup.remote("atomic");
+    assert_eq!(
+        remote_releases(&remote),
+        want,
+        "releases went live: {live:?}"
+    );
+    assert_eq!(
+        std::fs::read_link(remote.join("current")).unwrap(),
+        Path::new("releases").join(&live[3])
+    );
+}
+
+/// Issue 24: a swap with epoch 5 after one with epoch 9 is refused on the
+/// remote host, as `Kind::Fenced`, and `current` stays where epoch 9 put it.
+#[test]
+fn a_remote_swap_from_an_older_epoch_is_refused() {
+    let setup = Setup::new(&[("atomic", "releases")]);
+    let store_dir = common::StoreDir::under(setup.path(), "gangnam");
+    let mut releases = Vec::new();
+    for round in 0..2 {
+        setup.pos_round(round);
+        assert!(setup.once().status.success());
+        releases.push(store_dir.current_release().unwrap());
+    }
+    let config = menusync::config::Config::load(&setup.path().join("stores.toml")).unwrap();
+    let store = &config.stores[0];
+    let target = &store.targets[0];
+    let tree = menusync::publish::StoreTree::new(&config.daemon.state_dir, &store.id);
+    let timeouts = menusync::target::Timeouts::of(&config.daemon);
+    let push = |id: &str, previous: &str, epoch: u64| {
+        let release = menusync::target::Release {
+            store_id: &store.id,
+            tree: &tree,
+            id,
+            previous: Some(previous),
+            carries_previous_images: true,
+            epoch,
+        };
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(menusync::target::push(target, &release, timeouts))
+    };
+    let remote = setup.remote("atomic");
+    let current = || std::fs::read_link(remote.join("current")).unwrap();
+
+    push(&releases[0], &releases[1], 9).unwrap();
+    assert_eq!(current(), Path::new("releases").join(&releases[0]));
+    assert_eq!(
+        std::fs::read_to_string(remote.join(".epoch")).unwrap(),
+        "9\n"
+    );
+
+    let err = push(&releases[1], &releases[0], 5).unwrap_err();
+    assert_eq!(err.kind, menusync::error::Kind::Fenced, "{}", err.chain());
+    assert!(
+        err.message
+            .contains("a newer leader (epoch 9) has swapped this store; this one has epoch 5"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        current(),
+        Path::new("releases").join(&releases[0]),
+        "current stays"
+    );
+    assert_eq!(
+        std::fs::read_to_string(remote.join(".epoch")).unwrap(),
+        "9\n"
+    );
+
+    // A newer leader swaps as before.
+    push(&releases[1], &releases[0], 10).unwrap();
+    assert_eq!(current(), Path::new("releases").join(&releases[1]));
+    assert_eq!(
+        std::fs::read_to_string(remote.join(".epoch")).unwrap(),
+        "10\n"
+    );
+}

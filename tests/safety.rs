@@ -125,9 +125,7 @@ fn kill_9_at_any_instant_leaves_a_complete_release_current() {
     }
     std::os::unix::fs::symlink(
         "releases/x",
-        store_root.join(format!(
-            ".current-{dead}-20261124T090000000Z-0123456789abcdef"
-        )),
+        store_root.join(format!(".current-{dead}-m-0123456789abcdef0123")),
     )
     .unwrap();
 

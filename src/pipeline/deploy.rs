@@ -150,19 +150,25 @@ async fn push_one(
     }
     let name = &target.name;
     let daemon = &ctx.config.daemon;
-    // With a cluster, every push first proves this instance leads.
-    if let Some(member) = ctx.shared.member()
-        && let Err(err) = member.prove().await
-    {
-        warn!(deploy_target = %name, category = %err.category(), "not pushed: {}", err.chain());
-        return TargetResult::Failed(target_state, err.chain());
-    }
+    // With a cluster, every push first proves this instance leads, and the
+    // target's swap refuses a token older than one it has seen (`.epoch`).
+    let epoch = match ctx.shared.member() {
+        None => 0,
+        Some(member) => match member.prove().await {
+            Ok(token) => u64::try_from(token).unwrap_or(0),
+            Err(err) => {
+                warn!(deploy_target = %name, category = %err.category(), "not pushed: {}", err.chain());
+                return TargetResult::Failed(target_state, err.chain());
+            }
+        },
+    };
     let release = Release {
         store_id: &store.id,
         tree,
         id: current,
         previous: target_state.release.as_deref(),
         carries_previous_images: !daemon.image_grace.is_zero(),
+        epoch,
     };
     let started = Instant::now();
     let result = {
@@ -187,6 +193,13 @@ async fn push_one(
             })
         }
         Err(err) => {
+            // A newer leader swapped there: this instance finds out it no
+            // longer leads (the proof fails and makes it a standby).
+            if err.kind == Kind::Fenced
+                && let Some(member) = ctx.shared.member()
+            {
+                let _ = member.prove().await;
+            }
             target_state.failures += 1;
             let wait = backoff(target.retry_backoff, target_state.failures);
             target_state.retry_at = Some(finished + wait);

@@ -26,7 +26,7 @@ use crate::images::{self, GatheredImages, ImageRequest};
 use crate::instrument::log_problems;
 use crate::menu::Menu;
 use crate::pos::doc::ImagesDoc;
-use crate::publish::{IMAGES_DIR, Staging};
+use crate::publish::{IMAGES_DIR, Staging, release_id};
 use crate::state::{Held, StoreState, WentLive};
 use crate::transform;
 
@@ -111,23 +111,15 @@ pub(crate) async fn build_release(
         hold,
         ..
     } = planned;
-    let staged = gather(
-        pass,
-        menu,
-        &images_doc,
-        current.as_deref(),
-        &content_hash,
-        images_deadline,
-    )
-    .await?;
+    let staged = gather(pass, menu, &images_doc, current.as_deref(), images_deadline).await?;
     pass.recorder
         .stage("publish", async {
             let Staged {
-                staging,
+                mut staging,
                 menu,
+                bytes,
                 gathered,
             } = staged;
-            let bytes = menu.to_bytes();
             let old = published
                 .as_ref()
                 .map(|(menu, bytes)| (menu, bytes.as_slice()));
@@ -145,6 +137,7 @@ pub(crate) async fn build_release(
                 });
                 return Ok(None);
             }
+            // The bytes name the release; an older copy of that name is replaced.
             staging.write_menu(&bytes)?;
             let release = staging.keep()?;
             if !hold.is_empty() {
@@ -184,29 +177,32 @@ pub(crate) async fn build_release(
         .await
 }
 
-/// A complete release in staging: the menu with its image paths, its images.
+/// A complete release in staging: the menu with its image paths (and as
+/// the bytes of `menu.json`, which name the release), its images.
 struct Staged {
     staging: Staging,
     menu: Menu,
+    bytes: Vec<u8>,
     gathered: GatheredImages,
 }
 
 /// Starts the release in staging and brings its images in: held ones
 /// linked, new ones downloaded, recently replaced ones carried forward.
+/// The menu's bytes, once its image paths are in, are what the release is
+/// named after, so they are fixed before anything is carried forward.
 async fn gather(
     pass: Pass<'_>,
     mut menu: Menu,
     images_doc: &ImagesDoc,
     current: Option<&str>,
-    content_hash: &str,
     images_deadline: tokio::time::Instant,
 ) -> Result<Staged, StoreError> {
     let (ctx, store, tree) = (pass.ctx, pass.store, pass.tree);
     let daemon = &ctx.config.daemon;
-    let staging = tree.begin(content_hash, Utc::now())?;
+    let staging = tree.begin()?;
     let held_dir = current.map(|release| tree.release_dir(release).join(IMAGES_DIR));
     let staging_images = staging.images_dir();
-    let gathered = pass
+    let (gathered, bytes) = pass
         .recorder
         .stage("images", async {
             let request = ImageRequest {
@@ -232,24 +228,27 @@ async fn gather(
                 linked = gathered.linked,
                 "images ready"
             );
+            transform::attach_images(&mut menu, &gathered.files);
+            let bytes = menu.to_bytes();
             let carried = images::carry_forward(
                 tree,
                 &staging_images,
                 Utc::now(),
                 daemon.image_grace,
                 daemon.keep_releases.get(),
+                &release_id(&bytes),
             )?;
             debug!(
                 carried,
                 "images of recently replaced releases carried forward"
             );
-            Ok::<_, StoreError>(gathered)
+            Ok::<_, StoreError>((gathered, bytes))
         })
         .await?;
-    transform::attach_images(&mut menu, &gathered.files);
     Ok(Staged {
         staging,
         menu,
+        bytes,
         gathered,
     })
 }

@@ -155,7 +155,12 @@ impl StorePreview {
     pub fn prune(&self, keep: usize) -> Result<(), StoreError> {
         let changes = self.root.join(CHANGES);
         let mut pages = list(&changes)?;
-        pages.sort();
+        // Release ids carry no time (they hash the menu): the newest pages
+        // are the last written, and a release that returns rewrites its page.
+        pages.sort_by_cached_key(|page| {
+            let written = fs::metadata(changes.join(page)).and_then(|meta| meta.modified());
+            (written.ok(), page.clone())
+        });
         let excess = pages.len().saturating_sub(keep);
         for page in &pages[..excess] {
             remove(&changes.join(page))?;
@@ -319,5 +324,43 @@ mod tests {
             <img src="images/../../etc/passwd"><img src="images/ABCDEF0123456789.jpg">"#;
         let names: Vec<String> = image_names(text).into_iter().collect();
         assert_eq!(names, ["0123456789abcdef.jpg", "fedcba9876543210.png"]);
+    }
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::*;
+
+    /// Release ids hash the menu: change pages are pruned by when they were
+    /// written, never by name.
+    #[test]
+    fn prune_keeps_the_last_written_change_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let preview = StorePreview::new(dir.path(), "gangnam");
+        fs::create_dir_all(preview.root.join(CHANGES)).unwrap();
+        let at = |secs| std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        // Written in this order; their names sort the other way round.
+        let written = [
+            "m-cccccccccccccccccccc",
+            "m-bbbbbbbbbbbbbbbbbbbb",
+            "m-aaaaaaaaaaaaaaaaaaaa",
+        ];
+        for (n, release) in written.iter().enumerate() {
+            let page = preview.changes_page(release);
+            fs::write(&page, "<p>page</p>").unwrap();
+            fs::File::options()
+                .write(true)
+                .open(&page)
+                .unwrap()
+                .set_modified(at(1_700_000_000 + n as u64))
+                .unwrap();
+        }
+        preview.prune(2).unwrap();
+        let mut kept = list(&preview.root.join(CHANGES)).unwrap();
+        kept.sort();
+        assert_eq!(
+            kept,
+            ["m-aaaaaaaaaaaaaaaaaaaa.html", "m-bbbbbbbbbbbbbbbbbbbb.html"]
+        );
     }
 }

@@ -1,22 +1,15 @@
-//! Tests of the release layout: ordering of the swap, pruning, staging cleanup.
-
-use chrono::TimeZone;
+//! Tests of the release layout: content-derived ids, ordering of the swap and
+//! of releases, pruning, staging cleanup.
 
 use super::*;
 
-fn at(second: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, second).unwrap()
+fn menu(c: char) -> Vec<u8> {
+    format!("{{\"v\":\"{c}\"}}\n").into_bytes()
 }
 
-fn hash(c: char) -> String {
-    c.to_string().repeat(64)
-}
-
-fn publish_one(tree: &StoreTree, c: char, second: u32) -> String {
-    let staging = tree.begin(&hash(c), at(second)).unwrap();
-    staging
-        .write_menu(format!("{{\"v\":\"{c}\"}}\n").as_bytes())
-        .unwrap();
+fn publish_one(tree: &StoreTree, c: char) -> String {
+    let mut staging = tree.begin().unwrap();
+    staging.write_menu(&menu(c)).unwrap();
     fs::write(
         staging.images_dir().join("0123456789abcdef.jpg"),
         b"\xFF\xD8\xFF",
@@ -25,14 +18,18 @@ fn publish_one(tree: &StoreTree, c: char, second: u32) -> String {
     staging.publish().unwrap()
 }
 
+fn menu_mtime(tree: &StoreTree, release: &str) -> SystemTime {
+    tree.menu_time(release).expect("the release's menu reads")
+}
+
 #[test]
 fn publish_makes_a_complete_release_current() {
     let dir = tempfile::tempdir().unwrap();
     let tree = StoreTree::new(dir.path(), "gangnam");
     assert_eq!(tree.current_release().unwrap(), None);
 
-    let release = publish_one(&tree, 'a', 0);
-    assert_eq!(release, "20261124T090000000Z-aaaaaaaaaaaaaaaa");
+    let release = publish_one(&tree, 'a');
+    assert_eq!(release, release_id(&menu('a')));
     assert!(is_release_id(&release));
     assert_eq!(
         tree.current_release().unwrap().as_deref(),
@@ -51,15 +48,82 @@ fn publish_makes_a_complete_release_current() {
 }
 
 #[test]
+fn a_release_id_is_the_hash_of_its_menu_bytes_only() {
+    // sha256 of `{"v":"a"}\n`, its first 20 hex digits.
+    assert_eq!(release_id(&menu('a')), "m-00fd60f574b5a2860de4");
+    assert_ne!(release_id(&menu('a')), release_id(&menu('b')));
+    // Two hosts (two state dirs) building the same menu name the same
+    // release, whatever else their releases hold or when they built it.
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = StoreTree::new(one.path(), "gangnam");
+    let second = StoreTree::new(two.path(), "gangnam");
+    publish_one(&second, 'z');
+    let mut staging = second.begin().unwrap();
+    fs::write(staging.images_dir().join("carried.jpg"), b"\xFF\xD8\xFF").unwrap();
+    staging.write_menu(&menu('a')).unwrap();
+    assert_eq!(publish_one(&first, 'a'), staging.publish().unwrap());
+    assert_eq!(
+        first.current_release().unwrap(),
+        second.current_release().unwrap()
+    );
+}
+
+#[test]
+fn a_menu_that_returns_gets_a_fresh_release_under_its_old_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = StoreTree::new(dir.path(), "gangnam");
+    let a = publish_one(&tree, 'a');
+    let first_mtime = menu_mtime(&tree, &a);
+    // A file only the first copy of A held: the fresh copy must not have it.
+    fs::write(tree.release_dir(&a).join("images/stale.jpg"), b"x").unwrap();
+    let b = publish_one(&tree, 'b');
+    assert_ne!(a, b);
+    assert_eq!(tree.releases().unwrap(), [a.clone(), b.clone()]);
+
+    let again = publish_one(&tree, 'a');
+    assert_eq!(again, a, "the same menu, the same name");
+    assert_eq!(tree.current_release().unwrap().as_deref(), Some(a.as_str()));
+    assert!(
+        !tree.release_dir(&a).join("images/stale.jpg").exists(),
+        "a fresh release, never the old folder reused"
+    );
+    let mtime = menu_mtime(&tree, &a);
+    assert!(mtime > first_mtime && mtime > menu_mtime(&tree, &b));
+    assert!(
+        mtime
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            > menu_mtime(&tree, &b)
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        "a later whole second than every kept menu (the mtime rule)"
+    );
+    // Now the newest: B is the one before it.
+    assert_eq!(tree.releases().unwrap(), [b.clone(), a.clone()]);
+    assert_eq!(fs::read_dir(tree.root().join(STAGING)).unwrap().count(), 0);
+
+    // Building the live menu again leaves the live release as it is.
+    let live_mtime = menu_mtime(&tree, &a);
+    let mut staging = tree.begin().unwrap();
+    staging.write_menu(&menu('a')).unwrap();
+    assert_eq!(staging.keep().unwrap(), a);
+    assert_eq!(menu_mtime(&tree, &a), live_mtime);
+    assert_eq!(fs::read_dir(tree.root().join(STAGING)).unwrap().count(), 0);
+}
+
+#[test]
 fn an_unfinished_staging_release_never_becomes_current() {
     let dir = tempfile::tempdir().unwrap();
     let tree = StoreTree::new(dir.path(), "gangnam");
-    let first = publish_one(&tree, 'a', 0);
+    let first = publish_one(&tree, 'a');
 
-    let staging = tree.begin(&hash('b'), at(1)).unwrap();
+    let mut staging = tree.begin().unwrap();
     staging.write_menu(b"{}").unwrap();
-    let staged = tree.root().join(STAGING).join(staging.release());
+    let staged = staging.dir().to_path_buf();
     assert!(staged.is_dir());
+    assert!(staged.starts_with(tree.root().join(STAGING)));
     assert_eq!(
         tree.current_release().unwrap().as_deref(),
         Some(first.as_str())
@@ -79,10 +143,7 @@ fn clean_staging_removes_what_a_crash_left() {
     let dir = tempfile::tempdir().unwrap();
     let tree = StoreTree::new(dir.path(), "gangnam");
     tree.ensure().unwrap();
-    let leftover = tree
-        .root()
-        .join(STAGING)
-        .join("20261124T090000000Z-bbbbbbbbbbbbbbbb");
+    let leftover = tree.root().join(STAGING).join("build-4242-0");
     fs::create_dir_all(leftover.join("images")).unwrap();
     fs::write(tree.root().join(STAGING).join("stray-file"), b"x").unwrap();
     assert_eq!(tree.clean_staging().unwrap(), 2);
@@ -93,11 +154,7 @@ fn clean_staging_removes_what_a_crash_left() {
 fn prune_keeps_the_newest_and_never_the_current_one() {
     let dir = tempfile::tempdir().unwrap();
     let tree = StoreTree::new(dir.path(), "gangnam");
-    let releases: Vec<String> = "abcdef"
-        .chars()
-        .enumerate()
-        .map(|(i, c)| publish_one(&tree, c, i as u32))
-        .collect();
+    let releases: Vec<String> = "abcdef".chars().map(|c| publish_one(&tree, c)).collect();
     // Point current back at the oldest, as a rollback would.
     tree.swap_current(&releases[0]).unwrap();
     let removed = tree.prune(3, None).unwrap();
@@ -118,29 +175,34 @@ fn prune_keeps_the_newest_and_never_the_current_one() {
 }
 
 #[test]
-fn release_ids_sort_in_publish_order_even_when_the_clock_does_not_help() {
+fn releases_are_ordered_by_their_menus_mtime_not_their_names() {
     let dir = tempfile::tempdir().unwrap();
     let tree = StoreTree::new(dir.path(), "gangnam");
-    // Same millisecond with a smaller hash, then a clock stepped back a minute.
-    let first = publish_one(&tree, 'f', 30);
-    let second = publish_one(&tree, 'a', 30);
-    let third = publish_one(&tree, 'a', 0);
+    // Menus published in the reverse order of their ids.
+    let mut menus: Vec<char> = "abc".chars().collect();
+    menus.sort_by_key(|c| std::cmp::Reverse(release_id(&menu(*c))));
+    let published: Vec<String> = menus.into_iter().map(|c| publish_one(&tree, c)).collect();
+    let mut by_name = published.clone();
+    by_name.sort();
+    assert_ne!(by_name, published, "names sort otherwise");
+    assert_eq!(tree.releases().unwrap(), published);
+    // A release whose menu does not read is the oldest.
+    fs::remove_file(tree.release_dir(&published[1]).join(MENU_PATH)).unwrap();
     assert_eq!(
         tree.releases().unwrap(),
-        [first.clone(), second.clone(), third.clone()]
+        [
+            published[1].clone(),
+            published[0].clone(),
+            published[2].clone()
+        ]
     );
-    assert!(
-        is_release_id(&second) && is_release_id(&third),
-        "{second} {third}"
-    );
-    assert_eq!(second, "20261124T090030001Z-aaaaaaaaaaaaaaaa");
+    // Pruning to one keeps the last published, not the largest name.
+    tree.prune(1, None).unwrap();
+    assert_eq!(tree.releases().unwrap(), [published[2].clone()]);
     assert_eq!(
         tree.current_release().unwrap().as_deref(),
-        Some(third.as_str())
+        Some(published[2].as_str())
     );
-    // Pruning to one keeps the last published, not the largest hash.
-    tree.prune(1, None).unwrap();
-    assert_eq!(tree.releases().unwrap(), [third]);
 }
 
 #[test]
@@ -151,14 +213,16 @@ fn a_current_link_to_something_odd_reads_as_no_release() {
     std::os::unix::fs::symlink("/etc", tree.current_link()).unwrap();
     assert_eq!(tree.current_release().unwrap(), None);
     // And a link to a release that was deleted by hand.
-    tree.swap_current("20261124T090000000Z-aaaaaaaaaaaaaaaa")
-        .unwrap();
+    tree.swap_current("m-aaaaaaaaaaaaaaaaaaaa").unwrap();
     assert_eq!(tree.current_release().unwrap(), None);
 }
 
 #[test]
 fn release_id_shape() {
     for good in [
+        "m-0123456789abcdef0123",
+        "m-ffffffffffffffffffff",
+        // Built before ids were content-derived: still served and pruned.
         "20261124T090000000Z-0123456789abcdef",
         "20261231T235959999Z-ffffffffffffffff",
     ] {
@@ -167,6 +231,14 @@ fn release_id_shape() {
     for bad in [
         "current",
         "..",
+        "m-",
+        "m-0123456789abcdef012",
+        "m-0123456789abcdef01234",
+        "m-0123456789abcdef012F",
+        "m-../x",
+        "M-0123456789abcdef0123",
+        "m-0123456789abcdef0123-2",
+        "build-42-0",
         "20261124",
         "20261124T090000Z-0123456789abcdef",
         "20261324T090000000Z-0123456789abcdef",
@@ -183,6 +255,10 @@ fn release_id_shape() {
 #[test]
 fn the_remote_pattern_matches_exactly_the_release_id_shape() {
     let names = [
+        "m-0123456789abcdef0123",
+        "m-0123456789abcdef012",
+        "m-0123456789abcdef0123x",
+        "xm-0123456789abcdef0123",
         "20261124T090000000Z-0123456789abcdef",
         "20261231T235959999Z-ffffffffffffffff",
         "current",

@@ -46,6 +46,12 @@ pub struct Release<'a> {
     /// Whether the release carries the images of the one it replaces (a
     /// grace period is set), so images it lacks may leave with the first copy.
     pub carries_previous_images: bool,
+    /// The pusher's fencing token: 0 for a single host; a cluster leader's
+    /// etcd revision at which it won leadership, strictly increasing across
+    /// leaders. A kind that swaps (rsync's releases mode) refuses, as
+    /// `Kind::Fenced`, to swap a store a newer epoch has swapped, so
+    /// `current` never moves back to an older leader's release.
+    pub epoch: u64,
 }
 
 impl Release<'_> {

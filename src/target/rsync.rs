@@ -11,7 +11,20 @@
 //! `releases`: `<dest>/<store>/releases/<id>/` is filled with `--link-dest` to
 //! the previous one, a `.complete` marker is written and checked, and
 //! `<dest>/<store>/current` is swapped by renaming a uniquely named link over
-//! it; the newest N releases are kept, never the current one.
+//! it; the newest N releases are kept, never the current one. Release ids
+//! say nothing about time (they are content hashes), so on a target
+//! "newest" is by the mtime of each release's `.complete` marker, touched at
+//! every swap: the order releases went live there. A release without the
+//! marker (a push that failed half-way) counts as the oldest.
+//!
+//! The swap is fenced: under an exclusive `flock` on `<dest>/<store>/.swap.lock`
+//! (util-linux `flock` over ssh, the crate's own `lock` locally; both are
+//! flock(2), so they exclude each other), `<dest>/<store>/.epoch` is read
+//! (missing: 0); a stored epoch greater than the push's refuses the swap
+//! (`Kind::Fenced`), otherwise the push's epoch is written (temp file and
+//! rename) and `current` swapped. So once a newer leader has swapped a
+//! store, an older one never moves `current` back. Files mode has no epoch:
+//! its folder is the docroot, and a cluster requires releases mode.
 //!
 //! rsync and ssh run as children (`command`), with rsync's own I/O timeout
 //! plus a wall-clock cap, ssh in batch mode; any exit code but 0 fails the
@@ -24,11 +37,19 @@ use std::time::Duration;
 
 use super::command::run;
 use super::{Release, Timeouts};
+use crate::atomic::{self, Mtime};
 use crate::config::{DeployMode, RsyncDest, RsyncTarget, SshOptions, lexical};
 use crate::error::{Kind, StoreError};
+use crate::lock::StoreLock;
 use crate::publish::{RELEASE_ID_ERE, is_release_id, prunable, swap_current_link};
 
 const COMPLETE_MARKER: &str = ".complete";
+/// In `<dest>/<store>/`: locked while a release is swapped there.
+const SWAP_LOCK: &str = ".swap.lock";
+/// In `<dest>/<store>/`: the fencing epoch of the last swap there.
+const EPOCH_FILE: &str = ".epoch";
+/// How long a swap waits for another one of the same store to end.
+const SWAP_LOCK_WAIT: Duration = Duration::from_secs(30);
 
 /// Where and how this target is pushed to, as one line (`releases
 /// web@host:2222:/srv/www`).
@@ -75,6 +96,7 @@ pub(super) async fn push(
         release_dir: &release_dir,
         previous: release.previous,
         carries_previous_images: release.carries_previous_images,
+        epoch: release.epoch,
         mode: target.mode,
         keep_releases: target.keep_releases.get(),
         io_timeout: timeouts.io,
@@ -94,6 +116,8 @@ struct Push<'a> {
     /// Whether the release carries the images of the one it replaces (a grace
     /// period is set); then files mode may drop stale images with the first copy.
     carries_previous_images: bool,
+    /// The pusher's fencing token (see `Release::epoch`).
+    epoch: u64,
     mode: DeployMode,
     keep_releases: usize,
     io_timeout: Duration,
@@ -328,45 +352,107 @@ async fn push_release(site: Site<'_>, push: &Push<'_>) -> Result<(), StoreError>
     extra.extend(link_dest.as_deref());
     rsync(site, push, &source, &target, &extra).await?;
     match site.dest {
-        RsyncDest::Local(path) => swap_local(&path.join(push.store_id), push),
+        RsyncDest::Local(path) => swap_local(&path.join(push.store_id), push).await,
         RsyncDest::Remote { host, path } => {
             swap_remote(site, host, &format!("{path}/{}", push.store_id), push).await
         }
     }
 }
 
-/// Marker, check, swap and prune on a remote host, in one ssh call.
+/// Fence, marker, check, swap and prune on a remote host, in one ssh call.
 ///
-/// The script is built from a checked path and ids that match
-/// `is_release_id`, each single-quoted; the prune keeps the newest
-/// `keep_releases` names that look like release ids, and never the new current.
+/// The script is built from a checked path, ids that match `is_release_id`
+/// and numbers, each single-quoted; it runs under `flock` on `.swap.lock`,
+/// and says on stdout how it ended: `fenced <epoch>` (a newer leader's epoch
+/// is stored: nothing moved) or, last, `swapped`. The prune keeps the newest
+/// `keep_releases` names that look like release ids, by their `.complete`
+/// marker's mtime (`ls -t`; those without one listed first, as the oldest),
+/// and never the new current.
 async fn swap_remote(
     site: Site<'_>,
     host: &str,
     store_dir: &str,
     push: &Push<'_>,
 ) -> Result<(), StoreError> {
+    let epoch = shell_epoch(push.epoch)?;
     let release = push.release;
     let marker = format!("releases/{release}/{COMPLETE_MARKER}");
     let temp = format!(".current-{release}-{}", std::process::id());
     let script = format!(
-        "set -e; cd {dir}; touch {marker}; test -f {marker}; ln -s {target} {temp}; mv -T {temp} current; \
-         cd releases; ls -1 | grep -E {pattern} | sort | head -n -{keep} | grep -vxF {release} \
-         | while read -r old; do rm -rf -- \"$old\"; done",
+        "set -e; cd {dir}; \
+         command -v flock >/dev/null || {{ echo 'flock is not installed: install util-linux' >&2; exit 1; }}; \
+         exec 9>>{lock}; flock -w {wait} 9 || {{ echo \"another swap held {lock} for {wait} s\" >&2; exit 1; }}; \
+         stored=0; if test -e {epoch_file}; then stored=$(cat {epoch_file}); fi; \
+         case $stored in ''|*[!0-9]*) echo \"{epoch_file} holds '$stored', not an epoch\" >&2; exit 1;; esac; \
+         test \"$stored\" -le {epoch} 2>/dev/null || {{ echo \"fenced $stored\"; exit 0; }}; \
+         if test \"$stored\" -ne {epoch}; then \
+         printf '%s\\n' {epoch} > {epoch_temp}; mv -f {epoch_temp} {epoch_file}; fi; \
+         touch {marker}; test -f {marker}; ln -s {target} {temp}; mv -T {temp} current; \
+         cd releases; \
+         {{ for r in *; do test -f \"$r/{complete}\" || printf '%s\\n' \"$r\"; done; \
+         ls -1tr -- */{complete} 2>/dev/null | sed 's|/\\.complete$||'; }} \
+         | grep -E {pattern} | head -n -{keep} | grep -vxF {release} \
+         | while read -r old; do rm -rf -- \"$old\"; done; \
+         echo swapped",
         dir = quote(store_dir),
+        lock = quote(SWAP_LOCK),
+        wait = SWAP_LOCK_WAIT.as_secs(),
+        epoch_file = quote(EPOCH_FILE),
+        epoch_temp = quote(&format!("{EPOCH_FILE}.tmp-{}", std::process::id())),
+        epoch = quote(&epoch),
         marker = quote(&marker),
         target = quote(&format!("releases/{release}")),
         temp = quote(&temp),
         pattern = quote(RELEASE_ID_ERE),
         keep = push.keep_releases,
         release = quote(release),
+        complete = COMPLETE_MARKER,
     );
-    ssh(site, host, &script, push.wall_timeout).await.map(drop)
+    let said = ssh(site, host, &script, push.wall_timeout).await?;
+    for line in said.lines().map(str::trim) {
+        if line == "swapped" {
+            return Ok(());
+        }
+        if let Some(stored) = line.strip_prefix("fenced ") {
+            return Err(fenced(&format!("{host}:{store_dir}"), stored, push.epoch));
+        }
+    }
+    Err(StoreError::new(
+        Kind::Push,
+        format!(
+            "the swap on {host}:{store_dir} ended without saying it swapped: {}",
+            said.trim()
+        ),
+    ))
+}
+
+/// The push's epoch as the remote `sh` compares it: `test -le` reads
+/// signed 64-bit numbers, which every etcd revision is.
+fn shell_epoch(epoch: u64) -> Result<String, StoreError> {
+    if i64::try_from(epoch).is_err() {
+        return Err(StoreError::new(
+            Kind::Push,
+            format!("epoch {epoch} is beyond what a target's sh compares (2^63 - 1)"),
+        ));
+    }
+    Ok(epoch.to_string())
+}
+
+/// The refusal of a swap a newer leader has made.
+fn fenced(place: &str, stored: &str, ours: u64) -> StoreError {
+    StoreError::new(
+        Kind::Fenced,
+        format!(
+            "{place}: a newer leader (epoch {stored}) has swapped this store; \
+             this one has epoch {ours}; current left as it is"
+        ),
+    )
 }
 
 /// The same steps on a local target folder, without a shell, with the very
-/// swap and prune rule of local publishing (`publish`).
-fn swap_local(store_dir: &Path, push: &Push<'_>) -> Result<(), StoreError> {
+/// swap and prune rule of local publishing (`publish`), under the crate's
+/// own `flock` on the same `.swap.lock` the remote script locks.
+async fn swap_local(store_dir: &Path, push: &Push<'_>) -> Result<(), StoreError> {
     let deploy_error = |what: &str, err: std::io::Error| {
         StoreError::with_source(
             Kind::Push,
@@ -374,6 +460,23 @@ fn swap_local(store_dir: &Path, push: &Push<'_>) -> Result<(), StoreError> {
             err,
         )
     };
+    let lock_path = store_dir.join(SWAP_LOCK);
+    let _lock = StoreLock::acquire_within(&lock_path, SWAP_LOCK_WAIT)
+        .await
+        .map_err(|err| {
+            StoreError::with_source(Kind::Push, format!("locking {}", lock_path.display()), err)
+        })?
+        .ok_or_else(|| {
+            StoreError::new(
+                Kind::Push,
+                format!(
+                    "another swap held {} for {} s",
+                    lock_path.display(),
+                    SWAP_LOCK_WAIT.as_secs()
+                ),
+            )
+        })?;
+    fence_local(store_dir, push.epoch)?;
     let marker = store_dir
         .join("releases")
         .join(push.release)
@@ -388,10 +491,8 @@ fn swap_local(store_dir: &Path, push: &Push<'_>) -> Result<(), StoreError> {
     }
     swap_current_link(store_dir, push.release)
         .map_err(|err| deploy_error("swapping current", err))?;
-    let names: Vec<String> = std::fs::read_dir(store_dir.join("releases"))
-        .map_err(|err| deploy_error("listing releases", err))?
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .collect();
+    let names = by_complete_marker(&store_dir.join("releases"))
+        .map_err(|err| deploy_error("listing releases", err))?;
     let old = prunable(
         names.iter().map(String::as_str),
         Some(push.release),
@@ -402,6 +503,59 @@ fn swap_local(store_dir: &Path, push: &Push<'_>) -> Result<(), StoreError> {
             .map_err(|err| deploy_error("pruning releases", err))?;
     }
     Ok(())
+}
+
+/// Under the swap lock: refuses `epoch` when the store's `.epoch` holds a
+/// greater one, else records it (temp file and rename) when it differs.
+fn fence_local(store_dir: &Path, epoch: u64) -> Result<(), StoreError> {
+    let path = store_dir.join(EPOCH_FILE);
+    let stored = match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse::<u64>().map_err(|_| {
+            StoreError::new(
+                Kind::Push,
+                format!("{} holds {:?}, not an epoch", path.display(), text.trim()),
+            )
+        })?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(err) => {
+            return Err(StoreError::with_source(
+                Kind::Push,
+                format!("reading {}", path.display()),
+                err,
+            ));
+        }
+    };
+    if stored > epoch {
+        return Err(fenced(
+            &store_dir.display().to_string(),
+            &stored.to_string(),
+            epoch,
+        ));
+    }
+    if stored != epoch {
+        atomic::write(&path, format!("{epoch}\n").as_bytes(), Mtime::Now).map_err(|err| {
+            StoreError::with_source(Kind::Push, format!("writing {}", path.display()), err)
+        })?;
+    }
+    Ok(())
+}
+
+/// The folders in a target's `releases/`, oldest first by the mtime of their
+/// `.complete` marker (the order they went live there); those without one
+/// first, as the oldest, ties by name. `ls -1tr */.complete` in `swap_remote`.
+fn by_complete_marker(releases_dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(releases_dir)? {
+        let Ok(name) = entry?.file_name().into_string() else {
+            continue;
+        };
+        let live_at = std::fs::metadata(releases_dir.join(&name).join(COMPLETE_MARKER))
+            .and_then(|meta| meta.modified())
+            .ok();
+        names.push((live_at, name));
+    }
+    names.sort();
+    Ok(names.into_iter().map(|(_, name)| name).collect())
 }
 
 #[cfg(test)]

@@ -277,17 +277,26 @@ impl StoreDir {
         self.root.join("releases").join(release)
     }
 
-    /// Kept release names, oldest first; none when the folder is missing.
+    /// Kept release names, oldest first (by their menu's mtime, as
+    /// menusync orders them: ids are content hashes and say nothing about
+    /// time); none when the folder is missing.
     pub fn releases(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.root.join("releases"))
-            .map(|entries| {
-                entries
-                    .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut names: Vec<(Option<std::time::SystemTime>, String)> =
+            std::fs::read_dir(self.root.join("releases"))
+                .map(|entries| {
+                    entries
+                        .map(|entry| {
+                            let entry = entry.unwrap();
+                            let menu_time = std::fs::metadata(entry.path().join("data/menu.json"))
+                                .and_then(|meta| meta.modified())
+                                .ok();
+                            (menu_time, entry.file_name().to_string_lossy().into_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
         names.sort();
-        names
+        names.into_iter().map(|(_, name)| name).collect()
     }
 
     pub fn current_release(&self) -> Option<String> {

@@ -275,7 +275,7 @@ say "menusync status, releases, rollback, diff, run as the README shows them"
 out=$(sudo menusync status) || fail "status failed: $out"
 grep -q gangnam <<<"$out" || fail "status does not list gangnam: $out"
 out=$(sudo menusync releases gangnam) || fail "releases failed: $out"
-[ "$(grep -c '^ *[0-9]\{8\}T' <<<"$out" || true)" -ge 2 ] || fail "fewer than two releases listed: $out"
+[ "$(grep -c '^ *m-[0-9a-f]\{20\} ' <<<"$out" || true)" -ge 2 ] || fail "fewer than two releases listed: $out"
 newest=$(current_release gangnam)
 sudo menusync rollback gangnam || fail "rollback failed"
 rolled=$(current_release gangnam)

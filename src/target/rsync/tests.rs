@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use super::*;
 
-const R1: &str = "20261124T090000000Z-aaaaaaaaaaaaaaaa";
-const R2: &str = "20261124T090001000Z-bbbbbbbbbbbbbbbb";
-const R3: &str = "20261124T090002000Z-cccccccccccccccc";
+// Pushed in this order; their names sort the other way round.
+const R1: &str = "m-cccccccccccccccccccc";
+const R2: &str = "m-bbbbbbbbbbbbbbbbbbbb";
+const R3: &str = "m-aaaaaaaaaaaaaaaaaaaa";
 
 fn push<'a>(
     dir: &'a Path,
@@ -20,6 +21,7 @@ fn push<'a>(
         release_dir: dir,
         previous,
         carries_previous_images: false,
+        epoch: 0,
         mode,
         keep_releases: 2,
         io_timeout: Duration::from_secs(5),
@@ -129,7 +131,8 @@ fn paths_follow_a_double_dash_and_remote_uses_batch_ssh() {
 
 #[test]
 fn prune_keeps_the_newest_and_the_current_and_ignores_strangers() {
-    let names = [R1, R2, R3, "lost+found", "../etc"];
+    // Oldest first, as the caller orders them.
+    let names = [R1, "lost+found", R2, R3, "../etc"];
     assert_eq!(prunable(names, Some(R3), 2), [R1]);
     assert_eq!(prunable(names, Some(R1), 1), [R2]);
     assert!(prunable(names, Some(R3), 5).is_empty());
@@ -231,4 +234,114 @@ fn link_dest_is_an_absolute_path_on_the_target() {
     .release_path("s", R1);
     assert!(local_path.starts_with('/'), "{local_path}");
     assert!(local_path.ends_with(&format!("relative/web/s/releases/{R1}")));
+}
+
+/// Release ids are content hashes: on a target, the newest are the last to
+/// go live there (their `.complete` marker), never the largest names.
+#[tokio::test]
+async fn releases_mode_prunes_by_when_releases_went_live_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = RsyncDest::Local(dir.path().join("web"));
+    let site = local_site(&dest);
+    let store = dir.path().join("web/s");
+    let names = |store: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(store.join("releases"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let mut previous = None;
+    // R1 goes live again after R3 (a rollback): R2 is now the oldest.
+    for (name, menu) in [(R1, "1"), (R2, "2"), (R3, "3"), (R1, "1")] {
+        let local = release(&dir.path().join("local"), name, menu, &[]);
+        push_to(site, &push(&local, name, DeployMode::Releases, previous))
+            .await
+            .unwrap();
+        previous = Some(name);
+    }
+    assert_eq!(names(&store), [R3, R1], "kept: the last two to go live");
+    // A release that never got its marker (a push that failed half-way) is
+    // never the newest, whatever its name.
+    let half = "m-ffffffffffffffffffff";
+    std::fs::create_dir_all(store.join("releases").join(half).join("data")).unwrap();
+    let local = release(&dir.path().join("local"), R2, "2", &[]);
+    push_to(site, &push(&local, R2, DeployMode::Releases, previous))
+        .await
+        .unwrap();
+    assert_eq!(names(&store), [R2, R1]);
+    assert_eq!(
+        std::fs::read_link(store.join("current")).unwrap(),
+        Path::new("releases").join(R2)
+    );
+}
+
+/// Issue 24: once a newer leader (epoch 9) has swapped a store on a target,
+/// an older one (epoch 5) is refused there and `current` stays.
+#[tokio::test]
+async fn releases_mode_refuses_a_swap_from_an_older_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = RsyncDest::Local(dir.path().join("web"));
+    let site = local_site(&dest);
+    let store = dir.path().join("web/s");
+    let local = |name: &str, menu: &str| release(&dir.path().join("local"), name, menu, &[]);
+
+    let one = local(R1, "1");
+    let mut first = push(&one, R1, DeployMode::Releases, None);
+    first.epoch = 9;
+    push_to(site, &first).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(store.join(".epoch")).unwrap(),
+        "9\n"
+    );
+
+    let two = local(R2, "2");
+    let mut older = push(&two, R2, DeployMode::Releases, Some(R1));
+    older.epoch = 5;
+    let err = push_to(site, &older).await.unwrap_err();
+    assert_eq!(err.kind, Kind::Fenced);
+    assert!(
+        err.message
+            .contains("a newer leader (epoch 9) has swapped this store; this one has epoch 5"),
+        "{}",
+        err.message
+    );
+    assert_eq!(err.category(), crate::error::Category::Deploy);
+    assert_eq!(
+        std::fs::read_link(store.join("current")).unwrap(),
+        Path::new("releases").join(R1),
+        "current stays"
+    );
+    assert_eq!(
+        std::fs::read_to_string(store.join(".epoch")).unwrap(),
+        "9\n"
+    );
+
+    // The same leader, and a newer one, swap as before.
+    older.epoch = 9;
+    push_to(site, &older).await.unwrap();
+    older.epoch = 12;
+    push_to(site, &older).await.unwrap();
+    assert_eq!(
+        std::fs::read_link(store.join("current")).unwrap(),
+        Path::new("releases").join(R2)
+    );
+    assert_eq!(
+        std::fs::read_to_string(store.join(".epoch")).unwrap(),
+        "12\n"
+    );
+    // Files mode writes no epoch into its served folder.
+    let flat = RsyncDest::Local(dir.path().join("flat"));
+    let mut files = push(&one, R1, DeployMode::Files, None);
+    files.epoch = 3;
+    push_to(local_site(&flat), &files).await.unwrap();
+    assert!(!dir.path().join("flat/s/.epoch").exists());
+}
+
+#[test]
+fn an_epoch_beyond_sh_arithmetic_is_refused_before_any_host_sees_it() {
+    assert_eq!(shell_epoch(9).unwrap(), "9");
+    assert_eq!(shell_epoch(i64::MAX as u64).unwrap(), i64::MAX.to_string());
+    assert_eq!(shell_epoch(u64::MAX).unwrap_err().kind, Kind::Push);
 }
