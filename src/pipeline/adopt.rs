@@ -45,7 +45,9 @@ pub(super) async fn adopt(
         }
     }
     *state = record;
-    Ok(())
+    // Saved now: a quiet pass skips the write, and the next pass must not
+    // read this host's older file (it would push what the targets hold).
+    state.save(&tree.state_file())
 }
 
 /// Fetches `live` from the first target the record says holds it.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod config;
+pub mod daemon;
 pub mod deb;
 pub mod etcd;
 pub mod fixture_pos;
