@@ -304,6 +304,7 @@ fn schema_has_every_key_of_raw_rs_and_no_other() {
             "RawConfig" => "/properties",
             "RawDaemon" => "/properties/daemon/properties",
             "RawLog" => "/properties/log/properties",
+            "RawCluster" => "/properties/cluster/properties",
             "RawPos" => "/$defs/pos/properties",
             "RawTarget" => "/$defs/target/properties",
             "RawStore" => "/$defs/store/properties",
@@ -353,6 +354,7 @@ fn schema_defaults_are_the_default_constants() {
     let sections = [
         ("", "/properties/daemon/properties"),
         ("log_", "/properties/log/properties"),
+        ("cluster_", "/properties/cluster/properties"),
         ("pos_", "/$defs/pos/properties"),
         ("target_", "/$defs/target/properties"),
     ];
