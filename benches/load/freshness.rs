@@ -27,7 +27,8 @@ pub(crate) async fn freshness(pos: &Pos, sizes: &Sizes, plan: &Plan, splay: bool
             concurrency: sizes.concurrency,
             schedule: Some(format!("*/{interval} * * * * *")),
             daemon_extra,
-            target: true,
+            target: Some(WEB),
+            sections: "",
         },
     );
     let label = if splay { "splay" } else { "no splay" };

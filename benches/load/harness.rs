@@ -95,9 +95,15 @@ pub(crate) struct Shape<'a> {
     pub(crate) schedule: Option<String>,
     /// More `[daemon]` lines (S6: `splay = false`).
     pub(crate) daemon_extra: &'a str,
-    /// Push every store to a local rsync target `web/` (S6).
-    pub(crate) target: bool,
+    /// Every store pushes to `[target.web]` (`kind = "rsync"` and these
+    /// lines, e.g. [`WEB`]); `None`: no target.
+    pub(crate) target: Option<&'a str>,
+    /// More sections at the end of the file's head (FAILOVER: `[cluster]`).
+    pub(crate) sections: &'a str,
 }
+
+/// `[target.web]` in the universe's own folder, `files` mode (S6, the soak).
+pub(crate) const WEB: &str = "dest = \"web\"\n";
 
 pub(crate) fn universe(pos: &Pos, shape: &Shape) -> Universe {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -113,12 +119,15 @@ pub(crate) fn universe(pos: &Pos, shape: &Shape) -> Universe {
          requests_per_second = 1000000\n",
         shape.concurrency, shape.daemon_extra, pos.base
     );
-    let targets = if shape.target {
-        text.push_str("\n[target.web]\nkind = \"rsync\"\ndest = \"web\"\n");
-        "targets = [\"web\"]\n"
-    } else {
-        ""
+    let targets = match shape.target {
+        Some(lines) => {
+            text.push_str("\n[target.web]\nkind = \"rsync\"\n");
+            text.push_str(lines);
+            "targets = [\"web\"]\n"
+        }
+        None => "",
     };
+    text.push_str(shape.sections);
     let mut ids = Vec::new();
     let mut pos_ids = Vec::new();
     for n in 0..shape.stores {
@@ -424,6 +433,7 @@ pub(crate) struct Sizes {
     /// POS changes a second during S6.
     pub(crate) s6_rate: f64,
     pub(crate) soak: soak::SoakSizes,
+    pub(crate) failover: failover::FailoverSizes,
 }
 
 /// Which scenario groups run (`--only S1,S2,S5`) and what wraps the measured daemon.

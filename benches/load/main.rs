@@ -53,6 +53,10 @@ fn seeded(parts: &[u64]) -> u64 {
     state | 1
 }
 
+#[allow(dead_code)]
+#[path = "../../tests/common/etcd.rs"]
+mod etcd;
+mod failover;
 mod floor;
 mod freshness;
 mod harness;
@@ -118,6 +122,11 @@ fn main() {
                 reload: 3,
                 concurrency: 16,
             },
+            failover: failover::FailoverSizes {
+                stores: 5,
+                kills: 2,
+                ttl: 2,
+            },
         }
     } else {
         Sizes {
@@ -142,6 +151,11 @@ fn main() {
                 reload: 10,
                 concurrency: 64,
             },
+            failover: failover::FailoverSizes {
+                stores: 20,
+                kills: 20,
+                ttl: 10,
+            },
         }
     };
     let number = |flag: &str| value(flag).and_then(|v| v.parse::<u64>().ok());
@@ -149,6 +163,10 @@ fn main() {
     sizes.soak.interval = number("--soak-interval").unwrap_or(sizes.soak.interval);
     sizes.soak.secs = number("--soak-secs").unwrap_or(sizes.soak.secs);
     sizes.soak.reload = number("--soak-reload").unwrap_or(sizes.soak.reload);
+    sizes.failover.stores =
+        number("--failover-stores").map_or(sizes.failover.stores, |n| n as usize);
+    sizes.failover.kills = number("--failover-kills").map_or(sizes.failover.kills, |n| n as usize);
+    sizes.failover.ttl = number("--failover-ttl").unwrap_or(sizes.failover.ttl);
     // `--scale 0.1`: a tenth of the stores in every scenario (for profiling runs).
     if let Some(scale) = value("--scale").and_then(|v| v.parse::<f64>().ok()) {
         let scaled = |n: usize| ((n as f64 * scale).round() as usize).max(1);

@@ -5,8 +5,8 @@ use super::*;
 pub(crate) fn check(rows: &[Row]) -> Vec<String> {
     let mut problems = Vec::new();
     for row in rows {
-        // The soak counts failed checks, each named in its extra.
-        if row.name.starts_with("SOAK") {
+        // The soak and the failover count failed checks, named in their extra.
+        if row.name.starts_with("SOAK") || row.name.starts_with("FAILOVER") {
             if row.failed > 0 {
                 problems.push(format!("{}: {}", row.name, row.extra));
             }

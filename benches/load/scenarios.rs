@@ -14,7 +14,8 @@ pub(crate) async fn first_sync_and_image_change(pos: &Pos, sizes: &Sizes, plan: 
             concurrency: sizes.concurrency,
             schedule: None,
             daemon_extra: "",
-            target: false,
+            target: None,
+            sections: "",
         },
     );
     let all: Vec<usize> = (0..sizes.s1_stores).collect();
@@ -50,7 +51,8 @@ pub(crate) async fn quiet_passes(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Vec<R
             concurrency: sizes.concurrency,
             schedule: None,
             daemon_extra: "",
-            target: false,
+            target: None,
+            sections: "",
         },
     );
     let all = sync_every_store(pos, &b, "S2").await;
@@ -113,7 +115,8 @@ pub(crate) async fn scheduler_ticks(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Ro
             // S5 counts each store's fetch in its tick's window, so the stores
             // start at the tick; S6 measures splay.
             daemon_extra: "splay = false\n",
-            target: false,
+            target: None,
+            sections: "",
         },
     );
     sync_every_store(pos, &c, "S5").await;
@@ -226,6 +229,9 @@ pub(crate) async fn run_all(sizes: &Sizes, plan: &Plan) -> Vec<Row> {
         // The before row (every store at the tick) beside the splayed one, in one run.
         rows.push(freshness::freshness(&pos, sizes, plan, false).await);
         rows.push(freshness::freshness(&pos, sizes, plan, true).await);
+    }
+    if plan.runs("FAILOVER") {
+        rows.push(failover::failover(&pos, &sizes.failover, plan).await);
     }
     if plan.runs_soak() {
         rows.push(soak::soak(&pos, &sizes.soak, plan).await);

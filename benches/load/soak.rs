@@ -187,7 +187,8 @@ pub(crate) async fn soak(pos: &Pos, sizes: &SoakSizes, plan: &Plan) -> Row {
             concurrency: sizes.concurrency,
             schedule: Some(format!("*/{} * * * * *", sizes.interval)),
             daemon_extra: "",
-            target: true,
+            target: Some(WEB),
+            sections: "",
         },
     );
     // Every store of the pool has a release and a target folder before the
