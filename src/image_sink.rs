@@ -61,20 +61,6 @@ impl ImageFormat {
     }
 }
 
-/// Whether `name` is one of our content-derived image names, such as `0123456789abcdef.jpg`.
-///
-/// Names read back from the state file pass through this before they touch a path.
-pub fn is_image_name(name: &str) -> bool {
-    let Some((stem, extension)) = name.split_once('.') else {
-        return false;
-    };
-    stem.len() == NAME_HASH_LEN
-        && stem
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        && matches!(extension, "jpg" | "png" | "webp" | "gif")
-}
-
 /// Bytes an image sink holds in memory before it writes them out; most
 /// images fit, so each is written, fsynced and renamed in one blocking call.
 /// With `io_concurrency` downloads at once this bounds their buffers together.
