@@ -185,3 +185,141 @@ fn check_variant(release: &Path, variant: &Value) {
         );
     }
 }
+
+/// A tiny web server on 127.0.0.1:0 serving `root`, recording every path
+/// asked for; it stops when dropped (its accept loop polls a flag).
+struct LoggingServer {
+    port: u16,
+    paths: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LoggingServer {
+    fn start(root: std::path::PathBuf) -> LoggingServer {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let paths = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (logged, stopping) = (paths.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            // Bounded: two minutes at most, whatever the test does.
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while !stopping.load(std::sync::atomic::Ordering::Relaxed)
+                && std::time::Instant::now() < until
+            {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                stream
+                    .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                    header.clear();
+                }
+                let path = request_line.split(' ').nth(1).unwrap_or("/").to_string();
+                logged.lock().unwrap().push(path.clone());
+                let file = root.join(path.trim_start_matches('/'));
+                let (status, body) = match std::fs::read(&file) {
+                    Ok(body) if !path.contains("..") => ("200 OK", body),
+                    _ => ("404 Not Found", Vec::new()),
+                };
+                let kind = match file.extension().and_then(|e| e.to_str()) {
+                    Some("html") => "text/html; charset=utf-8",
+                    Some("webp") => "image/webp",
+                    Some("jpg") => "image/jpeg",
+                    Some("png") => "image/png",
+                    _ => "application/octet-stream",
+                };
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            }
+        });
+        LoggingServer {
+            port,
+            paths,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.paths.lock().unwrap().clone()
+    }
+}
+
+impl Drop for LoggingServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A phone (390 CSS px wide, 3 device pixels each) opening the preview
+/// page: the browser asks for the 320-px WebP of the phone photo, never
+/// its 640 or 1280 files, as the page's `srcset`/`sizes` say. What it
+/// fetched is read off the server's own request log.
+#[test]
+fn a_phone_browser_loads_the_small_variant_of_the_preview_page() {
+    let env = Env {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    write_pos(&env.path().join("pos"), 1000);
+    config(&env);
+    once(&env);
+    let menu = env.store("gangnam").menu();
+    let variants = item(&menu, "I0")["imageVariants"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let file = |i: usize, key: &str| variants[i][key].as_str().unwrap().to_string();
+
+    let server = LoggingServer::start(env.path().join("state/preview/gangnam"));
+    let output = std::process::Command::new("timeout")
+        .arg("60")
+        .arg("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=390,844",
+            "--force-device-scale-factor=3",
+            "--dump-dom",
+        ])
+        .arg(format!("http://127.0.0.1:{}/index.html", server.port))
+        .output()
+        .expect("chromium runs (tests/setup.sh tests installs it)");
+    assert!(output.status.success(), "{}", text(&output));
+    let paths = server.paths();
+    drop(server);
+    assert!(paths.contains(&"/index.html".to_string()), "{paths:?}");
+    assert!(
+        paths.contains(&file(0, "webp")),
+        "the 320-px WebP: {paths:?}"
+    );
+    for larger in [
+        file(1, "webp"),
+        file(1, "jpeg"),
+        file(2, "webp"),
+        file(2, "jpeg"),
+    ] {
+        assert!(!paths.contains(&larger), "{larger} fetched: {paths:?}");
+    }
+}
