@@ -83,7 +83,7 @@ pub struct ImageSink {
 }
 
 /// Runs blocking file work off the async workers; a lost task is a storage failure.
-async fn blocking<T: Send + 'static>(
+pub async fn blocking<T: Send + 'static>(
     what: String,
     work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, StoreError> {

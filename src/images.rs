@@ -18,24 +18,23 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::config::ImageVariants;
 use crate::error::Problem;
 use crate::error::{Category, Kind, StoreError};
 use crate::image_sink::ImageSink;
-use crate::image_variants::cache::VariantCache;
-use crate::image_variants::{self, InFlight};
 use crate::menu::{PublishedImage, is_image_name};
 use crate::pos::Provider;
 use crate::pos::doc::{ImageDoc, ImagesDoc};
 use crate::publish::StoreTree;
+
+mod variants;
 use chrono::{DateTime, Utc};
+pub use variants::VariantRequest;
 
 /// What the images stage produced for one release.
 #[derive(Debug, Default)]
@@ -79,21 +78,6 @@ pub struct ImageRequest<'a> {
     pub staging_dir: &'a Path,
     /// What photos are published as; `None`: as the POS sends them.
     pub variants: Option<VariantRequest<'a>>,
-}
-
-/// How the images stage makes variants.
-pub struct VariantRequest<'a> {
-    pub settings: &'a ImageVariants,
-    pub cache: &'a VariantCache,
-    /// One permit per core: photos being decoded and encoded at once, across
-    /// all stores, so image work never starves the runtime's I/O.
-    pub cpu: &'a Arc<Semaphore>,
-    /// Photos of one content made by one pass at a time: a second store
-    /// asking for it meanwhile waits and finds it in the cache.
-    pub in_flight: &'a InFlight,
-    /// Where downloaded originals go when they are not published: a
-    /// scratch folder of the staging release, removed before it is kept.
-    pub originals_dir: &'a Path,
 }
 
 /// Identifies an image entry by what the POS says of it, not by its id.
@@ -159,7 +143,7 @@ pub async fn gather(
             ));
             async move {
                 let outcome = match download(request, &image, part).await {
-                    Ok((name, bytes)) => publish(request, name).await.map(|p| (p, bytes)),
+                    Ok((name, bytes)) => variants::publish(request, name).await.map(|p| (p, bytes)),
                     Err(err) => Err(err),
                 };
                 (image_id, print, outcome)
@@ -220,21 +204,8 @@ async fn link_held(
     {
         return Ok(None);
     }
-    let hash = name[..16].to_string();
-    let key = VariantCache::key(&hash, variants.settings);
-    let (cache, staging) = (variants.cache.clone(), request.staging_dir.to_path_buf());
-    let what = format!("linking the variants of {name}");
-    let sizes = blocking(what, move || match cache.lookup(&key)? {
-        Some(sizes) => match cache.link_into(&key, &hash, &sizes, &staging) {
-            Ok(()) => Ok(Some(sizes)),
-            // Pruned meanwhile: fetched and made again.
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(err),
-        },
-        None => Ok(None),
-    })
-    .await?;
-    Ok(sizes.map(|sizes| published(name, variants.settings, &sizes)))
+    let sizes = variants::link_cached(variants, name, request.staging_dir).await?;
+    Ok(sizes.map(|sizes| variants::published(name, variants.settings, &sizes)))
 }
 
 /// Hard-links `name` from `from` into `to`; false when `from` lost it.
@@ -249,110 +220,6 @@ async fn link_file(from: &Path, name: &str, to: &Path) -> Result<bool, StoreErro
             format!("linking {} to {}", source.display(), target.display()),
             err,
         )),
-    }
-}
-
-/// What `image` and `image_variants` say of a photo whose content name is
-/// `name` and whose variants have `sizes`.
-fn published(name: &str, settings: &ImageVariants, sizes: &[(u32, u32)]) -> PublishedImage {
-    let hash = &name[..16];
-    let file = match sizes.last() {
-        Some(&(widest, _)) if !settings.keep_original => {
-            image_variants::file_name(hash, widest, "jpg")
-        }
-        _ => name.to_string(),
-    };
-    PublishedImage {
-        file,
-        variants: image_variants::describe(hash, sizes),
-    }
-}
-
-/// A downloaded photo made ready to publish: as it is, or as its variants,
-/// from the cache or made now. The flag says whether they were made now.
-async fn publish(
-    request: &ImageRequest<'_>,
-    name: String,
-) -> Result<(PublishedImage, Option<bool>), StoreError> {
-    let Some(variants) = &request.variants else {
-        return Ok((PublishedImage::file(name), None));
-    };
-    let outcome = make_variants(request, variants, &name).await;
-    if outcome.is_err() && variants.settings.keep_original {
-        // Its item goes without a picture, so the file is nobody's.
-        let _ = tokio::fs::remove_file(request.staging_dir.join(&name)).await;
-    }
-    let (sizes, made) = outcome?;
-    Ok((published(&name, variants.settings, &sizes), Some(made)))
-}
-
-/// The variants of the downloaded photo `name`, linked into staging: from
-/// the cache, or made in the CPU pool and cached. True when made now.
-async fn make_variants(
-    request: &ImageRequest<'_>,
-    variants: &VariantRequest<'_>,
-    name: &str,
-) -> Result<(Vec<(u32, u32)>, bool), StoreError> {
-    let hash = name[..16].to_string();
-    let key = VariantCache::key(&hash, variants.settings);
-    let lock = variants.in_flight.lock_for(&key);
-    let _making = lock.lock().await;
-    let cache = variants.cache.clone();
-    let staging = request.staging_dir.to_path_buf();
-    let (lookup_key, lookup_hash) = (key.clone(), hash.clone());
-    let found = blocking(format!("reading the variant cache for {name}"), move || {
-        let Some(sizes) = cache.lookup(&lookup_key)? else {
-            return Ok(None);
-        };
-        match cache.link_into(&lookup_key, &lookup_hash, &sizes, &staging) {
-            Ok(()) => Ok(Some(sizes)),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(err),
-        }
-    })
-    .await?;
-    if let Some(sizes) = found {
-        return Ok((sizes, false));
-    }
-    let original_path = variants.originals_dir.join(name);
-    let original = blocking(format!("reading {}", original_path.display()), move || {
-        std::fs::read(&original_path)
-    })
-    .await?;
-    let making = image_variants::make_in_pool(
-        Arc::clone(variants.cpu),
-        original,
-        variants.settings.clone(),
-        request.max_pixels,
-    );
-    let made = tokio::time::timeout_at(request.deadline, making)
-        .await
-        .map_err(|_| {
-            StoreError::new(
-                Kind::OutOfTime,
-                "its variants were not made in time (pass_timeout_secs); \
-                 the menu goes out without it",
-            )
-        })??;
-    let cache = variants.cache.clone();
-    let staging = request.staging_dir.to_path_buf();
-    let sizes = blocking(format!("caching the variants of {name}"), move || {
-        let sizes = cache.store(&key, &hash, &made)?;
-        cache.link_into(&key, &hash, &sizes, &staging)?;
-        Ok(sizes)
-    })
-    .await?;
-    Ok((sizes, true))
-}
-
-/// Runs blocking file work off the async workers; a lost task is a storage failure.
-async fn blocking<T: Send + 'static>(
-    what: String,
-    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T, StoreError> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result.map_err(|err| StoreError::storage(what, err)),
-        Err(err) => Err(StoreError::storage(what, std::io::Error::other(err))),
     }
 }
 

@@ -6,13 +6,24 @@
 /// `orientation`, GPS tags and XMP. Its stored top-left quarter is red, the
 /// rest blue, so where the corner lands shows how it was turned.
 pub fn phone_jpeg(width: u32, height: u32, orientation: u16) -> Vec<u8> {
+    photo(width, height, orientation, 1)
+}
+
+/// [`phone_jpeg`] with sensor-like noise from `seed` (not 0), so each seed
+/// is another photo of about a phone's size in bytes (benches/load/photos.rs).
+pub fn photo(width: u32, height: u32, orientation: u16, seed: u64) -> Vec<u8> {
+    let mut state = seed.max(1);
     let picture = image::RgbImage::from_fn(width, height, |x, y| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let noise = (state % 10) as u8;
         if x < width / 4 && y < height / 4 {
-            image::Rgb([230, 20, 20])
+            image::Rgb([230 - noise, 20 + noise, 20 + noise])
         } else {
-            // Some texture, so the encoders have real work, as with a photo.
+            // Texture and noise, so the encoders have real work, as with a photo.
             let shade = ((x / 7 + y / 5) % 40) as u8;
-            image::Rgb([20 + shade, 40 + shade, 200 - shade])
+            image::Rgb([20 + shade + noise, 40 + shade + noise, 200 - shade - noise])
         }
     });
     let mut jpeg = Vec::new();
