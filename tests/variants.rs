@@ -323,3 +323,66 @@ fn a_phone_browser_loads_the_small_variant_of_the_preview_page() {
         assert!(!paths.contains(&larger), "{larger} fetched: {paths:?}");
     }
 }
+
+/// Image work keeps to the pass's deadline: with `pass_timeout_secs = 2`
+/// (1.5 s for the images stage) and more phone photos than two cores make
+/// in that time, the store still publishes on time, the photos not made
+/// are left out of their items as `not made in time`, and those made are there.
+#[test]
+fn photos_not_made_before_the_deadline_are_left_out_and_the_store_publishes() {
+    let env = Env {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let store = env.path().join("pos/S001");
+    std::fs::create_dir_all(store.join("img")).unwrap();
+    const PHOTOS: usize = 24;
+    let (mut images, mut items) = (Vec::new(), Vec::new());
+    let photo = phone_jpeg(4032, 3024, 6);
+    for i in 0..PHOTOS {
+        let file = format!("img/{i}.jpg");
+        // Bytes after a JPEG's end are ignored by decoders; each is its own content.
+        let mut bytes = photo.clone();
+        bytes.extend_from_slice(format!("photo {i}").as_bytes());
+        std::fs::write(store.join(&file), bytes).unwrap();
+        images.push(json!({"imageId": format!("IMG{i}"), "url": file}));
+        items.push(json!({"itemId": format!("I{i}"), "categoryId": "C",
+            "name": format!("메뉴 {i}"), "price": 1000, "imageId": format!("IMG{i}")}));
+    }
+    let menu = json!({"categories": [{"categoryId": "C", "name": "전체"}], "items": items});
+    std::fs::write(store.join("menu.json"), menu.to_string()).unwrap();
+    std::fs::write(
+        store.join("images.json"),
+        json!({"images": images}).to_string(),
+    )
+    .unwrap();
+    env.write_config(
+        r#"
+[daemon]
+state_dir = "state"
+pass_timeout_secs = 2
+[pos.demo]
+kind = "fixture"
+path = "pos"
+[[store]]
+id = "gangnam"
+name = "강남점"
+pos = "demo"
+pos_store_id = "S001"
+"#,
+    );
+    let started = std::time::Instant::now();
+    let log = once(&env);
+    let took = started.elapsed();
+    // The 2 s pass plus start-up and the photos still on a core when it ended.
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}\n{log}");
+    let menu = env.store("gangnam").menu();
+    let with_image = (0..PHOTOS)
+        .filter(|i| item(&menu, &format!("I{i}")).get("imageVariants").is_some())
+        .count();
+    assert!(with_image < PHOTOS, "every photo was made in 1.5 s: {log}");
+    assert!(log.contains("not made in time"), "{log}");
+    assert_eq!(
+        menu["categories"][0]["items"].as_array().unwrap().len(),
+        PHOTOS
+    );
+}
