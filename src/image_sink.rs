@@ -80,6 +80,9 @@ pub struct ImageSink {
     max_pixels: u64,
     /// The first [`HEAD_BYTES`] bytes, for the format and the dimensions.
     head: Vec<u8>,
+    /// Whether `finish` fsyncs the file: not for a scratch copy that is
+    /// read back at once and never published (an original made into variants).
+    durable: bool,
 }
 
 /// Runs blocking file work off the async workers; a lost task is a storage failure.
@@ -104,7 +107,14 @@ impl ImageSink {
             max_bytes,
             max_pixels,
             head: Vec::new(),
+            durable: true,
         }
+    }
+
+    /// Makes `finish` skip the fsync: the file is a scratch copy that a
+    /// crash may lose, since it is never published (the next pass fetches it).
+    pub(crate) fn scratch(&mut self) {
+        self.durable = false;
     }
 
     /// Bytes received so far.
@@ -225,14 +235,16 @@ impl ImageSink {
         let max_pixels = self.max_pixels;
         let name = format!("{}.{}", &sha256[..NAME_HASH_LEN], format.extension());
         let target = dir.join(&name);
-        let (part, buffer, file) = (self.path, self.buffer, self.file);
+        let (part, buffer, file, durable) = (self.path, self.buffer, self.file, self.durable);
         let stored = blocking(format!("storing {}", target.display()), move || {
             use std::io::Write;
             match file {
                 // Spilled: finish the part file, then give it its content name.
                 Some(mut file) => {
                     file.write_all(&buffer)?;
-                    file.sync_all()?;
+                    if durable {
+                        file.sync_all()?;
+                    }
                     if dimensions.is_none() {
                         let whole = std::fs::read(&part)?;
                         if let Err(err) = check_pixels(dimensions::read(&whole), max_pixels) {
@@ -247,7 +259,7 @@ impl ImageSink {
                 None => match std::fs::File::create_new(&target) {
                     Ok(mut file) => {
                         file.write_all(&buffer)?;
-                        file.sync_all().map(Ok)
+                        if durable { file.sync_all() } else { Ok(()) }.map(Ok)
                     }
                     Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(Ok(())),
                     Err(err) => Err(err),

@@ -247,6 +247,10 @@ async fn download(
         Some(variants) => variants.originals_dir,
         None => request.staging_dir,
     };
+    if keep_dir != request.staging_dir {
+        // Read back for its variants, then removed with the scratch folder.
+        sink.scratch();
+    }
     let fetch = async {
         if let Some(size) = image.size {
             sink.check_announced_size(size)?;

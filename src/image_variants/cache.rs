@@ -99,11 +99,10 @@ impl VariantCache {
             File::open(&temp)?.sync_all()?;
             fs::rename(&temp, self.root.join(key))
         })();
+        // The cache folder itself is not fsynced: a rename a crash loses
+        // only means the photo is made again.
         match written {
-            Ok(()) => {
-                File::open(&self.root)?.sync_all()?;
-                Ok(sizes)
-            }
+            Ok(()) => Ok(sizes),
             // Another pass stored the same photo first: keep its entry.
             Err(err)
                 if matches!(
