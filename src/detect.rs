@@ -93,6 +93,7 @@ mod tests {
             price_overrides: BTreeMap::new(),
             time_zone: "Asia/Seoul".into(),
             publish_allergens: true,
+            image_variants: Default::default(),
         }
     }
 

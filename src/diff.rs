@@ -270,6 +270,7 @@ mod tests {
             sold_out,
             sold_out_until: None,
             image: Some(format!("/images/{id:0>16}.jpg")),
+            image_variants: Vec::new(),
             availability: Vec::new(),
             allergens: Vec::new(),
             other_allergens: Vec::new(),

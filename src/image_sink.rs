@@ -61,20 +61,6 @@ impl ImageFormat {
     }
 }
 
-/// Whether `name` is one of our content-derived image names, such as `0123456789abcdef.jpg`.
-///
-/// Names read back from the state file pass through this before they touch a path.
-pub fn is_image_name(name: &str) -> bool {
-    let Some((stem, extension)) = name.split_once('.') else {
-        return false;
-    };
-    stem.len() == NAME_HASH_LEN
-        && stem
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        && matches!(extension, "jpg" | "png" | "webp" | "gif")
-}
-
 /// Bytes an image sink holds in memory before it writes them out; most
 /// images fit, so each is written, fsynced and renamed in one blocking call.
 /// With `io_concurrency` downloads at once this bounds their buffers together.
@@ -94,10 +80,13 @@ pub struct ImageSink {
     max_pixels: u64,
     /// The first [`HEAD_BYTES`] bytes, for the format and the dimensions.
     head: Vec<u8>,
+    /// Whether `finish` fsyncs the file: not for a scratch copy that is
+    /// read back at once and never published (an original made into variants).
+    durable: bool,
 }
 
 /// Runs blocking file work off the async workers; a lost task is a storage failure.
-async fn blocking<T: Send + 'static>(
+pub async fn blocking<T: Send + 'static>(
     what: String,
     work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, StoreError> {
@@ -118,7 +107,14 @@ impl ImageSink {
             max_bytes,
             max_pixels,
             head: Vec::new(),
+            durable: true,
         }
+    }
+
+    /// Makes `finish` skip the fsync: the file is a scratch copy that a
+    /// crash may lose, since it is never published (the next pass fetches it).
+    pub(crate) fn scratch(&mut self) {
+        self.durable = false;
     }
 
     /// Bytes received so far.
@@ -239,14 +235,16 @@ impl ImageSink {
         let max_pixels = self.max_pixels;
         let name = format!("{}.{}", &sha256[..NAME_HASH_LEN], format.extension());
         let target = dir.join(&name);
-        let (part, buffer, file) = (self.path, self.buffer, self.file);
+        let (part, buffer, file, durable) = (self.path, self.buffer, self.file, self.durable);
         let stored = blocking(format!("storing {}", target.display()), move || {
             use std::io::Write;
             match file {
                 // Spilled: finish the part file, then give it its content name.
                 Some(mut file) => {
                     file.write_all(&buffer)?;
-                    file.sync_all()?;
+                    if durable {
+                        file.sync_all()?;
+                    }
                     if dimensions.is_none() {
                         let whole = std::fs::read(&part)?;
                         if let Err(err) = check_pixels(dimensions::read(&whole), max_pixels) {
@@ -261,7 +259,7 @@ impl ImageSink {
                 None => match std::fs::File::create_new(&target) {
                     Ok(mut file) => {
                         file.write_all(&buffer)?;
-                        file.sync_all().map(Ok)
+                        if durable { file.sync_all() } else { Ok(()) }.map(Ok)
                     }
                     Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(Ok(())),
                     Err(err) => Err(err),

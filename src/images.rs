@@ -7,6 +7,11 @@
 //! and stored under a name derived from their content, so a changed photo gets
 //! a new name and a page cached with the old menu never shows the wrong one.
 //!
+//! With variants on (`image_variants`, the default), each photo is then
+//! published as its variants (`image_variants`): made once per content and
+//! settings in the variant cache, linked into the release from there; the
+//! POS's file itself is published only with `keep_original_images`.
+//!
 //! A bad image is a problem of the items that use it, never of the store: the
 //! items are published without an image. Only our own disk failing (a
 //! `storage` error) fails the pass.
@@ -21,23 +26,32 @@ use tokio::sync::Semaphore;
 
 use crate::error::Problem;
 use crate::error::{Category, Kind, StoreError};
-use crate::image_sink::{ImageSink, is_image_name};
+use crate::image_sink::ImageSink;
+use crate::menu::{PublishedImage, is_image_name};
 use crate::pos::Provider;
 use crate::pos::doc::{ImageDoc, ImagesDoc};
 use crate::publish::StoreTree;
+
+mod variants;
 use chrono::{DateTime, Utc};
+pub use variants::VariantRequest;
 
 /// What the images stage produced for one release.
 #[derive(Debug, Default)]
 pub struct GatheredImages {
-    /// POS image id → file name under the release's `images/`.
-    pub files: BTreeMap<String, String>,
+    /// POS image id → the file `image` names under the release's
+    /// `images/`, with its variants.
+    pub files: BTreeMap<String, PublishedImage>,
     pub problems: Vec<Problem>,
     /// Fingerprint of an image's POS entry → file name, for the next pass.
     pub index: BTreeMap<String, String>,
     pub downloaded: usize,
     pub downloaded_bytes: u64,
     pub linked: usize,
+    /// Photos whose variants this pass made (decoded and encoded).
+    pub variants_made: usize,
+    /// Photos whose variants came from the cache, made by an earlier pass.
+    pub variants_reused: usize,
     /// Images that failed for a reason that may pass (network), worth another try.
     pub transient_failures: usize,
 }
@@ -62,6 +76,8 @@ pub struct ImageRequest<'a> {
     pub held_index: &'a BTreeMap<String, String>,
     /// The staging release's `images/`, which this stage fills.
     pub staging_dir: &'a Path,
+    /// What photos are published as; `None`: as the POS sends them.
+    pub variants: Option<VariantRequest<'a>>,
 }
 
 /// Identifies an image entry by what the POS says of it, not by its id.
@@ -106,10 +122,13 @@ pub async fn gather(
         };
         let print = fingerprint(image);
         match link_held(request, &print).await? {
-            Some(name) => {
+            Some(published) => {
                 result.linked += 1;
-                result.index.insert(print, name.clone());
-                result.files.insert(image_id.clone(), name);
+                if request.variants.is_some() {
+                    result.variants_reused += 1;
+                }
+                result.index.insert(print, published.file.clone());
+                result.files.insert(image_id.clone(), published);
             }
             None => to_download.push((image_id.clone(), (*image).clone(), print)),
         }
@@ -123,18 +142,26 @@ pub async fn gather(
                 sequence.fetch_add(1, Ordering::Relaxed)
             ));
             async move {
-                let outcome = download(request, &image, part).await;
+                let outcome = match download(request, &image, part).await {
+                    Ok((name, bytes)) => variants::publish(request, name).await.map(|p| (p, bytes)),
+                    Err(err) => Err(err),
+                };
                 (image_id, print, outcome)
             }
         })
         .buffer_unordered(request.concurrency.max(1));
     while let Some((image_id, print, outcome)) = downloads.next().await {
         match outcome {
-            Ok((name, bytes)) => {
+            Ok(((published, made), bytes)) => {
                 result.downloaded += 1;
                 result.downloaded_bytes += bytes;
-                result.index.insert(print, name.clone());
-                result.files.insert(image_id, name);
+                match made {
+                    Some(true) => result.variants_made += 1,
+                    Some(false) => result.variants_reused += 1,
+                    None => {}
+                }
+                result.index.insert(print, published.file.clone());
+                result.files.insert(image_id, published);
             }
             Err(err) if err.category() == Category::Storage => return Err(err),
             Err(err) => {
@@ -152,21 +179,43 @@ pub async fn gather(
     Ok(result)
 }
 
-/// Links an image the published release already holds into staging, if it does.
-async fn link_held(request: &ImageRequest<'_>, print: &str) -> Result<Option<String>, StoreError> {
+/// Links an image the published release already holds into staging, if it
+/// does: its file, or with variants on, its variants from the cache.
+async fn link_held(
+    request: &ImageRequest<'_>,
+    print: &str,
+) -> Result<Option<PublishedImage>, StoreError> {
     let (Some(held_dir), Some(name)) = (request.held_dir, request.held_index.get(print)) else {
         return Ok(None);
     };
     if !is_image_name(name) {
         return Ok(None);
     }
-    let source = held_dir.join(name);
-    let target = request.staging_dir.join(name);
+    let is_original = !name.contains('-');
+    let Some(variants) = &request.variants else {
+        // A variant is no original: a store that turned variants off fetches again.
+        return match is_original && link_file(held_dir, name, request.staging_dir).await? {
+            true => Ok(Some(PublishedImage::file(name.clone()))),
+            false => Ok(None),
+        };
+    };
+    if variants.settings.keep_original
+        && !(is_original && link_file(held_dir, name, request.staging_dir).await?)
+    {
+        return Ok(None);
+    }
+    let sizes = variants::link_cached(variants, name, request.staging_dir).await?;
+    Ok(sizes.map(|sizes| variants::published(name, variants.settings, &sizes)))
+}
+
+/// Hard-links `name` from `from` into `to`; false when `from` lost it.
+async fn link_file(from: &Path, name: &str, to: &Path) -> Result<bool, StoreError> {
+    let (source, target) = (from.join(name), to.join(name));
     match tokio::fs::hard_link(&source, &target).await {
-        Ok(()) => Ok(Some(name.clone())),
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(Some(name.clone())),
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(true),
         // The published release lost the file (rolled back, pruned): fetch it again.
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(err) => Err(StoreError::storage(
             format!("linking {} to {}", source.display(), target.display()),
             err,
@@ -194,6 +243,14 @@ async fn download(
     let own_deadline = tokio::time::Instant::now() + request.image_timeout;
     let deadline = own_deadline.min(request.deadline);
     let mut sink = ImageSink::new(part.clone(), request.max_bytes, request.max_pixels);
+    let keep_dir = match &request.variants {
+        Some(variants) => variants.originals_dir,
+        None => request.staging_dir,
+    };
+    if keep_dir != request.staging_dir {
+        // Read back for its variants, then removed with the scratch folder.
+        sink.scratch();
+    }
     let fetch = async {
         if let Some(size) = image.size {
             sink.check_announced_size(size)?;
@@ -208,7 +265,7 @@ async fn download(
     let outcome = match tokio::time::timeout_at(deadline, fetch).await {
         Ok(Ok(())) => {
             let bytes = sink.written();
-            sink.finish(image.sha256.as_deref(), request.staging_dir)
+            sink.finish(image.sha256.as_deref(), keep_dir)
                 .await
                 .map(|name| (name, bytes))
         }
@@ -314,8 +371,7 @@ fn named_images(release_dir: &Path) -> std::collections::BTreeSet<String> {
     };
     let mut names = std::collections::BTreeSet::new();
     for item in menu.items() {
-        let paths = std::iter::once(&item.image).chain(item.variants.iter().map(|v| &v.image));
-        for path in paths.flatten() {
+        for path in item.image_paths() {
             if let Some(name) = path
                 .strip_prefix("/images/")
                 .filter(|name| is_image_name(name))

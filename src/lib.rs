@@ -31,6 +31,7 @@ pub mod diff;
 pub mod error;
 pub mod gates;
 pub mod image_sink;
+pub mod image_variants;
 pub mod images;
 pub mod instrument;
 pub mod lock;

@@ -111,6 +111,10 @@ pub struct Item {
     /// Root-relative path of the image in the same release, e.g. `/images/3fa9c2e1d0b4a7f6.jpg`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// The same photo at several widths, narrowest first, for `srcset`;
+    /// empty when the store publishes photos as the POS sends them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_variants: Vec<ImageVariant>,
     /// When the item can be ordered, within its category's windows; empty: at all hours.
     pub availability: Vec<Window>,
     /// Allergens from the closed vocabulary, sorted.
@@ -144,6 +148,9 @@ pub struct Variant {
     /// This variant's own photo; the item's `image` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// This variant's own photo at several widths, as an item's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_variants: Vec<ImageVariant>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nutrition: Option<Nutrition>,
     /// Option groups that only apply to this variant (GloriaFood size groups).
@@ -152,6 +159,80 @@ pub struct Variant {
     /// The POS image id this variant asked for; resolved into `image` by the images stage.
     #[serde(skip)]
     pub image_id: Option<String>,
+}
+
+/// One width of a photo, upright and without metadata, in a modern format
+/// and a fallback every browser shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageVariant {
+    pub width: u32,
+    pub height: u32,
+    /// Root-relative path of the WebP file, e.g. `/images/3fa9c2e1d0b4a7f6-640.webp`.
+    pub webp: String,
+    /// Root-relative path of the JPEG file, e.g. `/images/3fa9c2e1d0b4a7f6-640.jpg`.
+    pub jpeg: String,
+}
+
+/// Whether `name` is one of our content-derived image file names: the
+/// POS's file (`0123456789abcdef.jpg`) or a variant of it
+/// (`0123456789abcdef-640.webp`). Names read back from a menu or the state
+/// file pass through this before they touch a path.
+pub fn is_image_name(name: &str) -> bool {
+    let Some((stem, extension)) = name.split_once('.') else {
+        return false;
+    };
+    let (hash, width) = match stem.split_once('-') {
+        Some((hash, width)) => (hash, Some(width)),
+        None => (stem, None),
+    };
+    let width_ok = width.is_none_or(|width| {
+        (1..=5).contains(&width.len())
+            && !width.starts_with('0')
+            && width.bytes().all(|b| b.is_ascii_digit())
+    });
+    hash.len() == 16
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && width_ok
+        && matches!(extension, "jpg" | "png" | "webp" | "gif")
+}
+
+/// What the images stage published for one POS image: the file `image`
+/// names (under `/images/`) and, with variants on, every width.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishedImage {
+    pub file: String,
+    pub variants: Vec<ImageVariant>,
+}
+
+impl PublishedImage {
+    /// A photo published as one file, as the POS sent it.
+    pub fn file(name: String) -> PublishedImage {
+        PublishedImage {
+            file: name,
+            variants: Vec::new(),
+        }
+    }
+}
+
+impl Item {
+    /// Every image path the item names: its own and its variants', each at every width.
+    pub fn image_paths(&self) -> impl Iterator<Item = &String> {
+        let own = self.image.iter().chain(widths(&self.image_variants));
+        let variants = self
+            .variants
+            .iter()
+            .flat_map(|variant| variant.image.iter().chain(widths(&variant.image_variants)));
+        own.chain(variants)
+    }
+}
+
+fn widths(variants: &[ImageVariant]) -> impl Iterator<Item = &String> {
+    variants
+        .iter()
+        .flat_map(|variant| [&variant.webp, &variant.jpeg])
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -161,7 +161,7 @@ pub async fn preview(ctx: &Context, store: &Store) -> Result<Preview, StoreError
         {
             files
                 .entry(image.image_id.clone())
-                .or_insert_with(|| name.clone());
+                .or_insert_with(|| crate::menu::PublishedImage::file(name.clone()));
         }
     }
     transform::attach_images(&mut menu, &files);

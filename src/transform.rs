@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::config::StoreSettings;
 use crate::error::{Kind, StoreError};
-use crate::menu::{self, Allergen, Diet, Menu, StoreInfo};
+use crate::menu::{self, Allergen, Diet, Menu, PublishedImage, StoreInfo};
 use crate::pos::doc::{ItemDoc, MenuDoc};
 
 mod facts;
@@ -214,6 +214,7 @@ fn transform_item(item: &ItemDoc, settings: &StoreSettings) -> Result<menu::Item
         sold_out,
         sold_out_until: sold_out_until(sold_out, item.sold_out_until.as_deref()),
         image: None,
+        image_variants: Vec::new(),
         availability,
         allergens,
         other_allergens,
@@ -250,18 +251,22 @@ pub fn wanted_images(menu: &Menu) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-/// Points each item and variant at its image file; those whose image did not arrive keep none.
-pub fn attach_images(menu: &mut Menu, files: &BTreeMap<String, String>) {
-    let path = |image_id: &Option<String>| {
-        image_id
-            .as_ref()
-            .and_then(|image_id| files.get(image_id))
-            .map(|name| format!("/images/{name}"))
+/// Points each item and variant at its image file and its widths; those
+/// whose image did not arrive keep none.
+pub fn attach_images(menu: &mut Menu, files: &BTreeMap<String, PublishedImage>) {
+    let published = |image_id: &Option<String>| {
+        let found = image_id.as_ref().and_then(|image_id| files.get(image_id));
+        (
+            found.map(|published| format!("/images/{}", published.file)),
+            found
+                .map(|published| published.variants.clone())
+                .unwrap_or_default(),
+        )
     };
     for item in menu.items_mut() {
-        item.image = path(&item.image_id);
+        (item.image, item.image_variants) = published(&item.image_id);
         for variant in &mut item.variants {
-            variant.image = path(&variant.image_id);
+            (variant.image, variant.image_variants) = published(&variant.image_id);
         }
     }
 }

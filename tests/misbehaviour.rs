@@ -312,9 +312,21 @@ struct Scenario {
     parent_passwd_existed: bool,
 }
 
+/// `<16 hex>.<ext>`, or a variant's `<16 hex>-<width>.<ext>`.
 fn is_content_name(name: &str) -> bool {
     let Some((stem, extension)) = name.split_once('.') else {
         return false;
+    };
+    let stem = match stem.split_once('-') {
+        Some((hash, width))
+            if !width.is_empty()
+                && width.len() <= 5
+                && width.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            hash
+        }
+        Some(_) => return false,
+        None => stem,
     };
     stem.len() == 16
         && stem
@@ -327,7 +339,7 @@ fn is_content_name(name: &str) -> bool {
 /// and `images/` holds only content-named files.
 fn assert_complete(dir: &Path) -> Value {
     let menu = common::tree_menu(dir);
-    for image in image_paths(&menu) {
+    for image in common::image_files(&menu) {
         let name = image
             .strip_prefix("/images/")
             .unwrap_or_else(|| panic!("image path {image} is under /images/"));
@@ -565,6 +577,20 @@ fn allowed(relative: &str) -> bool {
             ["images", name] => is_content_name(name),
             _ => false,
         },
+        // The variant cache (src/image_variants/cache.rs): `<16 hex>-<8 hex>/`.
+        ["state", "variants"] => true,
+        ["state", "variants", key, rest @ ..] => {
+            let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+            let key_ok = key
+                .split_once('-')
+                .is_some_and(|(hash, settings)| hex(hash, 16) && hex(settings, 8));
+            key_ok
+                && match rest {
+                    [] | ["sizes.json"] => true,
+                    [name] => is_content_name(name),
+                    _ => false,
+                }
+        }
         ["state", "stores", id] => store(id),
         ["state", "stores", id, rest @ ..] if store(id) => match rest {
             [".lock" | "state.json" | "current" | "releases" | "staging"] => true,
@@ -751,12 +777,12 @@ async fn a_repeated_image_id_is_an_item_level_warning() {
     );
     assert_eq!(item(&menu, "I100")["price"], 4700);
     assert_eq!(image_paths(&menu).len(), 3, "every item keeps an image");
-    let current = scenario.env.path().join("state/stores/gangnam/current");
+    // Published as its variants, named after the original's content.
     let i100 = item(&menu, "I100")["image"].as_str().unwrap();
-    let bytes = std::fs::read(current.join(i100.trim_start_matches('/'))).unwrap();
+    assert!(i100.starts_with("/images/"), "{i100}");
     assert_eq!(
-        sha256_hex(&bytes),
-        sha256_hex(&fixture_image("IMG100.jpg")),
+        &i100["/images/".len()..][..16],
+        &sha256_hex(&fixture_image("IMG100.jpg"))[..16],
         "the first entry is used"
     );
     assert!(

@@ -193,6 +193,9 @@ async fn a_changed_image_gets_a_new_name() {
     let pos = MockServer::start().await;
     serve_pos(&pos, &menu_doc(4500), &default_images()).await;
     let env = Env::new(&pos.uri());
+    // Photos as the POS sends them: the name's extension is the sniffed format.
+    let config = std::fs::read_to_string(env.config()).unwrap();
+    env.write_config(&config.replace("[daemon]\n", "[daemon]\nimage_variants = false\n"));
     assert!(env.run(&["once"]).await.status.success());
     let old_image = item(&env.menu(), "I100")["image"]
         .as_str()
@@ -329,10 +332,11 @@ async fn after_push_runs_with_the_changed_paths_and_a_failure_is_retried() {
         )),
         "{line}"
     );
+    // Three new photos, each as one width in WebP and JPEG (image_variants).
     assert_eq!(
         line.matches("gangnam/images/").count(),
-        3,
-        "the three new images: {line}"
+        6,
+        "the three new photos: {line}"
     );
 
     // A failing purge fails the target (deploy), and the next pass retries it.

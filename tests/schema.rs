@@ -327,9 +327,16 @@ fn schema_has_every_key_of_raw_rs_and_no_other() {
     }
 }
 
-/// The value of a `pub const DEFAULT_*` initializer: a string or a product of integers.
+/// The value of a `pub const DEFAULT_*` initializer: a string, a product of
+/// integers, or a slice of them (`&[320, 640]`).
 fn constant_value(expression: &str) -> Value {
     let expression = expression.trim();
+    if let Some(list) = expression
+        .strip_prefix("&[")
+        .and_then(|s| s.strip_suffix(']'))
+    {
+        return Value::Array(list.split(',').map(constant_value).collect());
+    }
     if let Some(string) = expression
         .strip_prefix('"')
         .and_then(|s| s.strip_suffix('"'))

@@ -432,6 +432,8 @@ pub(crate) struct Sizes {
     pub(crate) s6_seconds: u64,
     /// POS changes a second during S6.
     pub(crate) s6_rate: f64,
+    /// S7: one store of phone photos.
+    pub(crate) photos: photos::PhotoSizes,
     pub(crate) soak: soak::SoakSizes,
     pub(crate) failover: failover::FailoverSizes,
 }
@@ -442,6 +444,8 @@ pub(crate) struct Plan {
     pub(crate) wrap: Vec<String>,
     /// `--smoke`: the soak joins the other groups, in its short form.
     pub(crate) smoke: bool,
+    /// More `[daemon]` lines for S1–S4 (`--no-variants`).
+    pub(crate) daemon_extra: String,
 }
 
 impl Plan {

@@ -60,6 +60,7 @@ mod failover;
 mod floor;
 mod freshness;
 mod harness;
+mod photos;
 mod pos;
 mod report;
 mod scenarios;
@@ -98,6 +99,12 @@ fn main() {
             .map(|v| v.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default(),
         smoke,
+        // `--no-variants`: S1–S4 with photos published as sent (issue 26's "off").
+        daemon_extra: if args.iter().any(|a| a == "--no-variants") {
+            "image_variants = false".to_string()
+        } else {
+            String::new()
+        },
     };
     let mut sizes = if smoke {
         Sizes {
@@ -115,6 +122,11 @@ fn main() {
             s6_interval: 3,
             s6_seconds: 6,
             s6_rate: 2.0,
+            photos: photos::PhotoSizes {
+                items: 4,
+                width: 1008,
+                height: 756,
+            },
             soak: soak::SoakSizes {
                 stores: 20,
                 interval: 1,
@@ -144,6 +156,11 @@ fn main() {
             s6_interval: 15,
             s6_seconds: 150,
             s6_rate: 2.0,
+            photos: photos::PhotoSizes {
+                items: 40,
+                width: 4032,
+                height: 3024,
+            },
             soak: soak::SoakSizes {
                 stores: 300,
                 interval: 2,

@@ -13,7 +13,7 @@ pub(crate) async fn first_sync_and_image_change(pos: &Pos, sizes: &Sizes, plan: 
             items: sizes.items,
             concurrency: sizes.concurrency,
             schedule: None,
-            daemon_extra: "",
+            daemon_extra: &plan.daemon_extra,
             target: None,
             sections: "",
         },
@@ -50,7 +50,7 @@ pub(crate) async fn quiet_passes(pos: &Pos, sizes: &Sizes, plan: &Plan) -> Vec<R
             items: sizes.items,
             concurrency: sizes.concurrency,
             schedule: None,
-            daemon_extra: "",
+            daemon_extra: &plan.daemon_extra,
             target: None,
             sections: "",
         },
@@ -224,6 +224,9 @@ pub(crate) async fn run_all(sizes: &Sizes, plan: &Plan) -> Vec<Row> {
     }
     if plan.runs("S5") {
         rows.push(scheduler_ticks(&pos, sizes, plan).await);
+    }
+    if plan.runs("S7") {
+        rows.extend(photos::phone_photos(&sizes.photos, plan).await);
     }
     if plan.runs("S6") {
         // The before row (every store at the tick) beside the splayed one, in one run.

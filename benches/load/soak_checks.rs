@@ -157,15 +157,16 @@ fn files_in(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// The image files the menu.json under `dir` names.
+/// The image files the menu.json under `dir` names: each item's `image` and
+/// every width of its `imageVariants` (the crate's own `Item::image_paths`).
 fn named(dir: &Path) -> BTreeSet<String> {
-    let menu = read_json(&dir.join("data/menu.json"));
-    menu["categories"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|category| category["items"].as_array().into_iter().flatten())
-        .filter_map(|item| item["image"].as_str())
+    let Ok(menu) =
+        serde_json::from_value::<menusync::menu::Menu>(read_json(&dir.join("data/menu.json")))
+    else {
+        return BTreeSet::new();
+    };
+    menu.items()
+        .flat_map(|item| item.image_paths())
         .map(|path| path.trim_start_matches("/images/").to_string())
         .collect()
 }

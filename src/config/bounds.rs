@@ -51,6 +51,8 @@ pub const BOUNDS: &[(&str, Bound)] = &[
     ("ssh_port", bound(1, 65535, "")),
     ("after_push_timeout_secs", bound(1, HOUR, "seconds")),
     ("lease_ttl_secs", bound(2, 60, "seconds")),
+    ("image_quality", bound(1, 100, "")),
+    ("image_cache_days", bound(1, 3650, "days")),
 ];
 
 /// The bound of `key`; every key a checker asks for is in [`BOUNDS`].

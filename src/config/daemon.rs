@@ -10,17 +10,19 @@ use toml::Spanned;
 use super::checker::Checker;
 use super::defaults::{
     DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_DEPLOY_CONCURRENCY, DEFAULT_DEPLOY_TIMEOUT_SECS,
-    DEFAULT_IMAGE_GRACE_SECS, DEFAULT_IMAGE_TIMEOUT_SECS, DEFAULT_IO_CONCURRENCY,
-    DEFAULT_KEEP_RELEASES, DEFAULT_LOG_FILE_KEEP_DAYS, DEFAULT_MAX_IMAGE_BYTES,
-    DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MENU_BYTES, DEFAULT_MAX_SHRINK_PERCENT,
-    DEFAULT_PASS_TIMEOUT_SECS, DEFAULT_READ_TIMEOUT_SECS, DEFAULT_SCHEDULE,
-    DEFAULT_SHUTDOWN_TIMEOUT_SECS, DEFAULT_STALE_AFTER_SECS, DEFAULT_STATE_DIR, DEFAULT_TIME_ZONE,
+    DEFAULT_IMAGE_CACHE_DAYS, DEFAULT_IMAGE_GRACE_SECS, DEFAULT_IMAGE_TIMEOUT_SECS,
+    DEFAULT_IO_CONCURRENCY, DEFAULT_KEEP_RELEASES, DEFAULT_LOG_FILE_KEEP_DAYS,
+    DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MENU_BYTES,
+    DEFAULT_MAX_SHRINK_PERCENT, DEFAULT_PASS_TIMEOUT_SECS, DEFAULT_READ_TIMEOUT_SECS,
+    DEFAULT_SCHEDULE, DEFAULT_SHUTDOWN_TIMEOUT_SECS, DEFAULT_STALE_AFTER_SECS, DEFAULT_STATE_DIR,
+    DEFAULT_TIME_ZONE,
 };
 use super::error::ConfigError;
 use super::gates::{self, Gates};
 use super::raw::{self, RawDaemon};
 use super::schedule::Schedule;
 use super::target::Target;
+use super::variants::{ImageVariants, RawImageVariants};
 
 #[derive(Debug, Clone)]
 pub struct DaemonSettings {
@@ -59,6 +61,10 @@ pub struct DaemonSettings {
     pub time_zone: String,
     /// The publish gates of stores that set none of their own.
     pub gates: Gates,
+    /// How the photos of stores that set none of their own are published.
+    pub image_variants: ImageVariants,
+    /// A made variant set no pass used for this long leaves the cache.
+    pub image_cache_age: Duration,
     /// Where the preview pages are mirrored after they change, if anywhere.
     pub preview_target: Option<Arc<Target>>,
     /// Spread each schedule's stores evenly over its interval.
@@ -122,7 +128,23 @@ impl Checker<'_> {
             },
             Gates::default(),
         )?;
+        let image_variants = self.check_image_variants(
+            RawImageVariants {
+                enabled: raw.image_variants,
+                widths: &raw.image_widths,
+                quality: &raw.image_quality,
+                keep_original: raw.keep_original_images,
+            },
+            &ImageVariants::default(),
+        )?;
+        let image_cache_days = self.bounded(
+            &raw.image_cache_days,
+            "image_cache_days",
+            DEFAULT_IMAGE_CACHE_DAYS,
+        )?;
         Ok(DaemonSettings {
+            image_variants,
+            image_cache_age: Duration::from_secs(image_cache_days * 24 * 3600),
             state_dir,
             schedule,
             time_zone,

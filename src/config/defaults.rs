@@ -28,3 +28,5 @@ pub const DEFAULT_TIME_ZONE: &str = "Asia/Seoul";
 /// Seconds an etcd lease lives without a renewal: how long a dead leader
 /// blocks a standby at most (`[cluster] lease_ttl_secs`).
 pub const DEFAULT_LEASE_TTL_SECS: u64 = 10;
+/// Days a made variant set stays in `<state_dir>/variants/` without a pass using it.
+pub const DEFAULT_IMAGE_CACHE_DAYS: u64 = 30;

@@ -23,6 +23,7 @@ mod raw;
 mod schedule;
 mod store;
 mod target;
+mod variants;
 
 pub use checked::Config;
 pub use cluster::{ClusterAuth, ClusterSettings, ClusterTls};
@@ -36,6 +37,7 @@ pub use store::{Store, StoreSettings, validate_store_id};
 pub use target::{
     AfterPush, DeployMode, RsyncDest, RsyncTarget, SshOptions, Target, TargetKind, lexical,
 };
+pub use variants::{DEFAULT_IMAGE_QUALITY, DEFAULT_IMAGE_WIDTHS, ImageVariants};
 
 #[cfg(test)]
 mod tests;

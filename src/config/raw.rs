@@ -89,6 +89,13 @@ pub struct RawDaemon {
     pub hold_price_zero: Option<bool>,
     pub hold_removed_items: Option<Spanned<i64>>,
     pub hold_newly_sold_out: Option<Spanned<i64>>,
+    /// Image variants (`config::variants`); a store's own win.
+    pub image_variants: Option<bool>,
+    pub image_widths: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub image_quality: Option<Spanned<i64>>,
+    pub keep_original_images: Option<bool>,
+    /// Days a made variant set stays in the cache unused.
+    pub image_cache_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,4 +173,9 @@ pub struct RawStore {
     pub hold_price_zero: Option<bool>,
     pub hold_removed_items: Option<Spanned<i64>>,
     pub hold_newly_sold_out: Option<Spanned<i64>>,
+    /// Image variants (`config::variants`); a store's own win.
+    pub image_variants: Option<bool>,
+    pub image_widths: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub image_quality: Option<Spanned<i64>>,
+    pub keep_original_images: Option<bool>,
 }

@@ -13,6 +13,7 @@ use super::pos::PosEndpoint;
 use super::raw::RawStore;
 use super::schedule::Schedule;
 use super::target::Target;
+use super::variants::{ImageVariants, RawImageVariants};
 
 /// A checked `[[store]]`. Equal stores sync the same way: a reload passes
 /// only the stores that are new or not equal to their old selves.
@@ -46,6 +47,8 @@ pub struct StoreSettings {
     pub time_zone: String,
     /// Whether allergens from the POS are published.
     pub publish_allergens: bool,
+    /// How photos are published: `menu.json` names what they make.
+    pub image_variants: ImageVariants,
 }
 
 impl Checker<'_> {
@@ -132,6 +135,15 @@ impl Checker<'_> {
                     None => daemon.time_zone.clone(),
                 },
                 publish_allergens: raw.publish_allergens.unwrap_or(true),
+                image_variants: self.check_image_variants(
+                    RawImageVariants {
+                        enabled: raw.image_variants,
+                        widths: &raw.image_widths,
+                        quality: &raw.image_quality,
+                        keep_original: raw.keep_original_images,
+                    },
+                    &daemon.image_variants,
+                )?,
             },
         })
     }

@@ -133,6 +133,36 @@ fn a_store_schedule_overrides_the_default() {
 }
 
 #[test]
+fn image_variant_settings_default_then_daemon_then_store() {
+    let config = parse(MINIMAL);
+    assert_eq!(
+        config.stores[0].settings.image_variants,
+        ImageVariants::default()
+    );
+    assert_eq!(
+        config.stores[0].settings.image_variants.widths,
+        DEFAULT_IMAGE_WIDTHS
+    );
+    assert_eq!(
+        config.daemon.image_cache_age.as_secs(),
+        DEFAULT_IMAGE_CACHE_DAYS * 86_400
+    );
+    let text = format!(
+        "[daemon]\nimage_widths = [400, 800]\nimage_quality = 60\nimage_cache_days = 2\n{MINIMAL}\
+         image_quality = 90\nkeep_original_images = true\n"
+    );
+    let config = parse(&text);
+    let store = &config.stores[0].settings.image_variants;
+    assert_eq!(store.widths, [400, 800], "the daemon's widths");
+    assert_eq!(store.quality, 90, "the store's own quality");
+    assert!(store.keep_original && store.enabled);
+    assert_eq!(config.daemon.image_variants.quality, 60);
+    assert_eq!(config.daemon.image_cache_age.as_secs(), 2 * 86_400);
+    let off = parse(&format!("{MINIMAL}image_variants = false\n"));
+    assert!(!off.stores[0].settings.image_variants.enabled);
+}
+
+#[test]
 fn a_store_without_a_schedule_takes_the_daemon_one() {
     let config = parse(&format!("[daemon]\nschedule = \"0 0 * * * *\"\n{MINIMAL}"));
     assert_eq!(config.stores[0].schedule, "0 0 * * * *");

@@ -19,23 +19,6 @@ fn sniff_recognises_each_format_and_nothing_else() {
     }
 }
 
-#[test]
-fn only_content_names_are_image_names() {
-    assert!(is_image_name("0123456789abcdef.jpg"));
-    assert!(is_image_name("0123456789abcdef.webp"));
-    for bad in [
-        "../../etc/passwd",
-        "0123456789abcdef.exe",
-        "0123456789ABCDEF.jpg",
-        "0123456789abcde.jpg",
-        "0123456789abcdef",
-        "/abs/0123456789abcdef.jpg",
-        "0123456789abcdef.jpg/..",
-    ] {
-        assert!(!is_image_name(bad), "{bad} must be refused");
-    }
-}
-
 /// The start of a PNG: signature and IHDR announcing `width`×`height`.
 fn png_header(width: u32, height: u32) -> Vec<u8> {
     let mut bytes = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();

@@ -27,6 +27,15 @@ pub struct Shared {
     /// other's files mid-transfer. A pass that finds a mirror running waits:
     /// the mirror after it carries its pages too.
     pub preview_mirror: tokio::sync::Mutex<()>,
+    /// Photos decoded and encoded at once, across all stores: one per core
+    /// (`image_variants::pool_size`), so image work, run on blocking
+    /// threads, never takes the cores the POS I/O and the other passes need.
+    pub cpu: Arc<Semaphore>,
+    /// Photos being made now, by cache key, so two stores never make one twice.
+    pub making: crate::image_variants::InFlight,
+    /// When the variant cache was last pruned by this process (seconds
+    /// since the epoch): at most once an hour.
+    pub variants_pruned_at: std::sync::atomic::AtomicU64,
     /// Folders shared by all stores whose leftovers were cleaned already in
     /// this process (`first_visit`); held only to look up and insert.
     visited: std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>,
@@ -126,6 +135,9 @@ impl Context {
             io: Arc::new(Semaphore::new(daemon.io_concurrency.get())),
             deploy: Arc::new(Semaphore::new(daemon.deploy_concurrency.get())),
             preview_mirror: tokio::sync::Mutex::new(()),
+            cpu: Arc::new(Semaphore::new(crate::image_variants::pool_size())),
+            making: Default::default(),
+            variants_pruned_at: Default::default(),
             visited: std::sync::Mutex::default(),
             abort,
             metrics,

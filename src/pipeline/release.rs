@@ -22,7 +22,8 @@ use super::plan::{Learned, Planned, plan};
 use super::previews::Previews;
 use crate::diff::MenuDiff;
 use crate::error::StoreError;
-use crate::images::{self, GatheredImages, ImageRequest};
+use crate::image_variants::cache::VariantCache;
+use crate::images::{self, GatheredImages, ImageRequest, VariantRequest};
 use crate::instrument::log_problems;
 use crate::menu::Menu;
 use crate::pos::doc::ImagesDoc;
@@ -202,9 +203,29 @@ async fn gather(
     let staging = tree.begin()?;
     let held_dir = current.map(|release| tree.release_dir(release).join(IMAGES_DIR));
     let staging_images = staging.images_dir();
+    let settings = &store.settings.image_variants;
+    let cache = VariantCache::new(&daemon.state_dir);
+    // Originals nobody publishes wait here for their variants; removed below.
+    let originals = staging.dir().join("originals");
     let (gathered, bytes) = pass
         .recorder
         .stage("images", async {
+            let variants = settings.enabled.then(|| VariantRequest {
+                settings,
+                cache: &cache,
+                cpu: &ctx.shared.cpu,
+                in_flight: &ctx.shared.making,
+                originals_dir: if settings.keep_original {
+                    &staging_images
+                } else {
+                    &originals
+                },
+            });
+            if variants.is_some() && !settings.keep_original {
+                std::fs::create_dir_all(&originals).map_err(|err| {
+                    StoreError::storage(format!("creating {}", originals.display()), err)
+                })?;
+            }
             let request = ImageRequest {
                 provider: pass.provider,
                 pos_store_id: &store.pos_store_id,
@@ -217,10 +238,22 @@ async fn gather(
                 held_dir: held_dir.as_deref(),
                 held_index: pass.state.images(),
                 staging_dir: &staging_images,
+                variants,
             };
             let gathered =
                 images::gather(&request, images_doc, &transform::wanted_images(&menu)).await?;
+            remove_originals(&originals)?;
             log_problems(&gathered.problems);
+            if settings.enabled {
+                info!(
+                    made = gathered.variants_made,
+                    reused = gathered.variants_reused,
+                    "variants made for {} new photos, {} from the cache",
+                    gathered.variants_made,
+                    gathered.variants_reused
+                );
+                prune_variants(ctx, &cache).await;
+            }
             pass.recorder.add_image_bytes(gathered.downloaded_bytes);
             debug!(
                 downloaded = gathered.downloaded,
@@ -251,6 +284,58 @@ async fn gather(
         bytes,
         gathered,
     })
+}
+
+/// Removes the scratch folder of originals nobody publishes, so the
+/// release holds only what its menu names.
+fn remove_originals(originals: &std::path::Path) -> Result<(), StoreError> {
+    match std::fs::remove_dir_all(originals) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(StoreError::storage(
+            format!("removing {}", originals.display()),
+            err,
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Prunes the variant cache of entries unused for `image_cache_days`, at
+/// most once an hour per process; a failure is logged, never the pass's.
+async fn prune_variants(ctx: &super::context::Context, cache: &VariantCache) {
+    let now = Utc::now().timestamp().max(0) as u64;
+    let last = ctx
+        .shared
+        .variants_pruned_at
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if now.saturating_sub(last) < 3600
+        || ctx
+            .shared
+            .variants_pruned_at
+            .compare_exchange(
+                last,
+                now,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+            .is_err()
+    {
+        return;
+    }
+    let (cache, max_age) = (cache.clone(), ctx.config.daemon.image_cache_age);
+    match tokio::task::spawn_blocking(move || cache.prune(max_age)).await {
+        Ok(Ok(pruned)) => debug!(
+            entries = pruned.entries,
+            temp = pruned.temp,
+            "variant cache pruned"
+        ),
+        Ok(Err(err)) => warn!(
+            category = "storage",
+            "cannot prune the variant cache: {err}"
+        ),
+        Err(err) => warn!(
+            category = "storage",
+            "cannot prune the variant cache: {err}"
+        ),
+    }
 }
 
 /// Keeps the release `held` names complete beside the live one for

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::diff::{self, ItemPair};
-use crate::menu::{self, Item, Menu, OptionGroup, Window};
+use crate::menu::{self, ImageVariant, Item, Menu, OptionGroup, Window};
 
 /// `<`, `>`, `&`, `"` and `'` as entities: POS text never becomes markup.
 pub fn escape(text: &str) -> String {
@@ -133,16 +133,37 @@ pub fn menu_body(menu: &Menu) -> String {
     html
 }
 
-/// An item's photo, or a grey placeholder.
-pub fn photo(image: Option<&str>, alt: &str) -> String {
-    match image {
-        Some(path) => format!(
-            "<img src=\"{}\" alt=\"{}\">",
-            escape(path.trim_start_matches('/')),
-            escape(alt)
-        ),
-        None => "<div class=\"ph\"></div>".to_string(),
+/// An item's photo, or a grey placeholder. With variants, the browser
+/// picks a width by `srcset` and `sizes` (the CSS width the photo is shown
+/// at), WebP where it can, so a phone fetches the small file, not the largest.
+pub fn photo(image: Option<&str>, variants: &[ImageVariant], alt: &str, shown_px: u32) -> String {
+    let Some(path) = image else {
+        return "<div class=\"ph\"></div>".to_string();
+    };
+    let src = escape(path.trim_start_matches('/'));
+    if variants.is_empty() {
+        return format!("<img src=\"{src}\" alt=\"{}\">", escape(alt));
     }
+    let srcset = |path: fn(&ImageVariant) -> &str| {
+        variants
+            .iter()
+            .map(|variant| {
+                format!(
+                    "{} {}w",
+                    escape(path(variant).trim_start_matches('/')),
+                    variant.width
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "<picture><source type=\"image/webp\" srcset=\"{}\" sizes=\"{shown_px}px\">\
+         <img src=\"{src}\" srcset=\"{}\" sizes=\"{shown_px}px\" alt=\"{}\"></picture>",
+        srcset(|variant| &variant.webp),
+        srcset(|variant| &variant.jpeg),
+        escape(alt)
+    )
 }
 
 fn item_html(item: &Item, currency: &str) -> String {
@@ -150,7 +171,7 @@ fn item_html(item: &Item, currency: &str) -> String {
         "<article class=\"item{}\" id=\"item-{}\">{}<div class=\"body\">",
         if item.sold_out { " soldout" } else { "" },
         escape(&item.id),
-        photo(item.image.as_deref(), &item.name)
+        photo(item.image.as_deref(), &item.image_variants, &item.name, 84)
     );
     let _ = write!(
         html,
@@ -363,8 +384,8 @@ pub fn changes_body(old: Option<&Menu>, new: &Menu) -> String {
                  <div class=\"pair\"><figure>{}<figcaption>before</figcaption></figure>\
                  <figure>{}<figcaption>after</figcaption></figure></div></div></div>",
                 escape(&now.name),
-                photo(was.image.as_deref(), &was.name),
-                photo(now.image.as_deref(), &now.name)
+                photo(was.image.as_deref(), &was.image_variants, &was.name, 120),
+                photo(now.image.as_deref(), &now.image_variants, &now.name, 120)
             );
         }
     }

@@ -24,7 +24,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::StoreError;
-use crate::menu::Menu;
+use crate::menu::{Menu, is_image_name};
 
 const PREVIEW: &str = "preview";
 const IMAGES: &str = "images";
@@ -188,11 +188,7 @@ impl StorePreview {
     fn link_images(&self, shown: Shown<'_>) -> Result<(), StoreError> {
         let images = self.root.join(IMAGES);
         create_dir(&images)?;
-        let names = shown.menu.items().flat_map(|item| {
-            item.image
-                .iter()
-                .chain(item.variants.iter().filter_map(|v| v.image.as_ref()))
-        });
+        let names = shown.menu.items().flat_map(|item| item.image_paths());
         for path in names {
             let Some(name) = path.strip_prefix("/images/") else {
                 continue;
@@ -260,27 +256,17 @@ pub fn write_index(
     )
 }
 
-/// Content names (`<16 hex>.<ext>`) after `images/` in a page.
+/// Content names (`<16 hex>.<ext>`, `<16 hex>-<width>.<ext>`) after `images/` in a page.
 fn image_names(text: &str) -> BTreeSet<String> {
     text.match_indices("images/")
         .filter_map(|(at, _)| {
             let rest = &text[at + "images/".len()..];
-            let end = rest.find('"')?;
+            // A `src` ends at its quote; a `srcset` entry at its space.
+            let end = rest.find(['"', ' ', ','])?;
             let name = &rest[..end];
             is_image_name(name).then(|| name.to_string())
         })
         .collect()
-}
-
-fn is_image_name(name: &str) -> bool {
-    let Some((stem, extension)) = name.split_once('.') else {
-        return false;
-    };
-    stem.len() == 16
-        && stem
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        && matches!(extension, "jpg" | "png" | "webp" | "gif")
 }
 
 fn create_dir(dir: &Path) -> Result<(), StoreError> {

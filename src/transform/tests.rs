@@ -15,6 +15,7 @@ fn settings() -> StoreSettings {
         price_overrides: BTreeMap::new(),
         time_zone: "Asia/Seoul".into(),
         publish_allergens: true,
+        image_variants: Default::default(),
     }
 }
 
@@ -162,7 +163,10 @@ fn attach_images_sets_root_relative_paths_and_leaves_missing_ones_out() {
     assert_eq!(wanted_images(&menu), BTreeSet::from(["IMG100".to_string()]));
     attach_images(&mut menu, &BTreeMap::new());
     assert!(menu.items().all(|item| item.image.is_none()));
-    let files = BTreeMap::from([("IMG100".to_string(), "0123456789abcdef.jpg".to_string())]);
+    let files = BTreeMap::from([(
+        "IMG100".to_string(),
+        crate::menu::PublishedImage::file("0123456789abcdef.jpg".to_string()),
+    )]);
     attach_images(&mut menu, &files);
     let americano = menu.items().find(|item| item.id == "I100").unwrap();
     assert_eq!(

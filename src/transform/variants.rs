@@ -51,6 +51,7 @@ pub(super) fn apply_variants(
             sold_out_until: sold_out_until(sold_out, doc.sold_out_until.as_deref()),
             is_default,
             image: None,
+            image_variants: Vec::new(),
             nutrition: nutrition(doc.nutrition.as_ref()),
             option_groups,
             image_id: doc.image_id.clone(),

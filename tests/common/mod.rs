@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod deb;
 pub mod etcd;
 pub mod fixture_pos;
+pub mod photos;
 pub mod providers;
 pub mod raw_pos;
 pub mod sshd;
@@ -358,6 +359,24 @@ pub fn image_paths(menu: &Value) -> Vec<String> {
         .iter()
         .flat_map(|category| category["items"].as_array().unwrap().iter())
         .filter_map(|item| item["image"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Every image file a menu.json names: `image`, and both files of each of `imageVariants`.
+pub fn image_files(menu: &Value) -> Vec<String> {
+    menu["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|category| category["items"].as_array().unwrap().iter())
+        .flat_map(|item| {
+            let variants = item["imageVariants"].as_array().into_iter().flatten();
+            let widths = variants.flat_map(|v| [v["webp"].as_str(), v["jpeg"].as_str()]);
+            std::iter::once(item["image"].as_str())
+                .chain(widths)
+                .flatten()
+                .map(str::to_string)
+        })
         .collect()
 }
 
