@@ -176,6 +176,12 @@ pub(crate) async fn failover(pos: &Pos, sizes: &FailoverSizes, plan: &Plan) -> R
         let old_menu = std::fs::read(menu(changed)).unwrap_or_default();
         let mark = hosts[standby].log().len();
 
+        // The kill lands at a random point of the leader's renewal cycle
+        // (every TTL/3), so the rounds sample the whole spread of lease
+        // expiries rather than one phase the harness's own rhythm picks.
+        let cycle = sizes.ttl * 1000 / 3;
+        let jitter = xorshift(&mut rng) % cycle.max(1);
+        tokio::time::sleep(Duration::from_millis(jitter)).await;
         let killed = hosts[leader].kill_9();
         let t0 = Instant::now();
         pos.control(

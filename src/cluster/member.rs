@@ -120,9 +120,11 @@ impl Member {
         (self.settings.lease_ttl / 3).clamp(Duration::from_millis(500), Duration::from_secs(5))
     }
 
-    /// How often a standby looks at the leader key.
+    /// How often a standby looks at the leader key: a tenth of the TTL, at
+    /// most a second, so a takeover comes within the TTL and a second of a
+    /// dead leader's last renewal (one small range request a poll).
     fn poll(&self) -> Duration {
-        (self.settings.lease_ttl / 4).clamp(Duration::from_millis(200), Duration::from_secs(2))
+        (self.settings.lease_ttl / 10).clamp(Duration::from_millis(200), Duration::from_secs(1))
     }
 
     /// The fencing token, while this instance leads and its lease surely holds.
