@@ -432,7 +432,7 @@ pub(crate) struct Sizes {
     pub(crate) s6_seconds: u64,
     /// POS changes a second during S6.
     pub(crate) s6_rate: f64,
-    /// S7: one store of phone photos.
+    /// S8: one store of phone photos.
     pub(crate) photos: photos::PhotoSizes,
     pub(crate) soak: soak::SoakSizes,
     pub(crate) failover: failover::FailoverSizes,

@@ -1,4 +1,4 @@
-//! S7 (issue 26): one store of 40 items, each a phone photo (4032×3024 JPEG,
+//! S8 (issue 26): one store of 40 items, each a phone photo (4032×3024 JPEG,
 //! EXIF orientation 6, GPS, XMP, a few MB), published with variants and
 //! without: the bytes a phone downloads, the CPU each new photo costs, and a
 //! quiet pass after it, which must read and make nothing.
@@ -9,7 +9,7 @@ use super::*;
 #[path = "../../tests/common/photos.rs"]
 mod photos_of_a_phone;
 
-/// How big S7 is: full, or `--smoke` (small photos, few items).
+/// How big S8 is: full, or `--smoke` (small photos, few items).
 pub(crate) struct PhotoSizes {
     pub(crate) items: usize,
     pub(crate) width: u32,
@@ -126,17 +126,17 @@ pub(crate) async fn phone_photos(sizes: &PhotoSizes, plan: &Plan) -> Vec<Row> {
 
     let (mut without, _) = once(
         &off,
-        &format!("S7 {n} phone photos, variants off"),
+        &format!("S8 {n} phone photos, variants off"),
         &plan.wrap,
     )
     .await;
     let (mut with, log) = once(
         &on,
-        &format!("S7 {n} phone photos, variants on"),
+        &format!("S8 {n} phone photos, variants on"),
         &plan.wrap,
     )
     .await;
-    let (mut quiet, quiet_log) = once(&on, "S7 quiet pass after it", &plan.wrap).await;
+    let (mut quiet, quiet_log) = once(&on, "S8 quiet pass after it", &plan.wrap).await;
     let made: usize = log
         .lines()
         .filter_map(|line| line.split("variants made for ").nth(1))
@@ -145,15 +145,15 @@ pub(crate) async fn phone_photos(sizes: &PhotoSizes, plan: &Plan) -> Vec<Row> {
     if made != n {
         with.failed = 1;
         eprintln!(
-            "S7: {made} photos made, not {n}; see {}",
+            "S8: {made} photos made, not {n}; see {}",
             on.log_path().display()
         );
     }
     if quiet.published != 0 || quiet_log.contains("variants made for") {
         quiet.failed = 1;
-        eprintln!("S7: the quiet pass published or made variants:\n{quiet_log}");
+        eprintln!("S8: the quiet pass published or made variants:\n{quiet_log}");
     }
-    let release = on.current_release(0).expect("S7 published");
+    let release = on.current_release(0).expect("S8 published");
     let thumbnails = phone_bytes(&release, 3 * 84, "webp");
     let full_width = phone_bytes(&release, 3 * 390, "webp");
     let full_width_jpeg = phone_bytes(&release, 3 * 390, "jpeg");

@@ -225,7 +225,7 @@ pub(crate) async fn run_all(sizes: &Sizes, plan: &Plan) -> Vec<Row> {
     if plan.runs("S5") {
         rows.push(scheduler_ticks(&pos, sizes, plan).await);
     }
-    if plan.runs("S7") {
+    if plan.runs("S8") {
         rows.extend(photos::phone_photos(&sizes.photos, plan).await);
     }
     if plan.runs("S6") {
