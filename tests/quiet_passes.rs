@@ -296,3 +296,41 @@ async fn an_unchanged_gloriafood_body_is_neither_parsed_nor_mapped_and_a_changed
         "the changed body is published"
     );
 }
+
+#[tokio::test]
+async fn changes_over_two_pages_are_applied_only_together() {
+    let (env, square, cdn) = square_env(1000).await;
+    let later = "2026-11-20T10:00:00.000Z";
+    let renamed = fixture_object(&cdn.uri(), "ITEM_FRIES", |fries| {
+        fries["item_data"]["name"] = json!("Curly Fries");
+    });
+    let first_page = json!({
+        "objects": [{"type": "ITEM", "id": "ITEM_RINGS", "is_deleted": true}],
+        "cursor": "CHANGES_2",
+        "latest_time": later,
+    });
+    let second_page = json!({"objects": [renamed], "latest_time": later});
+    Mock::given(method("POST"))
+        .and(path("/v2/catalog/search"))
+        .and(body_partial_json(
+            json!({"include_deleted_objects": true, "cursor": "CHANGES_2", "begin_time": FULL_READ_TIME}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(second_page))
+        .with_priority(1)
+        .mount(&square)
+        .await;
+    serve_changes(&square, first_page, Some(1), 2).await;
+    serve_changes(&square, no_changes(later), None, 3).await;
+
+    let log = run_daemon_until(&env, "passes after the change", |log| passes(log) >= 4).await;
+
+    assert_eq!(pattern(&searches(&square).await).matches('F').count(), 1);
+    assert_eq!(
+        releases(&env, "downtown"),
+        2,
+        "both pages, one release\n{log}"
+    );
+    let menu = published_menu(env.path(), "downtown");
+    assert_eq!(item(&menu, "ITEM_FRIES")["name"], "Curly Fries");
+    assert!(!item_ids(&menu).contains(&"ITEM_RINGS".to_string()));
+}
