@@ -2,7 +2,8 @@
 //! mock vendor APIs on 127.0.0.1:0: a Square quiet pass asks only for the
 //! catalog's changes (never a full read) yet finds a change, deleted objects
 //! leave the menu, a full read comes back every `full_read_every` passes and
-//! after an unusable incremental answer; an unchanged GloriaFood body is
+//! after an unusable incremental answer, changes over pages apply together and
+//! a failure mid-answer applies none of it; an unchanged GloriaFood body is
 //! neither parsed nor mapped, a changed one is published.
 
 mod common;
@@ -329,6 +330,80 @@ async fn changes_over_two_pages_are_applied_only_together() {
         releases(&env, "downtown"),
         2,
         "both pages, one release\n{log}"
+    );
+    let menu = published_menu(env.path(), "downtown");
+    assert_eq!(item(&menu, "ITEM_FRIES")["name"], "Curly Fries");
+    assert!(!item_ids(&menu).contains(&"ITEM_RINGS".to_string()));
+}
+
+#[tokio::test]
+async fn a_square_error_mid_changes_publishes_nothing_partial_and_the_next_pass_asks_again() {
+    let (env, square, cdn) = square_env(1000).await;
+    let later = "2026-11-20T10:00:00.000Z";
+    let renamed = fixture_object(&cdn.uri(), "ITEM_FRIES", |fries| {
+        fries["item_data"]["name"] = json!("Curly Fries");
+    });
+    let since = |time: &str, cursor: Option<&str>| {
+        let mut body = json!({"include_deleted_objects": true, "begin_time": time});
+        if let Some(cursor) = cursor {
+            body["cursor"] = json!(cursor);
+        }
+        Mock::given(method("POST"))
+            .and(path("/v2/catalog/search"))
+            .and(body_partial_json(body))
+    };
+    // The second page of the changes fails once (retries = 0), then answers.
+    since(FULL_READ_TIME, Some("CHANGES_2"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&square)
+        .await;
+    since(FULL_READ_TIME, Some("CHANGES_2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"objects": [renamed], "latest_time": later})),
+        )
+        .with_priority(2)
+        .mount(&square)
+        .await;
+    since(FULL_READ_TIME, None)
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "objects": [{"type": "ITEM", "id": "ITEM_RINGS", "is_deleted": true}],
+            "cursor": "CHANGES_2",
+            "latest_time": later,
+        })))
+        .with_priority(3)
+        .mount(&square)
+        .await;
+    since(later, None)
+        .respond_with(ResponseTemplate::new(200).set_body_json(no_changes(later)))
+        .with_priority(3)
+        .mount(&square)
+        .await;
+
+    let log = run_daemon_until(&env, "passes after the failure", |log| passes(log) >= 4).await;
+
+    assert!(
+        log.contains("failed network"),
+        "the pass with the 503 fails\n{log}"
+    );
+    let searches = searches(&square).await;
+    let sinces: Vec<Option<&str>> = searches.iter().map(|(_, since)| since.as_deref()).collect();
+    assert_eq!(
+        sinces[..4],
+        [
+            None,
+            Some(FULL_READ_TIME),
+            Some(FULL_READ_TIME),
+            Some(later)
+        ],
+        "the failed read is asked again from the same latest_time, never in full"
+    );
+    assert_eq!(
+        releases(&env, "downtown"),
+        2,
+        "no release of half the changes\n{log}"
     );
     let menu = published_menu(env.path(), "downtown");
     assert_eq!(item(&menu, "ITEM_FRIES")["name"], "Curly Fries");
