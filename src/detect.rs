@@ -51,6 +51,12 @@ pub fn raw_fingerprint(
     hash_inputs("raw ", store_id, settings, menu_digest, images_digest)
 }
 
+/// The same for a vendor's answer, named by the digest its provider gave it
+/// (which changes whenever its mapping may): another domain again.
+pub fn vendor_fingerprint(store_id: &str, digest: &[u8; 32], settings: &StoreSettings) -> String {
+    hash_inputs("vendor ", store_id, settings, digest, b"")
+}
+
 fn hash_inputs(
     domain: &str,
     store_id: &str,

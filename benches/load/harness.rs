@@ -436,6 +436,7 @@ pub(crate) struct Sizes {
     pub(crate) photos: photos::PhotoSizes,
     pub(crate) soak: soak::SoakSizes,
     pub(crate) failover: failover::FailoverSizes,
+    pub(crate) quiet: quiet::QuietSizes,
 }
 
 /// Which scenario groups run (`--only S1,S2,S5`) and what wraps the measured daemon.
@@ -446,6 +447,9 @@ pub(crate) struct Plan {
     pub(crate) smoke: bool,
     /// More `[daemon]` lines for S1–S4 (`--no-variants`).
     pub(crate) daemon_extra: String,
+    /// `--menusync PATH`: the build QUIET measures (another commit's, for a
+    /// "before" row); this one's by default.
+    pub(crate) menusync: Option<String>,
 }
 
 impl Plan {

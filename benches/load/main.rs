@@ -62,6 +62,7 @@ mod freshness;
 mod harness;
 mod photos;
 mod pos;
+mod quiet;
 mod report;
 mod scenarios;
 mod soak;
@@ -105,6 +106,7 @@ fn main() {
         } else {
             String::new()
         },
+        menusync: value("--menusync"),
     };
     let mut sizes = if smoke {
         Sizes {
@@ -138,6 +140,12 @@ fn main() {
                 stores: 5,
                 kills: 2,
                 ttl: 2,
+            },
+            quiet: quiet::QuietSizes {
+                stores: 5,
+                items: 20,
+                interval: 1,
+                ticks: 3,
             },
         }
     } else {
@@ -173,6 +181,12 @@ fn main() {
                 kills: 20,
                 ttl: 10,
             },
+            quiet: quiet::QuietSizes {
+                stores: 100,
+                items: 600,
+                interval: 5,
+                ticks: 6,
+            },
         }
     };
     let number = |flag: &str| value(flag).and_then(|v| v.parse::<u64>().ok());
@@ -184,6 +198,8 @@ fn main() {
         number("--failover-stores").map_or(sizes.failover.stores, |n| n as usize);
     sizes.failover.kills = number("--failover-kills").map_or(sizes.failover.kills, |n| n as usize);
     sizes.failover.ttl = number("--failover-ttl").unwrap_or(sizes.failover.ttl);
+    sizes.quiet.stores = number("--quiet-stores").map_or(sizes.quiet.stores, |n| n as usize);
+    sizes.quiet.ticks = number("--quiet-ticks").unwrap_or(sizes.quiet.ticks);
     // `--scale 0.1`: a tenth of the stores in every scenario (for profiling runs).
     if let Some(scale) = value("--scale").and_then(|v| v.parse::<f64>().ok()) {
         let scaled = |n: usize| ((n as f64 * scale).round() as usize).max(1);

@@ -38,10 +38,34 @@ pub(crate) fn check(rows: &[Row]) -> Vec<String> {
             "S5" if !row.extra.contains(" 0 runs missed, 0 doubled") => {
                 problems.push(format!("S5: {}", row.extra));
             }
+            // A quiet pass publishes nothing; this build's Square quiet
+            // passes read the whole catalog at most once in 20 (the default
+            // full_read_every), counted over the pos's passes.
+            "QU" if row.published != 0 || !quiet_full_reads_bounded(row) => {
+                problems.push(format!(
+                    "{}: {} published; {}",
+                    row.name, row.published, row.extra
+                ));
+            }
             _ => {}
         }
     }
     problems
+}
+
+/// Whether a QUIET Square row of this build read in full at most once in 20 passes.
+fn quiet_full_reads_bounded(row: &Row) -> bool {
+    if !row.name.starts_with("QUIET square") || row.name.contains("--menusync") {
+        return true;
+    }
+    let number = |text: Option<&str>| text.and_then(|word| word.parse::<usize>().ok());
+    let passes = number(row.extra.split(' ').next());
+    let full_reads = number(
+        row.extra
+            .strip_suffix(" full catalog reads")
+            .and_then(|head| head.rsplit(' ').next()),
+    );
+    matches!((passes, full_reads), (Some(passes), Some(full)) if full <= passes.div_ceil(20) + 1)
 }
 
 pub(crate) fn mb(bytes: u64) -> String {

@@ -233,6 +233,18 @@ pub(crate) async fn run_all(sizes: &Sizes, plan: &Plan) -> Vec<Row> {
         rows.push(freshness::freshness(&pos, sizes, plan, false).await);
         rows.push(freshness::freshness(&pos, sizes, plan, true).await);
     }
+    if plan.runs("QUIET") {
+        let exe = plan
+            .menusync
+            .clone()
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_menusync").to_string());
+        let label = if plan.menusync.is_some() {
+            " (--menusync)"
+        } else {
+            ""
+        };
+        rows.extend(quiet::quiet(&sizes.quiet, &exe, label).await);
+    }
     if plan.runs("FAILOVER") {
         rows.push(failover::failover(&pos, &sizes.failover, plan).await);
     }

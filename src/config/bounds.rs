@@ -47,6 +47,7 @@ pub const BOUNDS: &[(&str, Bound)] = &[
     ("breaker_failures", bound(1, 1000, "")),
     ("breaker_cooldown_secs", bound(1, DAY, "seconds")),
     ("requests_per_second", bound(1, 1_000_000, "")),
+    ("full_read_every", bound(1, 1000, "passes")),
     ("retry_backoff_secs", bound(1, DAY, "seconds")),
     ("ssh_port", bound(1, 65535, "")),
     ("after_push_timeout_secs", bound(1, HOUR, "seconds")),

@@ -24,6 +24,12 @@ pub const DEFAULT_REQUESTS_PER_SECOND: u64 = 10;
 pub const SQUARE_BASE_URL: &str = "https://connect.squareup.com";
 /// The Square API version the mapping was written against (`Square-Version` header).
 pub const DEFAULT_SQUARE_VERSION: &str = "2025-08-20";
+/// A `square` pos reads the whole catalog at least once in this many passes;
+/// the others ask only for what changed since the last read (`begin_time`).
+/// A sold-out flip from inventory moves no catalog time, so it can wait up
+/// to this many passes of the pos's stores: 20 passes on a 5-minute schedule
+/// with one store is 100 minutes at worst.
+pub const DEFAULT_FULL_READ_EVERY: u64 = 20;
 /// Where a `gloriafood` pos lives without `base_url`: GloriaFood's Fetch Menu API.
 pub const GLORIAFOOD_BASE_URL: &str = "https://pos.globalfoodsoft.com";
 
@@ -75,6 +81,9 @@ pub enum PosKind {
         /// `pos_store_id` → Square location id, for the stores that name one
         /// with `location_id`; any other store's `pos_store_id` is its location id.
         locations: BTreeMap<String, String>,
+        /// One pass in this many (counted over the pos's stores) reads the
+        /// whole catalog; 1 reads it every pass.
+        full_read_every: u32,
     },
     /// GloriaFood's Fetch Menu API v2; the key source holds the restaurant key.
     GloriaFood {
@@ -125,6 +134,7 @@ impl Checker<'_> {
         let kind_name = raw.kind.get_ref().as_str();
         if kind_name != "square" {
             self.forbid(&raw.square_version, "square_version", kind_name)?;
+            self.forbid(&raw.full_read_every, "full_read_every", kind_name)?;
         }
         let kind = match kind_name {
             "http" => self.check_http_pos(raw)?,
@@ -220,12 +230,19 @@ impl Checker<'_> {
                 text.clone()
             }
         };
+        let full_read_every = self.bounded(
+            &raw.full_read_every,
+            "full_read_every",
+            DEFAULT_FULL_READ_EVERY,
+        )?;
         Ok(PosKind::Square {
             base_url,
             key,
             resilience,
             square_version,
             locations: BTreeMap::new(),
+            full_read_every: u32::try_from(full_read_every)
+                .expect("the bound of full_read_every fits a u32"),
         })
     }
 

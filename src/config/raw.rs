@@ -123,6 +123,8 @@ pub struct RawPos {
     pub path: Option<Spanned<String>>,
     /// `square`: the `Square-Version` header, e.g. `2025-08-20`.
     pub square_version: Option<Spanned<String>>,
+    /// `square`: one pass in this many reads the whole catalog, the others only its changes.
+    pub full_read_every: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

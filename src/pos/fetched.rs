@@ -1,8 +1,10 @@
 //! What a fetch hands back: [`Fetched`], the reference bodies unparsed with
-//! their sha256, or a vendor's menu already mapped into the model.
+//! their sha256, or a vendor's answer named by a digest and mapped into the
+//! model only on demand ([`Vendor`]).
 //!
-//! The documents are parsed only when the pipeline asks for them, so a pass
-//! whose inputs match the last ones (by the bodies' digests) never parses them.
+//! The documents are parsed (or mapped) only when the pipeline asks for them,
+//! so a pass whose inputs match the last ones (by their digests) never
+//! parses or maps them.
 
 use sha2::{Digest, Sha256};
 
@@ -43,13 +45,44 @@ impl Body {
     }
 }
 
+/// Maps a vendor's answer into the model, when the pipeline needs it.
+type Mapper = Box<dyn FnOnce() -> Result<(MenuDoc, ImagesDoc), StoreError> + Send + Sync>;
+
+/// A vendor's answer (`square`, `gloriafood`), not mapped yet: the sha256
+/// the provider derived from exactly what the mapping would read (the body,
+/// or the kept catalog, with the store's location and the mapping's
+/// revision), and the mapping itself, run only by [`Fetched::documents`].
+pub struct Vendor {
+    pub digest: [u8; 32],
+    map: Mapper,
+}
+
+impl Vendor {
+    /// `digest` must change whenever what `map` would return may change.
+    pub(super) fn new(
+        digest: [u8; 32],
+        map: impl FnOnce() -> Result<(MenuDoc, ImagesDoc), StoreError> + Send + Sync + 'static,
+    ) -> Vendor {
+        Vendor {
+            digest,
+            map: Box::new(map),
+        }
+    }
+}
+
+impl std::fmt::Debug for Vendor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Vendor({})", hex::encode(self.digest))
+    }
+}
+
 /// What a fetch hands back, before any parsing.
 #[derive(Debug)]
 pub enum Fetched {
     /// `http` and `fixture`: the reference documents as received.
     Raw { menu: Body, images: Body },
-    /// `square` and `gloriafood`: already mapped into the model.
-    Mapped(Box<Documents>),
+    /// `square` and `gloriafood`: the vendor's answer, mapped on demand.
+    Vendor(Vendor),
 }
 
 impl Fetched {
@@ -71,17 +104,17 @@ impl Fetched {
                     images_value,
                 }))
             }
-            Fetched::Mapped(documents) => Ok(Some(*documents)),
+            Fetched::Vendor(vendor) => {
+                let (menu, images) = (vendor.map)()?;
+                Ok(Some(Documents {
+                    menu_value: serde_json::to_value(&menu)
+                        .expect("the menu model always serialises"),
+                    images_value: serde_json::to_value(&images)
+                        .expect("the menu model always serialises"),
+                    menu,
+                    images,
+                }))
+            }
         }
     }
-}
-
-/// Documents a provider mapped from its own format; hashed as mapped.
-pub(super) fn mapped((menu, images): (MenuDoc, ImagesDoc)) -> Fetched {
-    Fetched::Mapped(Box::new(Documents {
-        menu_value: serde_json::to_value(&menu).expect("the menu model always serialises"),
-        images_value: serde_json::to_value(&images).expect("the menu model always serialises"),
-        menu,
-        images,
-    }))
 }

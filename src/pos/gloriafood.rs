@@ -16,10 +16,14 @@
 //!   ([`minor_units`]); an item whose price does not fit is left out and reported.
 //! - GloriaFood has no image URLs: items have no image.
 //!
-//! Change signal: none; the content hash of the mapped menu decides.
+//! Change signal: the body itself. A fetch hands back the body's sha256
+//! (with the store's `pos_store_id` and [`MAPPING_REVISION`]) and maps it only
+//! when the pipeline asks, so an unchanged body is neither parsed nor mapped:
+//! the pipeline's memo already knows its content hash. Nothing is kept here.
 
 use reqwest::Method;
 use reqwest::header::ACCEPT;
+use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::client::{Asked, KeyHeader, PosClient, check_status, read_json_body, send};
@@ -27,6 +31,7 @@ use super::doc::{
     CategoryDoc, DocProblem, ImagesDoc, ItemDoc, MenuDoc, Nutrition, OptionDoc, OptionGroupDoc,
     VariantDoc, WindowDoc,
 };
+use super::fetched::Vendor;
 use super::keys::ApiKey;
 use super::parse::parse_document;
 use crate::error::{Kind, StoreError};
@@ -39,6 +44,11 @@ use money::minor_units;
 use wire::{GfAllergen, GfCategory, GfExtras, GfGroup, GfItem, GfMenu, GfSize};
 
 const MENU_PATH: &str = "pos/menu";
+
+/// Bumped when the mapping gives something else for the same body, so that
+/// the pipeline's memo (which outlives the process) maps it again. The
+/// package version counts too, for an upgrade that forgets to bump this.
+const MAPPING_REVISION: u32 = 1;
 
 #[derive(Debug)]
 pub struct GloriaFoodPos {
@@ -54,29 +64,22 @@ impl GloriaFoodPos {
         GloriaFoodPos { client }
     }
 
+    /// Reads the restaurant's menu; it is parsed and mapped only when the
+    /// pipeline asks the [`Vendor`] for its documents.
     pub async fn fetch_documents(
         &self,
         pos_store_id: &str,
         max_bytes: u64,
-    ) -> Result<(MenuDoc, ImagesDoc), StoreError> {
+    ) -> Result<Vendor, StoreError> {
         let key = self.client.api_key()?;
         let url = self.client.url(MENU_PATH);
         let body = self
             .client
             .call(|| self.get_once(&url, &key, max_bytes))
             .await?;
-        let menu = parse_menu(&body)?;
-        if let Some(restaurant) = menu.restaurant_id.as_ref().map(id_text)
-            && restaurant != pos_store_id
-        {
-            return Err(StoreError::new(
-                Kind::Settings,
-                format!(
-                    "the GloriaFood key is restaurant {restaurant}'s, but the store's pos_store_id is {pos_store_id:?}"
-                ),
-            ));
-        }
-        Ok((map_menu(&menu), ImagesDoc::default()))
+        let digest = body_digest(pos_store_id, &body);
+        let pos_store_id = pos_store_id.to_string();
+        Ok(Vendor::new(digest, move || map_body(&pos_store_id, &body)))
     }
 
     async fn get_once(
@@ -93,6 +96,36 @@ impl GloriaFoodPos {
         let response = check_status(url, send(url, request).await?, Asked::Document)?;
         read_json_body("GET", url, response, max_bytes).await
     }
+}
+
+/// What names a body's mapping: the body, the store it is read for, and the mapping's revision.
+fn body_digest(pos_store_id: &str, body: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    let revision = format!(
+        "gloriafood mapping {MAPPING_REVISION} menusync {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    for part in [revision.as_bytes(), pos_store_id.as_bytes(), body] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+/// Parses and maps a body for the store `pos_store_id`.
+fn map_body(pos_store_id: &str, body: &[u8]) -> Result<(MenuDoc, ImagesDoc), StoreError> {
+    let menu = parse_menu(body)?;
+    if let Some(restaurant) = menu.restaurant_id.as_ref().map(id_text)
+        && restaurant != pos_store_id
+    {
+        return Err(StoreError::new(
+            Kind::Settings,
+            format!(
+                "the GloriaFood key is restaurant {restaurant}'s, but the store's pos_store_id is {pos_store_id:?}"
+            ),
+        ));
+    }
+    Ok((map_menu(&menu), ImagesDoc::default()))
 }
 
 /// Checks the body is a JSON object, then reads it keeping each price's literal text.

@@ -9,8 +9,9 @@
 //! the reference documents as received, a vendor's menu as mapped.
 //!
 //! A fetch hands back [`Fetched`]: the reference documents stay unparsed bytes
-//! with a digest until the pipeline needs them, so a pass whose inputs match
-//! the last ones never parses them at all.
+//! with a digest, and a vendor's answer stays unmapped behind a digest of what
+//! its mapping reads, until the pipeline needs them, so a pass whose inputs
+//! match the last ones never parses or maps them at all.
 //!
 //! This file is the module's front: `provider.rs` holds the seam,
 //! `fetched.rs` what a fetch hands back, `parse.rs` how a body is read as a

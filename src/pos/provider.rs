@@ -5,7 +5,7 @@
 use url::Url;
 
 use super::client::{PosClient, redact};
-use super::fetched::{Body, Documents, Fetched, Freshness, mapped};
+use super::fetched::{Body, Documents, Fetched, Freshness};
 use super::fixture::FixturePos;
 use super::gloriafood::GloriaFoodPos;
 use super::http::HttpPos;
@@ -49,9 +49,11 @@ impl Provider {
                 resilience,
                 square_version,
                 locations,
+                full_read_every,
             } => {
                 let client = client(base_url, key, resilience, SquarePos::KEY_HEADER)?;
-                let square = SquarePos::new(client, square_version, locations.clone())?;
+                let square =
+                    SquarePos::new(client, square_version, locations.clone(), *full_read_every)?;
                 Provider::Square(Box::new(square))
             }
             PosKind::GloriaFood {
@@ -82,10 +84,14 @@ impl Provider {
                 (Body::new(menu), Body::new(images))
             }
             Provider::Square(pos) => {
-                return Ok(mapped(pos.fetch_documents(pos_store_id, max_bytes).await?));
+                let vendor = pos
+                    .fetch_documents(pos_store_id, max_bytes, freshness)
+                    .await?;
+                return Ok(Fetched::Vendor(vendor));
             }
             Provider::GloriaFood(pos) => {
-                return Ok(mapped(pos.fetch_documents(pos_store_id, max_bytes).await?));
+                let vendor = pos.fetch_documents(pos_store_id, max_bytes).await?;
+                return Ok(Fetched::Vendor(vendor));
             }
         };
         Ok(Fetched::Raw { menu, images })

@@ -8,31 +8,50 @@
 //! archived objects are left out. Images live on Square's CDN, so the token
 //! never goes with them (see [`PosClient::fetch_image`]).
 //!
-//! Change signal: none beyond the content hash. The catalog's `latest_time`
-//! does not move when a location override's `sold_out` flips with inventory,
-//! so every pass reads the whole catalog and the hash of the mapped menu decides.
+//! Change signal: Square's `latest_time`. The provider keeps the catalog of
+//! its last read (one per endpoint: a merchant's catalog serves all its
+//! locations) and asks the next pass only for what changed since
+//! (`begin_time`), deleted objects included; `square/changes.rs` applies the
+//! answer. An empty answer is one small request, and the pass hands back the
+//! same digest as the last one, so the pipeline's memo answers and nothing is
+//! mapped. A location override's `sold_out` flipped by inventory moves no
+//! catalog time, so one pass in `full_read_every` (counted over the endpoint's
+//! passes) reads the whole catalog again, as does the first pass after a start
+//! and any pass after an incremental answer that cannot be used. The catalog
+//! is replaced or changed only once every page of an answer has been read, so a
+//! half-read answer is never mapped.
 //!
-//! `square/wire.rs` holds Square's answers as serde reads them and
-//! `square/mapping.rs` maps them, naming `wire` as its sibling; neither names this file.
+//! `square/wire.rs` holds Square's answers as serde reads them,
+//! `square/changes.rs` what an incremental answer changes in the kept catalog,
+//! and `square/mapping.rs` maps it, naming `wire` as its sibling; none names this file.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use reqwest::Method;
 use reqwest::header::HeaderValue;
-use tracing::debug;
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+use tracing::{debug, warn};
 use url::Url;
 
 use super::client::{Asked, KeyHeader, PosClient, check_status, read_json_body, send};
-use super::doc::{ImagesDoc, MenuDoc};
+use super::fetched::{Freshness, Vendor};
 use super::keys::ApiKey;
 use super::parse::parse_document;
-use crate::error::{Kind, StoreError};
+use crate::error::{Category, Kind, StoreError};
 use crate::image_sink::ImageSink;
 
+mod changes;
 mod mapping;
 mod wire;
 
-use wire::{Catalog, SearchPage};
+use wire::{Catalog, CatalogObject, SearchPage};
+
+/// Bumped when the mapping gives something else for the same catalog, so
+/// that the pipeline's memo (which outlives the process) maps it again. The
+/// package version counts too, for an upgrade that forgets to bump this.
+const MAPPING_REVISION: u32 = 1;
 
 const SEARCH_PATH: &str = "v2/catalog/search";
 /// Pages read before the catalog counts as broken (a cursor that never ends).
@@ -48,6 +67,41 @@ const OBJECT_TYPES: [&str; 7] = [
     "AVAILABILITY_PERIOD",
     "TAX",
 ];
+/// What an incremental read asks for: the same, and modifiers on their own.
+const CHANGED_OBJECT_TYPES: [&str; 8] = [
+    "ITEM",
+    "ITEM_VARIATION",
+    "CATEGORY",
+    "MODIFIER_LIST",
+    "MODIFIER",
+    "IMAGE",
+    "AVAILABILITY_PERIOD",
+    "TAX",
+];
+
+/// One page request of a search.
+struct Search<'a> {
+    key: &'a ApiKey,
+    cursor: Option<&'a str>,
+    begin_time: Option<&'a str>,
+    max_bytes: u64,
+}
+
+/// The catalog as the endpoint last read it, kept for the next pass.
+#[derive(Debug)]
+struct Kept {
+    /// Shared with the mapping of passes that asked for it, so a change
+    /// applied later copies it rather than changing what they map.
+    catalog: Arc<Catalog>,
+    /// The `latest_time` of the read that brought it up to date: the next
+    /// `begin_time`. `None` when Square sent none: then every pass reads in full.
+    latest_time: Option<String>,
+    /// Names the catalog's content: its full read's pages, then every
+    /// answer that changed it. Equal digests, equal catalogs.
+    digest: [u8; 32],
+    /// Incremental reads since the full read.
+    incremental_reads: u32,
+}
 
 #[derive(Debug)]
 pub struct SquarePos {
@@ -55,6 +109,23 @@ pub struct SquarePos {
     version: HeaderValue,
     /// `pos_store_id` → location id, where a store names one.
     locations: BTreeMap<String, String>,
+    /// One read in this many is a full read.
+    full_read_every: u32,
+    /// The kept catalog, behind an async lock held for a whole read: two
+    /// stores of one merchant never apply the same changes twice, and a store
+    /// waits for a full read another store is making instead of making its
+    /// own. Memory: one catalog per endpoint, dropped with the provider
+    /// (when the endpoint leaves or changes in the config).
+    kept: Mutex<Option<Kept>>,
+}
+
+/// The pages of one search, read to the end.
+struct Answer {
+    pages: Vec<SearchPage>,
+    /// The sha256 of the pages' bodies, in order.
+    digest: [u8; 32],
+    /// The earliest `latest_time` of its pages (a change during the read is asked for again).
+    latest_time: Option<String>,
 }
 
 impl SquarePos {
@@ -66,6 +137,7 @@ impl SquarePos {
         client: PosClient,
         square_version: &str,
         locations: BTreeMap<String, String>,
+        full_read_every: u32,
     ) -> Result<SquarePos, StoreError> {
         let version = HeaderValue::from_str(square_version).map_err(|_| {
             StoreError::new(
@@ -77,45 +149,141 @@ impl SquarePos {
             client,
             version,
             locations,
+            full_read_every: full_read_every.max(1),
+            kept: Mutex::new(None),
         })
     }
 
-    /// Reads the whole catalog (all its pages under `max_bytes` together) and
-    /// maps it for the store's location.
+    /// Brings the kept catalog up to date (only its changes, or in full:
+    /// always for [`Freshness::Full`]) and hands it back for the store's
+    /// location, mapped only when the pipeline asks.
     pub async fn fetch_documents(
         &self,
         pos_store_id: &str,
         max_bytes: u64,
-    ) -> Result<(MenuDoc, ImagesDoc), StoreError> {
+        freshness: Freshness,
+    ) -> Result<Vendor, StoreError> {
         let location = self
             .locations
             .get(pos_store_id)
-            .map_or(pos_store_id, String::as_str);
-        let catalog = self.fetch_catalog(max_bytes).await?;
-        Ok(mapping::map_catalog(&catalog, location))
+            .map_or(pos_store_id, String::as_str)
+            .to_string();
+        let mut kept = self.kept.lock().await;
+        let incremental = kept.as_ref().and_then(|kept| {
+            let due = kept.incremental_reads + 1 >= self.full_read_every;
+            let since = kept.latest_time.clone()?;
+            (freshness == Freshness::Conditional && !due).then_some(since)
+        });
+        if let Some(since) = incremental.as_deref() {
+            match self.read_changes(since, max_bytes, &mut kept).await {
+                Ok(()) => {}
+                Err(err) if err.category() == Category::Data => {
+                    warn!(
+                        category = %err.category(),
+                        "the Square catalog's changes since {since} cannot be used, reading it in full: {err:#}"
+                    );
+                    *kept = None;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        if incremental.is_none() || kept.is_none() {
+            *kept = None;
+            let answer = self.search(max_bytes, None).await?;
+            let mut catalog = Catalog::default();
+            for page in answer.pages {
+                catalog.add(page);
+            }
+            *kept = Some(Kept {
+                catalog: Arc::new(catalog),
+                latest_time: answer.latest_time,
+                digest: chain(&[0; 32], &answer.digest),
+                incremental_reads: 0,
+            });
+        }
+        let kept = kept.as_ref().expect("the catalog was just read or kept");
+        let catalog = Arc::clone(&kept.catalog);
+        let digest = store_digest(&kept.digest, &location);
+        Ok(Vendor::new(digest, move || {
+            Ok(mapping::map_catalog(&catalog, &location))
+        }))
     }
 
-    async fn fetch_catalog(&self, max_bytes: u64) -> Result<Catalog, StoreError> {
+    /// Asks for what changed since `since` and applies it to the kept catalog.
+    async fn read_changes(
+        &self,
+        since: &str,
+        max_bytes: u64,
+        kept: &mut Option<Kept>,
+    ) -> Result<(), StoreError> {
+        let answer = self.search(max_bytes, Some(since)).await?;
+        let Some(latest_time) = answer.latest_time else {
+            return Err(StoreError::new(
+                Kind::BadDocument,
+                "the Square catalog's changes came without latest_time",
+            ));
+        };
+        let kept = kept
+            .as_mut()
+            .expect("changes are read only into a kept catalog");
+        let changed: Vec<CatalogObject> = answer
+            .pages
+            .into_iter()
+            .flat_map(|page| page.objects.into_iter().chain(page.related_objects))
+            .collect();
+        let n_objects = changed.len();
+        kept.incremental_reads += 1;
+        kept.latest_time = Some(latest_time);
+        if n_objects > 0 && Arc::make_mut(&mut kept.catalog).apply(changed) {
+            kept.digest = chain(&kept.digest, &answer.digest);
+            debug!(n_objects, since, "the Square catalog changed");
+        } else {
+            debug!(n_objects, since, "the Square catalog is unchanged");
+        }
+        Ok(())
+    }
+
+    /// One search (the whole catalog, or its changes since `begin_time`),
+    /// every page read under `max_bytes` together before anything is used.
+    async fn search(&self, max_bytes: u64, begin_time: Option<&str>) -> Result<Answer, StoreError> {
         let key = self.client.api_key()?;
         let url = self.client.url(SEARCH_PATH);
-        let mut catalog = Catalog::default();
+        let mut pages = Vec::new();
+        let mut hasher = Sha256::new();
+        let mut latest_time: Option<String> = None;
         let mut cursor: Option<String> = None;
         let mut budget = max_bytes;
         for page_number in 1..=MAX_PAGES {
-            let body = self
-                .client
-                .call(|| self.search_once(&url, &key, cursor.as_deref(), budget))
-                .await?;
+            let ask = Search {
+                key: &key,
+                cursor: cursor.as_deref(),
+                begin_time,
+                max_bytes: budget,
+            };
+            let body = self.client.call(|| self.search_once(&url, &ask)).await?;
             budget = budget.saturating_sub(body.len() as u64);
-            let (_, page) = parse_document::<SearchPage>("Square catalog page", &body)?;
+            hasher.update((body.len() as u64).to_be_bytes());
+            hasher.update(&body);
+            let (_, mut page) = parse_document::<SearchPage>("Square catalog page", &body)?;
             debug!(
                 page = page_number,
                 latest_time = page.latest_time.as_deref().unwrap_or("-"),
                 "read a Square catalog page"
             );
-            cursor = catalog.add(page);
+            if let Some(time) = page.latest_time.take() {
+                latest_time = Some(match latest_time {
+                    Some(earlier) if earlier <= time => earlier,
+                    _ => time,
+                });
+            }
+            cursor = page.cursor.take().filter(|cursor| !cursor.is_empty());
+            pages.push(page);
             if cursor.is_none() {
-                return Ok(catalog);
+                return Ok(Answer {
+                    pages,
+                    digest: hasher.finalize().into(),
+                    latest_time,
+                });
             }
         }
         Err(StoreError::new(
@@ -126,32 +294,55 @@ impl SquarePos {
         ))
     }
 
-    async fn search_once(
-        &self,
-        url: &Url,
-        key: &ApiKey,
-        cursor: Option<&str>,
-        max_bytes: u64,
-    ) -> Result<Vec<u8>, StoreError> {
+    async fn search_once(&self, url: &Url, ask: &Search<'_>) -> Result<Vec<u8>, StoreError> {
         let mut body = serde_json::json!({
             "object_types": OBJECT_TYPES,
             "include_related_objects": true,
             "include_deleted_objects": false,
             "limit": PAGE_LIMIT,
         });
-        if let Some(cursor) = cursor {
+        if let Some(begin_time) = ask.begin_time {
+            // Changes: deleted objects too (the filter returns them anyway),
+            // and modifiers, which a full read finds inside their lists.
+            body["begin_time"] = begin_time.into();
+            body["include_deleted_objects"] = true.into();
+            body["object_types"] = CHANGED_OBJECT_TYPES.as_slice().into();
+        }
+        if let Some(cursor) = ask.cursor {
             body["cursor"] = cursor.into();
         }
         let request = self
             .client
-            .request(Method::POST, url, key)?
+            .request(Method::POST, url, ask.key)?
             .header("Square-Version", self.version.clone())
             .json(&body);
         let response = check_status(url, send(url, request).await?, Asked::Document)?;
-        read_json_body("POST", url, response, max_bytes).await
+        read_json_body("POST", url, response, ask.max_bytes).await
     }
 
     pub async fn fetch_image(&self, url: &str, sink: &mut ImageSink) -> Result<(), StoreError> {
         self.client.fetch_image(url, sink).await
     }
+}
+
+/// The digest after `answer` changed the catalog named `before`.
+fn chain(before: &[u8; 32], answer: &[u8; 32]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(before);
+    hasher.update(answer);
+    hasher.finalize().into()
+}
+
+/// What names one store's mapping: the catalog, the location, the mapping's revision.
+fn store_digest(catalog: &[u8; 32], location: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    let revision = format!(
+        "square mapping {MAPPING_REVISION} menusync {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    for part in [revision.as_bytes(), catalog, location.as_bytes()] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().into()
 }

@@ -161,11 +161,6 @@ fn input_fingerprint(fetched: &Fetched, store_id: &str, settings: &StoreSettings
         Fetched::Raw { menu, images } => {
             detect::raw_fingerprint(store_id, &menu.digest, &images.digest, settings)
         }
-        Fetched::Mapped(documents) => detect::content_hash(
-            store_id,
-            &documents.menu_value,
-            &documents.images_value,
-            settings,
-        ),
+        Fetched::Vendor(vendor) => detect::vendor_fingerprint(store_id, &vendor.digest, settings),
     }
 }

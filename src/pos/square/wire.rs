@@ -21,8 +21,9 @@ pub(super) struct SearchPage {
     pub(super) latest_time: Option<String>,
 }
 
-/// The objects of every page, sorted by type, each id once, deleted ones dropped.
-#[derive(Debug, Default)]
+/// The objects of every page, sorted by type, each id once, deleted ones
+/// dropped; kept between passes and brought up to date by `square/changes.rs`.
+#[derive(Debug, Clone, Default)]
 pub(super) struct Catalog {
     pub(super) items: Vec<CatalogObject>,
     /// Variations returned as objects of their own (besides those nested in items).
@@ -37,7 +38,7 @@ pub(super) struct Catalog {
 }
 
 impl Catalog {
-    /// Takes in one page; returns the cursor of the next one, if any.
+    /// Takes in one page of a full read; returns the cursor of the next one, if any.
     pub(super) fn add(&mut self, page: SearchPage) -> Option<String> {
         for object in page.objects.into_iter().chain(page.related_objects) {
             if object.is_deleted == Some(true) || !self.seen.insert(object.id.clone()) {
@@ -65,7 +66,7 @@ impl Catalog {
 }
 
 /// A `CatalogObject`, with only the fields the mapping reads.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct CatalogObject {
     #[serde(rename = "type", default)]
     pub(super) kind: String,
@@ -98,7 +99,7 @@ pub(super) struct CatalogObject {
 }
 
 /// One day's window of a category: `HH:MM:SS` local times (`8:30:00` too).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct PeriodData {
     #[serde(default)]
     pub(super) start_local_time: Option<String>,
@@ -108,7 +109,7 @@ pub(super) struct PeriodData {
     pub(super) day_of_week: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct TaxData {
     /// `ADDITIVE` (added on top of prices) or `INCLUSIVE` (in them).
     #[serde(default)]
@@ -118,7 +119,7 @@ pub(super) struct TaxData {
 }
 
 /// `food_and_beverage_details` of an item.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct FoodDetails {
     #[serde(default)]
     pub(super) calorie_count: Option<i64>,
@@ -129,7 +130,7 @@ pub(super) struct FoodDetails {
 }
 
 /// A dietary preference or an ingredient: a `STANDARD` name or a `CUSTOM` one.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct FoodFact {
     #[serde(default)]
     pub(super) standard_name: Option<String>,
@@ -137,7 +138,7 @@ pub(super) struct FoodFact {
     pub(super) custom_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct ItemData {
     #[serde(default)]
     pub(super) name: Option<String>,
@@ -170,7 +171,7 @@ pub(super) struct ItemData {
 }
 
 /// A reference with a position: `{id, ordinal}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct Ordinal {
     #[serde(default)]
     pub(super) id: Option<String>,
@@ -178,7 +179,7 @@ pub(super) struct Ordinal {
     pub(super) ordinal: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct VariationData {
     #[serde(default)]
     pub(super) item_id: Option<String>,
@@ -196,7 +197,7 @@ pub(super) struct VariationData {
     pub(super) image_ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct Money {
     #[serde(default)]
     pub(super) amount: Option<i64>,
@@ -205,7 +206,7 @@ pub(super) struct Money {
 }
 
 /// What one location changes of a variation or a modifier.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct LocationOverride {
     #[serde(default)]
     pub(super) location_id: Option<String>,
@@ -221,7 +222,7 @@ pub(super) struct LocationOverride {
     pub(super) pricing_type: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct CategoryData {
     #[serde(default)]
     pub(super) name: Option<String>,
@@ -233,7 +234,7 @@ pub(super) struct CategoryData {
     pub(super) online_visibility: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct ModifierListData {
     #[serde(default)]
     pub(super) name: Option<String>,
@@ -253,10 +254,13 @@ pub(super) struct ModifierListData {
     pub(super) modifiers: Vec<CatalogObject>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct ModifierData {
     #[serde(default)]
     pub(super) name: Option<String>,
+    /// The list the modifier belongs to: where a changed modifier goes.
+    #[serde(default)]
+    pub(super) modifier_list_id: Option<String>,
     #[serde(default)]
     pub(super) ordinal: Option<i64>,
     #[serde(default)]
@@ -270,7 +274,7 @@ pub(super) struct ModifierData {
 }
 
 /// How one item uses one modifier list; `-1` in min/max means "the list's own".
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct ModifierListInfo {
     pub(super) modifier_list_id: String,
     #[serde(default)]
@@ -289,7 +293,7 @@ pub(super) struct ModifierListInfo {
 }
 
 /// How one item changes one modifier: `YES`/`NO`/`NOT_SET` toggles.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct ModifierOverride {
     #[serde(default)]
     pub(super) modifier_id: Option<String>,
@@ -301,7 +305,7 @@ pub(super) struct ModifierOverride {
     pub(super) hidden_online_override: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(super) struct ImageData {
     #[serde(default)]
     pub(super) url: Option<String>,
