@@ -165,7 +165,8 @@ impl Context {
     ///   the new one;
     /// - every POS endpoint whose settings (and the timeouts its client was
     ///   built with) did not change keeps its provider: its rate limiter,
-    ///   open or closed breaker and ETag memo.
+    ///   open or closed breaker and ETag memo, less what it kept for stores
+    ///   gone from the new file (as if it had started with it).
     pub fn reloaded(&self, config: Arc<Config>) -> Result<Context, StoreError> {
         let (old, new) = (&self.config.daemon, &config.daemon);
         let same_client =
@@ -177,7 +178,17 @@ impl Context {
                 .get(&endpoint.name)
                 .filter(|old_endpoint| same_client && ***old_endpoint == **endpoint);
             Ok(match kept {
-                Some(old_endpoint) => Arc::clone(self.providers.of(old_endpoint)),
+                Some(old_endpoint) => {
+                    let provider = Arc::clone(self.providers.of(old_endpoint));
+                    // As if it started with the new file: nothing kept for
+                    // a store that is gone from this endpoint.
+                    provider.forget(&|pos_store_id| {
+                        config.stores.iter().any(|store| {
+                            store.pos.name == endpoint.name && store.pos_store_id == pos_store_id
+                        })
+                    });
+                    provider
+                }
                 None => Arc::new(Provider::new(endpoint, new)?),
             })
         })?;

@@ -44,6 +44,11 @@ impl EtagCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Drops the entries of every store `keep` refuses.
+    fn retain(&self, keep: &dyn Fn(&str) -> bool) {
+        self.lock().retain(|(_, store), _| keep(store));
+    }
+
     fn get(&self, path: &'static str, store: &str) -> Option<(HeaderValue, [u8; 32])> {
         self.lock().get(&(path, store.to_string())).cloned()
     }
@@ -93,6 +98,13 @@ impl HttpPos {
             client,
             etags: EtagCache::default(),
         }
+    }
+
+    /// Forgets what was kept for every `pos_store_id` that `keep` refuses:
+    /// a reload that kept this endpoint but removed stores leaves nothing of
+    /// them behind.
+    pub fn forget(&self, keep: &dyn Fn(&str) -> bool) {
+        self.etags.retain(keep);
     }
 
     pub async fn fetch_documents(
@@ -166,6 +178,23 @@ impl HttpPos {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reload_forgets_the_etags_of_stores_it_removed() {
+        let cache = EtagCache::default();
+        let etag = HeaderValue::from_static("\"v1\"");
+        for store in ["S1", "S2", "S3"] {
+            for path in ["api/menu", "api/images"] {
+                cache.remember(path, store, Some(etag.clone()), [1; 32]);
+            }
+        }
+        cache.retain(&|store| store != "S2");
+        for path in ["api/menu", "api/images"] {
+            assert!(cache.get(path, "S1").is_some() && cache.get(path, "S3").is_some());
+            assert_eq!(cache.get(path, "S2"), None, "{path} of the removed store");
+        }
+        assert_eq!(format!("{cache:?}"), "EtagCache(4 documents)");
+    }
 
     #[test]
     fn the_etag_cache_keeps_a_digest_only_with_its_etag() {

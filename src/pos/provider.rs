@@ -67,6 +67,15 @@ impl Provider {
         })
     }
 
+    /// Forgets what this provider keeps per store for every `pos_store_id`
+    /// that `keep` refuses (a reload kept the endpoint, not its stores).
+    /// Square's kept catalog is per endpoint and GloriaFood keeps nothing.
+    pub fn forget(&self, keep: &dyn Fn(&str) -> bool) {
+        if let Provider::Http(pos) = self {
+            pos.forget(keep);
+        }
+    }
+
     /// Fetches the menu and the image list of one store; each body is capped at `max_bytes`.
     pub async fn fetch(
         &self,
