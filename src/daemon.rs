@@ -13,7 +13,7 @@
 //! config or ask for a pass over every store; a stop lets passes finish up to
 //! a deadline, then aborts them at a safe point.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -28,8 +28,10 @@ use crate::metrics::Metrics;
 use crate::notify;
 use crate::pipeline::{self, Context, Outcome, PassOptions};
 use crate::signals::Control;
+use crate::state::{StoreState, Trigger};
 
 mod clock;
+mod events;
 use clock::Clock;
 
 /// Ticks waiting for the dispatcher; a full queue drops the tick with a log line.
@@ -40,30 +42,154 @@ const METRICS_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 /// Stores with a pass in flight in this process, and how each store's last pass ended.
 #[derive(Default)]
 struct Passes {
-    /// Held only for an insert or a remove, never across `.await`.
-    running: Mutex<HashSet<String>>,
+    /// Store id → its claim, from the moment a pass is spawned (waiting for
+    /// its splay slot) until it ends. Held only to look or change, never
+    /// across `.await`; the one place a store's pass, its wake-up and the
+    /// events that came while it ran are decided together.
+    running: Mutex<HashMap<String, Claim>>,
+    /// Numbers each claim, so a guard never removes a later claim of its store.
+    claims: std::sync::atomic::AtomicU64,
     /// How passes ended, for the systemd status line.
     outcomes: Mutex<Outcomes>,
     /// Set after a pass; the daemon loop rewrites the metrics file when set.
     metrics_dirty: std::sync::atomic::AtomicBool,
 }
 
+/// One store's pass in flight: waiting for its slot, or running.
+struct Claim {
+    id: u64,
+    /// The pass left its splay wait (or never had one).
+    started: bool,
+    /// What the pass will record as its trigger (an event may change it while it waits).
+    trigger: Trigger,
+    /// Wakes a pass waiting for its splay slot: an event came for its store.
+    wake: Arc<tokio::sync::Notify>,
+    /// Events that came while the pass ran, as one (see `events::merge`):
+    /// they cause exactly one more pass, unless it published their date.
+    again: Option<Option<DateTime<Utc>>>,
+}
+
 /// Marks a store as running until dropped.
 struct RunningGuard {
     passes: Arc<Passes>,
     store_id: String,
+    id: u64,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+/// What became of an event for a store (see [`Passes::deliver`]).
+enum Delivered {
+    /// Nothing ran for the store: it is claimed now, for a pass to spawn.
+    Claimed(RunningGuard),
+    /// A pass was waiting for its splay slot: it starts now.
+    Woken,
+    /// A pass is running: one more follows it.
+    Queued,
 }
 
 impl Passes {
-    fn claim(self: &Arc<Self>, store_id: &str) -> Option<RunningGuard> {
+    fn claim(self: &Arc<Self>, store_id: &str, trigger: Trigger) -> Option<RunningGuard> {
         let mut running = self
             .running
             .lock()
             .expect("the running-stores lock is never poisoned");
-        running.insert(store_id.to_string()).then(|| RunningGuard {
+        if running.contains_key(store_id) {
+            return None;
+        }
+        Some(self.insert(&mut running, store_id, trigger))
+    }
+
+    fn insert(
+        self: &Arc<Self>,
+        running: &mut HashMap<String, Claim>,
+        store_id: &str,
+        trigger: Trigger,
+    ) -> RunningGuard {
+        let id = self
+            .claims
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let wake = Arc::new(tokio::sync::Notify::new());
+        running.insert(
+            store_id.to_string(),
+            Claim {
+                id,
+                started: false,
+                trigger,
+                wake: Arc::clone(&wake),
+                again: None,
+            },
+        );
+        RunningGuard {
             passes: Arc::clone(self),
             store_id: store_id.to_string(),
-        })
+            id,
+            wake,
+        }
+    }
+
+    /// An event for `store_id`: claims the store, wakes its waiting pass, or
+    /// queues one more pass after the running one.
+    fn deliver(self: &Arc<Self>, store_id: &str, updated_at: Option<DateTime<Utc>>) -> Delivered {
+        let mut running = self
+            .running
+            .lock()
+            .expect("the running-stores lock is never poisoned");
+        match running.get_mut(store_id) {
+            None => Delivered::Claimed(self.insert(&mut running, store_id, Trigger::Event)),
+            Some(claim) if !claim.started => {
+                claim.trigger = Trigger::Event;
+                claim.wake.notify_one();
+                Delivered::Woken
+            }
+            Some(claim) => {
+                claim.again = Some(match claim.again {
+                    Some(waiting) => crate::events::merge(waiting, updated_at),
+                    None => updated_at,
+                });
+                Delivered::Queued
+            }
+        }
+    }
+
+    /// The claimed pass leaves its wait: the trigger it runs under.
+    fn start(&self, guard: &RunningGuard) -> Trigger {
+        let mut running = self
+            .running
+            .lock()
+            .expect("the running-stores lock is never poisoned");
+        match running.get_mut(&guard.store_id) {
+            Some(claim) if claim.id == guard.id => {
+                claim.started = true;
+                claim.trigger
+            }
+            _ => Trigger::Schedule,
+        }
+    }
+
+    /// After a pass: whether events that came during it ask for one more
+    /// (undated, or dated after what `state` shows published). If not, the
+    /// claim ends here, in the same lock, so a later event finds the store free.
+    fn again(&self, guard: &RunningGuard, state: Option<&StoreState>) -> bool {
+        let mut running = self
+            .running
+            .lock()
+            .expect("the running-stores lock is never poisoned");
+        let Some(claim) = running
+            .get_mut(&guard.store_id)
+            .filter(|claim| claim.id == guard.id)
+        else {
+            return false;
+        };
+        let published = state.and_then(StoreState::published_updated_at);
+        let more = match claim.again.take() {
+            Some(None) => true,
+            Some(Some(at)) => published.is_none_or(|published| at > published),
+            None => false,
+        };
+        if !more {
+            running.remove(&guard.store_id);
+        }
+        more
     }
 
     fn summary(&self) -> String {
@@ -110,11 +236,17 @@ impl Outcomes {
 
 impl Drop for RunningGuard {
     fn drop(&mut self) {
-        self.passes
+        let mut running = self
+            .passes
             .running
             .lock()
-            .expect("the running-stores lock is never poisoned")
-            .remove(&self.store_id);
+            .expect("the running-stores lock is never poisoned");
+        if running
+            .get(&self.store_id)
+            .is_some_and(|claim| claim.id == self.id)
+        {
+            running.remove(&self.store_id);
+        }
     }
 }
 
@@ -193,62 +325,83 @@ impl Dispatcher {
         };
         let offsets = splay(&stores, window);
         for (store, offset) in stores.iter().zip(offsets) {
-            self.spawn(store, offset.saturating_sub(late));
+            self.spawn(store, offset.saturating_sub(late), Trigger::Schedule);
         }
     }
 
     /// Each of `stores` now.
-    fn dispatch<'a>(&self, stores: impl IntoIterator<Item = &'a Arc<Store>>) {
+    fn dispatch<'a>(&self, stores: impl IntoIterator<Item = &'a Arc<Store>>, trigger: Trigger) {
         for store in stores {
-            self.spawn(store, std::time::Duration::ZERO);
+            self.spawn(store, std::time::Duration::ZERO, trigger);
         }
     }
 
-    /// One pass of `store` after `delay` (cut short by SIGUSR1, or by a stop).
-    /// With a cluster, only the leader runs passes; a standby's ticks pass by.
-    fn spawn(&self, store: &Arc<Store>, delay: std::time::Duration) {
-        if let Some(member) = self.ctx.shared.member()
-            && member.leading().is_none()
-        {
+    /// One pass of `store` after `delay` (cut short by SIGUSR1, by an
+    /// event for the store, or by a stop). With a cluster, only the leader
+    /// runs passes; a standby's ticks pass by.
+    fn spawn(&self, store: &Arc<Store>, delay: std::time::Duration, trigger: Trigger) {
+        if !self.may_run() {
             return;
         }
-        {
-            let Some(guard) = self.passes.claim(&store.id) else {
-                let span = info_span!("pass", store = %store.id, pos = %store.pos.name, run = "-");
-                let _pass = span.enter();
-                info_span!("stage", stage = %"schedule").in_scope(|| {
-                    info!("tick skipped: the previous pass of this store is still running")
-                });
-                return;
-            };
-            let ctx = Arc::clone(&self.ctx);
-            let store = Arc::clone(store);
-            let shutdown = self.shutdown.clone();
-            let passes = Arc::clone(&self.passes);
-            let mut now = self.now.subscribe();
-            self.tracker.spawn(async move {
-                let _guard = guard;
-                if !delay.is_zero() {
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        _ = now.changed() => {}
-                        () = shutdown.cancelled() => return,
-                    }
+        let Some(guard) = self.passes.claim(&store.id, trigger) else {
+            let span = info_span!("pass", store = %store.id, pos = %store.pos.name, run = "-");
+            let _pass = span.enter();
+            info_span!("stage", stage = %"schedule").in_scope(|| {
+                info!(%trigger, "{trigger} skipped: the previous pass of this store is still running")
+            });
+            return;
+        };
+        self.run_claimed(guard, store, delay);
+    }
+
+    /// Whether this instance runs passes now: always alone, only as leader in a cluster.
+    fn may_run(&self) -> bool {
+        self.ctx
+            .shared
+            .member()
+            .is_none_or(|member| member.leading().is_some())
+    }
+
+    /// Runs the claimed store's pass after `delay`, then once more while
+    /// events that came during a pass ask for it.
+    fn run_claimed(&self, guard: RunningGuard, store: &Arc<Store>, delay: std::time::Duration) {
+        let ctx = Arc::clone(&self.ctx);
+        let store = Arc::clone(store);
+        let shutdown = self.shutdown.clone();
+        let passes = Arc::clone(&self.passes);
+        let mut now = self.now.subscribe();
+        self.tracker.spawn(async move {
+            if !delay.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    _ = now.changed() => {}
+                    () = guard.wake.notified() => {}
+                    () = shutdown.cancelled() => return,
                 }
-                let Some(report) =
-                    pipeline::run_in_slot(&ctx, &store, PassOptions::default(), &shutdown).await
+            }
+            let mut trigger = passes.start(&guard);
+            loop {
+                let options = PassOptions {
+                    trigger,
+                    ..PassOptions::default()
+                };
+                let Some(report) = pipeline::run_in_slot(&ctx, &store, options, &shutdown).await
                 else {
                     return;
                 };
                 passes
                     .metrics_dirty
                     .store(true, std::sync::atomic::Ordering::Relaxed);
-                let outcome = report.outcome;
-                if outcome != Outcome::Busy && outcome != Outcome::Aborted {
+                let outcome = &report.outcome;
+                if *outcome != Outcome::Busy && *outcome != Outcome::Aborted {
                     passes.record(&store.id, outcome.is_ok(), Utc::now());
                 }
-            });
-        }
+                if shutdown.is_cancelled() || !passes.again(&guard, report.state.as_ref()) {
+                    return;
+                }
+                trigger = Trigger::Event;
+            }
+        });
     }
 
     /// Rewrites the metrics file and systemd's status line if a pass ended
@@ -326,6 +479,9 @@ pub async fn run(
     let membership = join_cluster(&dispatcher.ctx)?;
     let mut roles = membership.as_ref().map(|(member, _, _)| member.subscribe());
     let mut requests = tokio::time::interval(REQUEST_POLL);
+    let intake = events::Intake::new(&dispatcher);
+    let mut event_poll = tokio::time::interval(events::EVENT_POLL);
+    event_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     info!(
         stores = config.stores.len(),
         "menusync running; first pass over every store now"
@@ -334,7 +490,7 @@ pub async fn run(
         "{} stores, first pass running",
         config.stores.len()
     ));
-    dispatcher.dispatch(&config.stores);
+    dispatcher.dispatch(&config.stores, Trigger::Start);
 
     let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
     // Passes mark the metrics dirty; the file is rewritten at most this often.
@@ -350,16 +506,17 @@ pub async fn run(
                 notify::status(&format!("cluster: {}", role.name()));
                 if let crate::cluster::Role::Leading { .. } = role {
                     info!("leading: a pass over every store now");
-                    dispatcher.dispatch(&dispatcher.ctx.config.stores.clone());
+                    dispatcher.dispatch(&dispatcher.ctx.config.stores.clone(), Trigger::Start);
                 }
             }
             _ = requests.tick(), if membership.is_some() => dispatcher.carry_out_requests().await,
+            _ = event_poll.tick() => dispatcher.take_events(&intake).await,
             Some(schedule) = ticks.recv() => dispatcher.dispatch_tick(&schedule),
             Some(control) = controls.recv() => match control {
                 Control::SyncAll => {
                     info!("SIGUSR1: a pass over every store now");
                     dispatcher.now.send_modify(|count| *count += 1);
-                    dispatcher.dispatch(&dispatcher.ctx.config.stores.clone());
+                    dispatcher.dispatch(&dispatcher.ctx.config.stores.clone(), Trigger::Signal);
                 }
                 Control::Reload => {
                     notify::reloading();
@@ -593,7 +750,7 @@ async fn reload(config_path: &std::path::Path, dispatcher: &mut Dispatcher, cloc
         outcomes.last_ok.retain(|id, _| new.store(id).is_some());
     }
     dispatcher.ctx = Arc::new(ctx);
-    dispatcher.dispatch(&changed);
+    dispatcher.dispatch(&changed, Trigger::Reload);
 }
 
 #[cfg(test)]
@@ -725,17 +882,19 @@ mod tests {
     #[test]
     fn a_store_can_be_claimed_once_until_its_guard_drops() {
         let passes = Arc::new(Passes::default());
-        let guard = passes.claim("gangnam").expect("first claim succeeds");
+        let guard = passes
+            .claim("gangnam", Trigger::Schedule)
+            .expect("first claim succeeds");
         assert!(
-            passes.claim("gangnam").is_none(),
+            passes.claim("gangnam", Trigger::Schedule).is_none(),
             "a running store is not claimed twice"
         );
         assert!(
-            passes.claim("yeoksam").is_some(),
+            passes.claim("yeoksam", Trigger::Schedule).is_some(),
             "other stores are independent"
         );
         drop(guard);
-        assert!(passes.claim("gangnam").is_some());
+        assert!(passes.claim("gangnam", Trigger::Schedule).is_some());
     }
 
     /// Regression (issue 11): after a reload in which no pass ran, STATUS said

@@ -54,6 +54,7 @@ fn main() -> ExitCode {
     let writes = matches!(
         cli.command,
         Command::Check
+            | Command::Notify { .. }
             | Command::Once { .. }
             | Command::Run
             | Command::Rollback { .. }
@@ -67,6 +68,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check => commands::check(&config),
         Command::Status { json } => commands::status(&config, json),
+        Command::Notify { store, updated_at } => {
+            runtime().block_on(commands::notify(&config, &store, updated_at))
+        }
         Command::Once {
             stores,
             approve,
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
                 &stores,
                 PassOptions {
                     approve: approve || allow_shrink,
+                    ..PassOptions::default()
                 },
             ))
         }
