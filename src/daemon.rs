@@ -346,8 +346,12 @@ impl Dispatcher {
         let Some(guard) = self.passes.claim(&store.id, trigger) else {
             let span = info_span!("pass", store = %store.id, pos = %store.pos.name, run = "-");
             let _pass = span.enter();
+            let what = match trigger {
+                Trigger::Schedule => "tick",
+                other => other.name(),
+            };
             info_span!("stage", stage = %"schedule").in_scope(|| {
-                info!(%trigger, "{trigger} skipped: the previous pass of this store is still running")
+                info!(%trigger, "{what} skipped: the previous pass of this store is still running")
             });
             return;
         };
@@ -894,6 +898,64 @@ mod tests {
             "other stores are independent"
         );
         drop(guard);
+        assert!(passes.claim("gangnam", Trigger::Schedule).is_some());
+    }
+
+    /// Issue 25: an event claims a free store, wakes a waiting pass, and
+    /// queues exactly one more after a running one, which the pass's own
+    /// publish of the event's date cancels.
+    #[test]
+    fn events_claim_wake_or_queue_one_more_pass() {
+        let at = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let published = |date: &str| {
+            let mut state = StoreState::default();
+            state.went_live(
+                "m-0123456789abcdef0123",
+                1,
+                crate::state::WentLive::Built {
+                    content_hash: "h".into(),
+                    images: Default::default(),
+                    retry_images: false,
+                    changed_at: Some(at(date)),
+                    first_release: false,
+                },
+                at("2026-12-05T12:00:00Z"),
+            );
+            state
+        };
+        let passes = Arc::new(Passes::default());
+        let Delivered::Claimed(guard) = passes.deliver("gangnam", None) else {
+            panic!("a free store is claimed by its event");
+        };
+        assert_eq!(passes.start(&guard), Trigger::Event);
+        for _ in 0..100 {
+            assert!(matches!(
+                passes.deliver("gangnam", Some(at("2026-12-05T10:01:00Z"))),
+                Delivered::Queued
+            ));
+        }
+        // The pass published that date: nothing more, and the store is free.
+        assert!(!passes.again(&guard, Some(&published("2026-12-05T10:01:00Z"))));
+        drop(guard);
+        assert!(passes.claim("gangnam", Trigger::Schedule).is_some());
+
+        let passes = Arc::new(Passes::default());
+        let waiting = passes.claim("gangnam", Trigger::Schedule).unwrap();
+        assert!(matches!(passes.deliver("gangnam", None), Delivered::Woken));
+        assert_eq!(
+            passes.start(&waiting),
+            Trigger::Event,
+            "the event starts it"
+        );
+        passes.deliver("gangnam", Some(at("2026-12-05T10:02:00Z")));
+        passes.deliver("gangnam", Some(at("2026-12-05T10:01:00Z")));
+        // Newer than what the pass published: exactly one more, then free.
+        assert!(passes.again(&waiting, Some(&published("2026-12-05T10:01:00Z"))));
+        assert!(!passes.again(&waiting, Some(&published("2026-12-05T10:02:00Z"))));
         assert!(passes.claim("gangnam", Trigger::Schedule).is_some());
     }
 

@@ -331,6 +331,26 @@ async fn an_event_written_to_etcd_reaches_the_target_within_a_second() {
         || etcd.get(key).is_none(),
     )
     .await;
+    // A key for a store the config does not hold: taken, dropped with a warning.
+    etcd.put("/menusync/chain/events/nowhere", "");
+    until(
+        "the unknown store's event dropped",
+        &daemon,
+        Duration::from_secs(5),
+        || {
+            daemon
+                .log()
+                .contains("store event dropped: no store with this id")
+        },
+    )
+    .await;
+    until(
+        "the unknown store's key deleted",
+        &daemon,
+        Duration::from_secs(5),
+        || etcd.get("/menusync/chain/events/nowhere").is_none(),
+    )
+    .await;
     // `menusync notify` on a cluster host writes the same key.
     let output = notify(&env, &["gangnam", "--updated-at", &at(1)]).await;
     assert!(output.status.success(), "{}", common::text(&output));

@@ -30,22 +30,31 @@ pub enum Intake {
 
 impl Intake {
     /// The intake for `dispatcher`'s config; the spool folder is created
-    /// (as the state directory's owner: the daemon runs as it) and what a
-    /// killed `notify` or daemon left there is removed.
+    /// (as the state directory's owner: the daemon runs as it), and what a
+    /// killed `notify` or daemon left there, and events from before the
+    /// start, are removed. Called before the first pass over every store.
     pub fn new(dispatcher: &Dispatcher) -> Intake {
         let config = &dispatcher.ctx.config;
         if config.cluster.is_some() {
             return Intake::Cluster;
         }
         let spool = Spool::new(&config.daemon.state_dir);
-        if let Err(err) = std::fs::create_dir_all(spool.dir())
-            .and_then(|()| crate::atomic::remove_orphans(spool.dir(), None).map(drop))
-        {
-            warn!(
+        // Events written while no daemon ran are covered by the first pass
+        // over every store, which starts after this: dropped, not run twice.
+        let prepared = std::fs::create_dir_all(spool.dir())
+            .and_then(|()| crate::atomic::remove_orphans(spool.dir(), None))
+            .and_then(|_| spool.take());
+        match prepared {
+            Ok(stale) if !stale.is_empty() => info!(
+                events = stale.len(),
+                "store events from before the start dropped: the first pass covers every store"
+            ),
+            Ok(_) => {}
+            Err(err) => warn!(
                 category = "storage",
                 "cannot prepare the event folder {}: {err}; `menusync notify` cannot reach this daemon",
                 spool.dir().display()
-            );
+            ),
         }
         Intake::Spool(spool)
     }
