@@ -436,6 +436,8 @@ pub(crate) struct Sizes {
     pub(crate) photos: photos::PhotoSizes,
     pub(crate) soak: soak::SoakSizes,
     pub(crate) failover: failover::FailoverSizes,
+    /// EVENTS: store events against a 5-minute schedule.
+    pub(crate) events: events::EventSizes,
 }
 
 /// Which scenario groups run (`--only S1,S2,S5`) and what wraps the measured daemon.

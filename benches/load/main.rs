@@ -56,6 +56,7 @@ fn seeded(parts: &[u64]) -> u64 {
 #[allow(dead_code)]
 #[path = "../../tests/common/etcd.rs"]
 mod etcd;
+mod events;
 mod failover;
 mod floor;
 mod freshness;
@@ -139,6 +140,11 @@ fn main() {
                 kills: 2,
                 ttl: 2,
             },
+            events: events::EventSizes {
+                stores: 30,
+                rate: 5.0,
+                seconds: 4,
+            },
         }
     } else {
         Sizes {
@@ -172,6 +178,11 @@ fn main() {
                 stores: 20,
                 kills: 20,
                 ttl: 10,
+            },
+            events: events::EventSizes {
+                stores: 1000,
+                rate: 10.0,
+                seconds: 60,
             },
         }
     };

@@ -233,6 +233,9 @@ pub(crate) async fn run_all(sizes: &Sizes, plan: &Plan) -> Vec<Row> {
         rows.push(freshness::freshness(&pos, sizes, plan, false).await);
         rows.push(freshness::freshness(&pos, sizes, plan, true).await);
     }
+    if plan.runs("EVENTS") {
+        rows.push(events::events(&pos, &sizes.events, plan).await);
+    }
     if plan.runs("FAILOVER") {
         rows.push(failover::failover(&pos, &sizes.failover, plan).await);
     }
