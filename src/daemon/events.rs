@@ -12,7 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tracing::{debug, info, info_span, warn};
 
-use super::{Delivered, Dispatcher};
+use super::Dispatcher;
+use super::passes::Delivered;
 use crate::events::{Event, Spool, merge};
 use crate::state::StoreState;
 
