@@ -144,6 +144,7 @@ fn main() {
                 stores: 30,
                 rate: 5.0,
                 seconds: 4,
+                at_tick: false,
             },
         }
     } else {
@@ -183,6 +184,7 @@ fn main() {
                 stores: 1000,
                 rate: 10.0,
                 seconds: 60,
+                at_tick: false,
             },
         }
     };
@@ -195,6 +197,7 @@ fn main() {
         number("--failover-stores").map_or(sizes.failover.stores, |n| n as usize);
     sizes.failover.kills = number("--failover-kills").map_or(sizes.failover.kills, |n| n as usize);
     sizes.failover.ttl = number("--failover-ttl").unwrap_or(sizes.failover.ttl);
+    sizes.events.at_tick = args.iter().any(|a| a == "--events-at-tick");
     // `--scale 0.1`: a tenth of the stores in every scenario (for profiling runs).
     if let Some(scale) = value("--scale").and_then(|v| v.parse::<f64>().ok()) {
         let scaled = |n: usize| ((n as f64 * scale).round() as usize).max(1);
