@@ -51,16 +51,18 @@ fn main() -> ExitCode {
     }
     // Commands that write need a state_dir they can write in (after the
     // switch above, as the user that will write); read-only ones do not.
-    let writes = matches!(
-        cli.command,
-        Command::Check
-            | Command::Notify { .. }
-            | Command::Once { .. }
-            | Command::Run
-            | Command::Rollback { .. }
-            | Command::Approve { .. }
-            | Command::Reject { .. }
-    );
+    // `notify` writes under state_dir only without a cluster (else into etcd).
+    let notify_writes = matches!(cli.command, Command::Notify { .. }) && config.cluster.is_none();
+    let writes = notify_writes
+        || matches!(
+            cli.command,
+            Command::Check
+                | Command::Once { .. }
+                | Command::Run
+                | Command::Rollback { .. }
+                | Command::Approve { .. }
+                | Command::Reject { .. }
+        );
     if writes && let Err(err) = config.check_state_dir_writable() {
         eprintln!("error: {err}");
         return ExitCode::from(EXIT_CONFIG);
