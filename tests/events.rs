@@ -269,16 +269,10 @@ async fn an_unknown_store_is_refused_by_notify() {
     assert_eq!(output.status.code(), Some(2), "{}", common::text(&output));
 }
 
-/// With a cluster, a webhook writes the store's event key straight into
-/// etcd through its JSON gateway; the leader's pass serves the change
-/// within a second and deletes the key it consumed.
-#[tokio::test(flavor = "multi_thread")]
-async fn an_event_written_to_etcd_reaches_the_target_within_a_second() {
-    let etcd = EtcdCluster::start(1);
-    let pos = MockServer::start().await;
-    serve(&pos, &menu(1000, &at(0)), None).await;
+/// A host `member` of the cluster `chain` on `etcd`, pushing to `web` in
+/// `releases` mode, on an idle schedule.
+fn cluster_host(etcd: &EtcdCluster, pos: &MockServer, web: &Path, member: &str) -> Env {
     let env = Env::new(&pos.uri());
-    let web = env.path().join("web");
     let endpoints: Vec<String> = etcd
         .endpoints()
         .iter()
@@ -292,11 +286,26 @@ async fn an_event_written_to_etcd_reaches_the_target_within_a_second() {
                 web.display()
             )
             + &format!(
-                "\n[cluster]\nendpoints = [{}]\nname = \"chain\"\nmember = \"a\"\nlease_ttl_secs = 3\n",
+                "\n[cluster]\nendpoints = [{}]\nname = \"chain\"\nmember = \"{member}\"\nlease_ttl_secs = 3\n",
                 endpoints.join(", ")
             )
             + &config::store("gangnam", "블리스월드 강남점", "hq", "S001", "")),
     );
+    env
+}
+
+/// With a cluster, a webhook writes the store's event key straight into
+/// etcd through its JSON gateway; the leader's pass serves the change
+/// within a second and deletes the key it consumed, and the standby leaves
+/// events to the leader.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_written_to_etcd_reaches_the_target_within_a_second() {
+    let etcd = EtcdCluster::start(1);
+    let pos = MockServer::start().await;
+    serve(&pos, &menu(1000, &at(0)), None).await;
+    let shared = tempfile::tempdir().unwrap();
+    let web = shared.path().join("web");
+    let env = cluster_host(&etcd, &pos, &web, "a");
     let daemon = Daemon::start(&env);
     let target = web.join("gangnam/current");
     until(
@@ -305,6 +314,12 @@ async fn an_event_written_to_etcd_reaches_the_target_within_a_second() {
         Duration::from_secs(30),
         || served_price(&target) == Some(1000),
     )
+    .await;
+    let standby_env = cluster_host(&etcd, &pos, &web, "b");
+    let standby = Daemon::start(&standby_env);
+    until("the standby", &standby, Duration::from_secs(30), || {
+        standby.log().contains("standing by")
+    })
     .await;
     serve(&pos, &menu(1100, &at(1)), None).await;
 
@@ -331,6 +346,12 @@ async fn an_event_written_to_etcd_reaches_the_target_within_a_second() {
         || etcd.get(key).is_none(),
     )
     .await;
+    assert!(
+        daemon.log().contains("store event: a pass now"),
+        "{}",
+        daemon.log()
+    );
+    assert!(!standby.log().contains("store event"), "{}", standby.log());
     // A key for a store the config does not hold: taken, dropped with a warning.
     etcd.put("/menusync/chain/events/nowhere", "");
     until(
