@@ -59,6 +59,17 @@ pub enum Command {
     },
     /// Check the configuration and exit; errors give file, line and column.
     Check,
+    /// Tell the daemon a store's POS menu changed, so its pass runs now
+    /// (a hint: the content hash still decides what is published). Written
+    /// to etcd with [cluster], else to the state directory's event folder.
+    Notify {
+        /// The store id.
+        store: String,
+        /// When the POS says the menu changed (RFC 3339): an event not newer
+        /// than what the store published is dropped by the daemon.
+        #[arg(long, value_name = "RFC3339", value_parser = parse_updated_at)]
+        updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Show each store's release, last success and change, staleness and last error.
     /// Exits 1 when a store has been failing for longer than stale_after_secs.
     Status {
@@ -98,6 +109,12 @@ pub enum Command {
         #[arg(long, value_name = "RELEASE")]
         to: Option<String>,
     },
+}
+
+fn parse_updated_at(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .map_err(|err| format!("not an RFC 3339 date such as 2026-12-05T23:40:00Z: {err}"))
 }
 
 #[cfg(test)]

@@ -10,13 +10,16 @@
 //!                 its create revision is the fencing token
 //! stores/<id>     the store's state as the leader last recorded it (state.json's shape)
 //! requests/<store>/<id>, answers/<id>   staff decisions and the leader's answers
+//! events/<store>  a store event (`menusync notify`, or a webhook through the gateway)
 //! ```
 //!
 //! `etcd.rs` speaks etcd's JSON gateway; `member.rs` is this instance's
 //! part: lease, election, proof, role; `requests.rs` carries staff's
-//! decisions (`approve`, `reject`, `rollback`) from any host to the leader.
+//! decisions (`approve`, `reject`, `rollback`) from any host to the leader;
+//! `events.rs` carries store events to the leader.
 
 mod etcd;
+mod events;
 mod member;
 mod requests;
 
@@ -24,6 +27,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use etcd::{Credentials, Etcd, EtcdError};
+pub use events::{events_prefix, notify};
 pub use member::{LeaderRecord, Member, Role};
 pub use requests::{Answer, Claimed, Decision, Request, ask};
 

@@ -117,6 +117,62 @@ pub async fn run(config: Arc<Config>) -> ExitCode {
     }
 }
 
+/// `menusync notify STORE`: an event for the store, in etcd with a cluster
+/// (the leader takes it), else in the spool folder the daemon on this host
+/// polls. An unknown store is refused and nothing is written.
+pub async fn notify(
+    config: &Config,
+    store_id: &str,
+    updated_at: Option<DateTime<Utc>>,
+) -> ExitCode {
+    if config.store(store_id).is_none() {
+        eprintln!(
+            "menusync: [config] {}: no store with id `{store_id}`; nothing was written",
+            config.path.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let written = match &config.cluster {
+        Some(settings) => match crate::cluster::connect(settings) {
+            Ok(etcd) => crate::cluster::notify(
+                &etcd,
+                settings,
+                store_id,
+                updated_at,
+                Duration::from_secs(3),
+            )
+            .await
+            .map(|()| format!("etcd, cluster `{}`", settings.name))
+            .map_err(|err| format!("[network] cannot write the event to etcd: {err}")),
+            Err(err) => Err(format!("[{}] {}", err.category(), err.chain())),
+        },
+        None => {
+            let spool = crate::events::Spool::new(&config.daemon.state_dir);
+            spool
+                .write(store_id, updated_at)
+                .map(|()| spool.dir().display().to_string())
+                .map_err(|err| {
+                    format!(
+                        "[storage] cannot write the event into {}: {err} (run as root or as \
+                         the owner of the state directory)",
+                        spool.dir().display()
+                    )
+                })
+        }
+    };
+    match written {
+        Ok(place) => {
+            let at = updated_at.map_or("undated".to_string(), |at| at.to_rfc3339());
+            println!("{store_id}: event ({at}) written to {place}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("menusync: {store_id}: {why}");
+            ExitCode::from(EXIT_STORE_FAILED)
+        }
+    }
+}
+
 /// One store's status, as `status --json` prints it.
 #[derive(Debug, Serialize)]
 pub struct StoreStatus {
@@ -147,6 +203,9 @@ pub struct StoreStatus {
     pub rejected: Option<DateTime<Utc>>,
     /// How long the last change the POS dated took to publish and to reach each target.
     pub lag: Option<crate::state::Lag>,
+    /// What started the store's last pass: `schedule`, `event`, `signal`,
+    /// `start`, `reload` or `once` (added in issue 25).
+    pub last_trigger: Option<crate::state::Trigger>,
     pub targets: std::collections::BTreeMap<String, TargetState>,
     /// With `[cluster]`: the cluster's view (who leads, this host's role);
     /// the fields above are then the cluster's record of the store.
@@ -243,6 +302,7 @@ fn collect_status_in(
                 }),
                 rejected: state.rejected().map(|rejected| rejected.at),
                 lag: state.lag().cloned(),
+                last_trigger: state.last_trigger(),
                 targets: state.targets().clone(),
                 cluster: cluster.as_ref().map(|(_, summary)| summary.clone()),
             }
@@ -322,8 +382,8 @@ pub fn status_table(statuses: &[StoreStatus], colour: bool) -> String {
         })
     };
     let mut out = format!(
-        "{:<14} {:<38} {:<21} {:<21} {:<21} {:>5}  LAST ERROR\n",
-        "STORE", "RELEASE", "LAST SUCCESS", "LAST CHANGE", "STALE SINCE", "FAILS"
+        "{:<14} {:<38} {:<21} {:<21} {:<21} {:<9} {:>5}  LAST ERROR\n",
+        "STORE", "RELEASE", "LAST SUCCESS", "LAST CHANGE", "STALE SINCE", "TRIGGER", "FAILS"
     );
     for status in statuses {
         let error = status.last_error.as_ref().map_or("-".to_string(), |err| {
@@ -345,12 +405,13 @@ pub fn status_table(statuses: &[StoreStatus], colour: bool) -> String {
             (None, _) => "-".to_string(),
         };
         let line = format!(
-            "{:<14} {:<38} {:<21} {:<21} {:<21} {:>5}  {}",
+            "{:<14} {:<38} {:<21} {:<21} {:<21} {:<9} {:>5}  {}",
             status.store,
             release,
             time(&status.last_success),
             time(&status.last_change),
             time(&status.stale_since),
+            status.last_trigger.map_or("-", |trigger| trigger.name()),
             status.consecutive_failures,
             error
         );

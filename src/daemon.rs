@@ -13,11 +13,10 @@
 //! config or ask for a pass over every store; a stop lets passes finish up to
 //! a deadline, then aborts them at a safe point.
 
-use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -28,95 +27,18 @@ use crate::metrics::Metrics;
 use crate::notify;
 use crate::pipeline::{self, Context, Outcome, PassOptions};
 use crate::signals::Control;
+use crate::state::Trigger;
 
 mod clock;
+mod events;
+mod passes;
 use clock::Clock;
+use passes::{Passes, RunningGuard};
 
 /// Ticks waiting for the dispatcher; a full queue drops the tick with a log line.
 const TICK_QUEUE: usize = 64;
 /// How often at most the metrics file and the status line are rewritten while passes end.
 const METRICS_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Stores with a pass in flight in this process, and how each store's last pass ended.
-#[derive(Default)]
-struct Passes {
-    /// Held only for an insert or a remove, never across `.await`.
-    running: Mutex<HashSet<String>>,
-    /// How passes ended, for the systemd status line.
-    outcomes: Mutex<Outcomes>,
-    /// Set after a pass; the daemon loop rewrites the metrics file when set.
-    metrics_dirty: std::sync::atomic::AtomicBool,
-}
-
-/// Marks a store as running until dropped.
-struct RunningGuard {
-    passes: Arc<Passes>,
-    store_id: String,
-}
-
-impl Passes {
-    fn claim(self: &Arc<Self>, store_id: &str) -> Option<RunningGuard> {
-        let mut running = self
-            .running
-            .lock()
-            .expect("the running-stores lock is never poisoned");
-        running.insert(store_id.to_string()).then(|| RunningGuard {
-            passes: Arc::clone(self),
-            store_id: store_id.to_string(),
-        })
-    }
-
-    fn summary(&self) -> String {
-        self.outcomes
-            .lock()
-            .expect("the outcome lock is never poisoned")
-            .summary()
-    }
-
-    fn record(&self, store_id: &str, ok: bool, ended: DateTime<Utc>) {
-        let mut outcomes = self
-            .outcomes
-            .lock()
-            .expect("the outcome lock is never poisoned");
-        outcomes.last_ok.insert(store_id.to_string(), ok);
-        outcomes.last_ended = Some(ended);
-    }
-}
-
-/// How each store's last pass ended, and when the last one ended.
-#[derive(Default)]
-struct Outcomes {
-    /// Store id → whether its last pass succeeded.
-    last_ok: HashMap<String, bool>,
-    /// When a pass last ended; `None` until one has.
-    last_ended: Option<DateTime<Utc>>,
-}
-
-impl Outcomes {
-    /// systemd's STATUS= line: the time of the last pass that really ended,
-    /// never the time the line is written (a reload writes it too).
-    fn summary(&self) -> String {
-        let failing = self.last_ok.values().filter(|ok| !**ok).count();
-        let last = match self.last_ended {
-            Some(at) => format!("last pass {}", at.format("%H:%M:%SZ")),
-            None => "no pass finished yet".to_string(),
-        };
-        format!(
-            "{} stores ok, {failing} failing, {last}",
-            self.last_ok.len() - failing
-        )
-    }
-}
-
-impl Drop for RunningGuard {
-    fn drop(&mut self) {
-        self.passes
-            .running
-            .lock()
-            .expect("the running-stores lock is never poisoned")
-            .remove(&self.store_id);
-    }
-}
 
 /// Spawns passes and remembers which stores are busy.
 struct Dispatcher {
@@ -193,62 +115,87 @@ impl Dispatcher {
         };
         let offsets = splay(&stores, window);
         for (store, offset) in stores.iter().zip(offsets) {
-            self.spawn(store, offset.saturating_sub(late));
+            self.spawn(store, offset.saturating_sub(late), Trigger::Schedule);
         }
     }
 
     /// Each of `stores` now.
-    fn dispatch<'a>(&self, stores: impl IntoIterator<Item = &'a Arc<Store>>) {
+    fn dispatch<'a>(&self, stores: impl IntoIterator<Item = &'a Arc<Store>>, trigger: Trigger) {
         for store in stores {
-            self.spawn(store, std::time::Duration::ZERO);
+            self.spawn(store, std::time::Duration::ZERO, trigger);
         }
     }
 
-    /// One pass of `store` after `delay` (cut short by SIGUSR1, or by a stop).
-    /// With a cluster, only the leader runs passes; a standby's ticks pass by.
-    fn spawn(&self, store: &Arc<Store>, delay: std::time::Duration) {
-        if let Some(member) = self.ctx.shared.member()
-            && member.leading().is_none()
-        {
+    /// One pass of `store` after `delay` (cut short by SIGUSR1, by an
+    /// event for the store, or by a stop). With a cluster, only the leader
+    /// runs passes; a standby's ticks pass by.
+    fn spawn(&self, store: &Arc<Store>, delay: std::time::Duration, trigger: Trigger) {
+        if !self.may_run() {
             return;
         }
-        {
-            let Some(guard) = self.passes.claim(&store.id) else {
-                let span = info_span!("pass", store = %store.id, pos = %store.pos.name, run = "-");
-                let _pass = span.enter();
-                info_span!("stage", stage = %"schedule").in_scope(|| {
-                    info!("tick skipped: the previous pass of this store is still running")
-                });
-                return;
+        let Some(guard) = self.passes.claim(&store.id, trigger) else {
+            let span = info_span!("pass", store = %store.id, pos = %store.pos.name, run = "-");
+            let _pass = span.enter();
+            let what = match trigger {
+                Trigger::Schedule => "tick",
+                other => other.name(),
             };
-            let ctx = Arc::clone(&self.ctx);
-            let store = Arc::clone(store);
-            let shutdown = self.shutdown.clone();
-            let passes = Arc::clone(&self.passes);
-            let mut now = self.now.subscribe();
-            self.tracker.spawn(async move {
-                let _guard = guard;
-                if !delay.is_zero() {
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        _ = now.changed() => {}
-                        () = shutdown.cancelled() => return,
-                    }
+            info_span!("stage", stage = %"schedule").in_scope(|| {
+                info!(%trigger, "{what} skipped: the previous pass of this store is still running")
+            });
+            return;
+        };
+        self.run_claimed(guard, store, delay);
+    }
+
+    /// Whether this instance runs passes now: always alone, only as leader in a cluster.
+    fn may_run(&self) -> bool {
+        self.ctx
+            .shared
+            .member()
+            .is_none_or(|member| member.leading().is_some())
+    }
+
+    /// Runs the claimed store's pass after `delay`, then once more while
+    /// events that came during a pass ask for it.
+    fn run_claimed(&self, guard: RunningGuard, store: &Arc<Store>, delay: std::time::Duration) {
+        let ctx = Arc::clone(&self.ctx);
+        let store = Arc::clone(store);
+        let shutdown = self.shutdown.clone();
+        let passes = Arc::clone(&self.passes);
+        let mut now = self.now.subscribe();
+        self.tracker.spawn(async move {
+            if !delay.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    _ = now.changed() => {}
+                    () = guard.wake.notified() => {}
+                    () = shutdown.cancelled() => return,
                 }
-                let Some(report) =
-                    pipeline::run_in_slot(&ctx, &store, PassOptions::default(), &shutdown).await
+            }
+            let mut trigger = passes.start(&guard);
+            loop {
+                let options = PassOptions {
+                    trigger,
+                    ..PassOptions::default()
+                };
+                let Some(report) = pipeline::run_in_slot(&ctx, &store, options, &shutdown).await
                 else {
                     return;
                 };
                 passes
                     .metrics_dirty
                     .store(true, std::sync::atomic::Ordering::Relaxed);
-                let outcome = report.outcome;
-                if outcome != Outcome::Busy && outcome != Outcome::Aborted {
+                let outcome = &report.outcome;
+                if *outcome != Outcome::Busy && *outcome != Outcome::Aborted {
                     passes.record(&store.id, outcome.is_ok(), Utc::now());
                 }
-            });
-        }
+                if shutdown.is_cancelled() || !passes.again(&guard, report.state.as_ref()) {
+                    return;
+                }
+                trigger = Trigger::Event;
+            }
+        });
     }
 
     /// Rewrites the metrics file and systemd's status line if a pass ended
@@ -326,6 +273,9 @@ pub async fn run(
     let membership = join_cluster(&dispatcher.ctx)?;
     let mut roles = membership.as_ref().map(|(member, _, _)| member.subscribe());
     let mut requests = tokio::time::interval(REQUEST_POLL);
+    let intake = events::Intake::new(&dispatcher);
+    let mut event_poll = tokio::time::interval(events::EVENT_POLL);
+    event_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     info!(
         stores = config.stores.len(),
         "menusync running; first pass over every store now"
@@ -334,7 +284,7 @@ pub async fn run(
         "{} stores, first pass running",
         config.stores.len()
     ));
-    dispatcher.dispatch(&config.stores);
+    dispatcher.dispatch(&config.stores, Trigger::Start);
 
     let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
     // Passes mark the metrics dirty; the file is rewritten at most this often.
@@ -350,16 +300,17 @@ pub async fn run(
                 notify::status(&format!("cluster: {}", role.name()));
                 if let crate::cluster::Role::Leading { .. } = role {
                     info!("leading: a pass over every store now");
-                    dispatcher.dispatch(&dispatcher.ctx.config.stores.clone());
+                    dispatcher.dispatch(&dispatcher.ctx.config.stores.clone(), Trigger::Start);
                 }
             }
             _ = requests.tick(), if membership.is_some() => dispatcher.carry_out_requests().await,
+            _ = event_poll.tick() => dispatcher.take_events(&intake).await,
             Some(schedule) = ticks.recv() => dispatcher.dispatch_tick(&schedule),
             Some(control) = controls.recv() => match control {
                 Control::SyncAll => {
                     info!("SIGUSR1: a pass over every store now");
                     dispatcher.now.send_modify(|count| *count += 1);
-                    dispatcher.dispatch(&dispatcher.ctx.config.stores.clone());
+                    dispatcher.dispatch(&dispatcher.ctx.config.stores.clone(), Trigger::Signal);
                 }
                 Control::Reload => {
                     notify::reloading();
@@ -593,7 +544,7 @@ async fn reload(config_path: &std::path::Path, dispatcher: &mut Dispatcher, cloc
         outcomes.last_ok.retain(|id, _| new.store(id).is_some());
     }
     dispatcher.ctx = Arc::new(ctx);
-    dispatcher.dispatch(&changed);
+    dispatcher.dispatch(&changed, Trigger::Reload);
 }
 
 #[cfg(test)]
@@ -719,40 +670,6 @@ mod tests {
             ),
             (MAX_SPLAY, late),
             "the 12:00 tick is not the 09:00 one three hours late"
-        );
-    }
-
-    #[test]
-    fn a_store_can_be_claimed_once_until_its_guard_drops() {
-        let passes = Arc::new(Passes::default());
-        let guard = passes.claim("gangnam").expect("first claim succeeds");
-        assert!(
-            passes.claim("gangnam").is_none(),
-            "a running store is not claimed twice"
-        );
-        assert!(
-            passes.claim("yeoksam").is_some(),
-            "other stores are independent"
-        );
-        drop(guard);
-        assert!(passes.claim("gangnam").is_some());
-    }
-
-    /// Regression (issue 11): after a reload in which no pass ran, STATUS said
-    /// `last pass <now>`.
-    #[test]
-    fn the_status_line_gives_the_time_a_pass_ended_not_the_time_it_is_written() {
-        let passes = Passes::default();
-        assert_eq!(
-            passes.summary(),
-            "0 stores ok, 0 failing, no pass finished yet"
-        );
-        let ended = "2026-12-03T08:15:30Z".parse().unwrap();
-        passes.record("gangnam", true, ended);
-        passes.record("hongdae", false, ended);
-        assert_eq!(
-            passes.summary(),
-            "1 stores ok, 1 failing, last pass 08:15:30Z"
         );
     }
 

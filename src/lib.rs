@@ -17,7 +17,7 @@
 //! ended), [`state`] (per-store status files), [`lock`] (one pass per store
 //! across processes), [`signals`] (stop, reload, sync now), [`privileges`]
 //! (root by hand becomes the state owner), [`notify`] (systemd
-//! notifications), [`telemetry`] (logging), [`metrics`], [`diff`],
+//! notifications), [`events`] (store events without a port), [`telemetry`] (logging), [`metrics`], [`diff`],
 //! [`operations`], [`cli`] and [`commands`].
 
 pub mod atomic;
@@ -29,6 +29,7 @@ pub mod daemon;
 pub mod detect;
 pub mod diff;
 pub mod error;
+pub mod events;
 pub mod gates;
 pub mod image_sink;
 pub mod image_variants;

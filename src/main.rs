@@ -51,15 +51,18 @@ fn main() -> ExitCode {
     }
     // Commands that write need a state_dir they can write in (after the
     // switch above, as the user that will write); read-only ones do not.
-    let writes = matches!(
-        cli.command,
-        Command::Check
-            | Command::Once { .. }
-            | Command::Run
-            | Command::Rollback { .. }
-            | Command::Approve { .. }
-            | Command::Reject { .. }
-    );
+    // `notify` writes under state_dir only without a cluster (else into etcd).
+    let notify_writes = matches!(cli.command, Command::Notify { .. }) && config.cluster.is_none();
+    let writes = notify_writes
+        || matches!(
+            cli.command,
+            Command::Check
+                | Command::Once { .. }
+                | Command::Run
+                | Command::Rollback { .. }
+                | Command::Approve { .. }
+                | Command::Reject { .. }
+        );
     if writes && let Err(err) = config.check_state_dir_writable() {
         eprintln!("error: {err}");
         return ExitCode::from(EXIT_CONFIG);
@@ -67,6 +70,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check => commands::check(&config),
         Command::Status { json } => commands::status(&config, json),
+        Command::Notify { store, updated_at } => {
+            runtime().block_on(commands::notify(&config, &store, updated_at))
+        }
         Command::Once {
             stores,
             approve,
@@ -78,6 +84,7 @@ fn main() -> ExitCode {
                 &stores,
                 PassOptions {
                     approve: approve || allow_shrink,
+                    ..PassOptions::default()
                 },
             ))
         }

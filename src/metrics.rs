@@ -35,6 +35,10 @@ struct StoreMetrics {
     lag: BTreeMap<String, LagHistogram>,
     /// The POS change times already counted per `to`, so a change counts once.
     lag_seen: BTreeMap<String, DateTime<Utc>>,
+    /// Passes by what started them (schedule, event, signal, start, ...).
+    triggers: BTreeMap<&'static str, u64>,
+    /// What started the last pass.
+    last_trigger: Option<&'static str>,
 }
 
 /// Upper bounds of the lag histogram, in seconds.
@@ -118,6 +122,10 @@ impl Metrics {
             entry.1 += 1;
         }
         store.image_bytes += report.image_bytes;
+        if let Some(trigger) = report.state.as_ref().and_then(|state| state.last_trigger()) {
+            *store.triggers.entry(trigger.name()).or_default() += 1;
+            store.last_trigger = Some(trigger.name());
+        }
         if let Some(state) = &report.state {
             store.last_success = state.last_success();
             store.last_change = state.last_change();
@@ -269,7 +277,19 @@ impl Metrics {
         let mut stage_sums = Vec::new();
         let mut stage_counts = Vec::new();
         let mut releases = Vec::new();
+        let mut triggers = Vec::new();
+        let mut last_triggers = Vec::new();
         for (id, store) in stores.iter() {
+            for (trigger, count) in &store.triggers {
+                triggers.push(format!(
+                    "pass_trigger_total{{store=\"{id}\",trigger=\"{trigger}\"}} {count}"
+                ));
+            }
+            if let Some(trigger) = store.last_trigger {
+                last_triggers.push(format!(
+                    "last_pass_trigger{{store=\"{id}\",trigger=\"{trigger}\"}} 1"
+                ));
+            }
             for ((result, category), count) in &store.passes {
                 passes.push(format!("passes_total{{store=\"{id}\",result=\"{result}\",category=\"{category}\"}} {count}"));
             }
@@ -292,6 +312,18 @@ impl Metrics {
             "counter",
             "Passes by result, and failures by category.",
             passes,
+        );
+        family(
+            "pass_trigger_total",
+            "counter",
+            "Passes by what started them: schedule, event (menusync notify or an etcd event key), signal (SIGUSR1), start, reload, once.",
+            triggers,
+        );
+        family(
+            "last_pass_trigger",
+            "gauge",
+            "What started the store's last pass (1 on that trigger's line).",
+            last_triggers,
         );
         stage_sums.extend(stage_counts);
         family(
@@ -394,6 +426,7 @@ mod tests {
             now,
         );
         state.record_success(now);
+        state.record_trigger(crate::state::Trigger::Event);
         metrics.record(&PassReport {
             store_id: "gangnam".into(),
             outcome: Outcome::Published {
@@ -427,6 +460,8 @@ mod tests {
             "menusync_stale{store=\"yeoksam\"} 1",
             "menusync_stale{store=\"gangnam\"} 0",
             "menusync_consecutive_failures{store=\"yeoksam\"} 1",
+            "menusync_pass_trigger_total{store=\"gangnam\",trigger=\"event\"} 1",
+            "menusync_last_pass_trigger{store=\"gangnam\",trigger=\"event\"} 1",
         ] {
             assert!(text.contains(expected), "missing {expected}\n{text}");
         }

@@ -58,12 +58,55 @@ pub struct StoreState {
     rejected: Option<Rejected>,
     /// How long the last change the POS dated took to reach customers.
     lag: Option<Lag>,
+    /// What started the last pass (schedule, event, signal, ...). A change
+    /// of trigger is news, so even a quiet pass writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_trigger: Option<Trigger>,
+}
+
+/// What started a pass: shown per store by `status` and counted in the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// The store's schedule ticked (the safety net).
+    Schedule,
+    /// A store event: `menusync notify` or a key a webhook wrote into etcd.
+    Event,
+    /// SIGUSR1: every store now.
+    Signal,
+    /// The daemon's first pass over every store (also a new leader's first).
+    Start,
+    /// A reload added or changed the store.
+    Reload,
+    /// `menusync once`, by hand or from a script.
+    #[default]
+    Once,
+}
+
+impl Trigger {
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Event => "event",
+            Trigger::Signal => "signal",
+            Trigger::Start => "start",
+            Trigger::Reload => "reload",
+            Trigger::Once => "once",
+        }
+    }
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// What the state says, read-only: every change goes through a named
 /// transition below (`went_live`, `same_output`, `hold`, `reject_held`,
 /// `end_pin`, `end_rejection`, `remember_inputs`, `record_success`,
-/// `record_failure`, `target_pushed`, `target_failed`, `keep_targets`).
+/// `record_failure`, `record_trigger`, `target_pushed`, `target_failed`,
+/// `keep_targets`).
 impl StoreState {
     pub fn release(&self) -> Option<&str> {
         self.release.as_deref()
@@ -140,6 +183,17 @@ impl StoreState {
 
     pub fn lag(&self) -> Option<&Lag> {
         self.lag.as_ref()
+    }
+
+    pub fn last_trigger(&self) -> Option<Trigger> {
+        self.last_trigger
+    }
+
+    /// The `updatedAt` of the newest dated POS change this store published:
+    /// a store event dated at or before it has nothing new to say (the
+    /// seed's `storeId + updatedAt` idempotency key).
+    pub fn published_updated_at(&self) -> Option<DateTime<Utc>> {
+        self.lag.as_ref().map(|lag| lag.changed_at)
     }
 }
 
@@ -403,6 +457,11 @@ impl StoreState {
             .and_then(|at| (now - at).to_std().ok())
             .is_some_and(|age| age < QUIET_CHECKPOINT);
         quiet != *saved || !recent || self.last_success.is_none()
+    }
+
+    /// What started the pass that is ending.
+    pub fn record_trigger(&mut self, trigger: Trigger) {
+        self.last_trigger = Some(trigger);
     }
 
     pub fn record_success(&mut self, now: DateTime<Utc>) {

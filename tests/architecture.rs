@@ -41,6 +41,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("instrument", &["error"]),
     ("publish", &["atomic", "error"]),
     ("state", &["atomic", "error"]),
+    ("events", &["atomic"]),
     ("telemetry", &["config"]),
     ("gates", &["config", "diff", "menu"]),
     ("preview", &["atomic", "diff", "error", "menu"]),
@@ -61,7 +62,7 @@ const RULES: &[(&str, &[&str])] = &[
         ],
     ),
     ("metrics", &["atomic", "error", "report", "state"]),
-    ("cluster", &["config", "error", "pos", "state"]),
+    ("cluster", &["config", "error", "events", "pos", "state"]),
     // Orchestration: the only modules that compose stages.
     (
         "pipeline",
@@ -109,8 +110,10 @@ const RULES: &[(&str, &[&str])] = &[
     (
         "daemon",
         &[
+            "atomic",
             "cluster",
             "config",
+            "events",
             "metrics",
             "notify",
             "operations",
@@ -126,6 +129,7 @@ const RULES: &[(&str, &[&str])] = &[
             "cluster",
             "config",
             "daemon",
+            "events",
             "metrics",
             "operations",
             "pipeline",

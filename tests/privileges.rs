@@ -93,6 +93,11 @@ fn root_commands_write_as_the_owner_of_the_state_directory() {
     assert!(second.status.success(), "{}", text(&second));
     let rollback = menusync(&config, &["rollback", "gangnam"]);
     assert!(rollback.status.success(), "{}", text(&rollback));
+    // Issue 25: a store event written by root (a webhook's sudo rule) is
+    // the owner's file, so the daemon, running as the owner, can take it.
+    let notify = menusync(&config, &["notify", "gangnam"]);
+    assert!(notify.status.success(), "{}", text(&notify));
+    assert!(dir.path().join("state/events/gangnam").is_file());
 
     for sub in ["state", "web"] {
         let wrong = not_owned(&dir.path().join(sub));

@@ -437,6 +437,8 @@ pub(crate) struct Sizes {
     pub(crate) soak: soak::SoakSizes,
     pub(crate) failover: failover::FailoverSizes,
     pub(crate) quiet: quiet::QuietSizes,
+    /// S7: store events against a 5-minute schedule.
+    pub(crate) events: events::EventSizes,
 }
 
 /// Which scenario groups run (`--only S1,S2,S5`) and what wraps the measured daemon.

@@ -56,6 +56,7 @@ fn seeded(parts: &[u64]) -> u64 {
 #[allow(dead_code)]
 #[path = "../../tests/common/etcd.rs"]
 mod etcd;
+mod events;
 mod failover;
 mod floor;
 mod freshness;
@@ -147,6 +148,12 @@ fn main() {
                 interval: 1,
                 ticks: 3,
             },
+            events: events::EventSizes {
+                stores: 30,
+                rate: 5.0,
+                seconds: 4,
+                at_tick: false,
+            },
         }
     } else {
         Sizes {
@@ -187,6 +194,12 @@ fn main() {
                 interval: 5,
                 ticks: 6,
             },
+            events: events::EventSizes {
+                stores: 1000,
+                rate: 10.0,
+                seconds: 60,
+                at_tick: false,
+            },
         }
     };
     let number = |flag: &str| value(flag).and_then(|v| v.parse::<u64>().ok());
@@ -200,6 +213,7 @@ fn main() {
     sizes.failover.ttl = number("--failover-ttl").unwrap_or(sizes.failover.ttl);
     sizes.quiet.stores = number("--quiet-stores").map_or(sizes.quiet.stores, |n| n as usize);
     sizes.quiet.ticks = number("--quiet-ticks").unwrap_or(sizes.quiet.ticks);
+    sizes.events.at_tick = args.iter().any(|a| a == "--events-at-tick");
     // `--scale 0.1`: a tenth of the stores in every scenario (for profiling runs).
     if let Some(scale) = value("--scale").and_then(|v| v.parse::<f64>().ok()) {
         let scaled = |n: usize| ((n as f64 * scale).round() as usize).max(1);

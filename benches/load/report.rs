@@ -5,8 +5,12 @@ use super::*;
 pub(crate) fn check(rows: &[Row]) -> Vec<String> {
     let mut problems = Vec::new();
     for row in rows {
-        // The soak and the failover count failed checks, named in their extra.
-        if row.name.starts_with("SOAK") || row.name.starts_with("FAILOVER") {
+        // The soak, the failover and the events count failed checks (lost
+        // events), named in their extra.
+        if row.name.starts_with("SOAK")
+            || row.name.starts_with("FAILOVER")
+            || row.name.starts_with("S7")
+        {
             if row.failed > 0 {
                 problems.push(format!("{}: {}", row.name, row.extra));
             }

@@ -245,6 +245,9 @@ pub(crate) async fn run_all(sizes: &Sizes, plan: &Plan) -> Vec<Row> {
         };
         rows.extend(quiet::quiet(&sizes.quiet, &exe, label).await);
     }
+    if plan.runs("S7") {
+        rows.push(events::events(&pos, &sizes.events, plan).await);
+    }
     if plan.runs("FAILOVER") {
         rows.push(failover::failover(&pos, &sizes.failover, plan).await);
     }

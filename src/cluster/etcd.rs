@@ -63,6 +63,8 @@ pub struct KeyValue {
 pub enum Compare {
     /// The key's create revision equals this (0: the key does not exist).
     Created(String, i64),
+    /// The key's last modification is at this revision (unchanged since read).
+    Modified(String, i64),
 }
 
 /// A request of a transaction's branch.
@@ -194,13 +196,19 @@ impl Etcd {
     ) -> Result<TxnResult, EtcdError> {
         let compare: Vec<Value> = compare
             .iter()
-            .map(|Compare::Created(key, revision)| {
-                json!({
+            .map(|compare| match compare {
+                Compare::Created(key, revision) => json!({
                     "key": B64.encode(key),
                     "target": "CREATE",
                     "result": "EQUAL",
                     "create_revision": revision.to_string(),
-                })
+                }),
+                Compare::Modified(key, revision) => json!({
+                    "key": B64.encode(key),
+                    "target": "MOD",
+                    "result": "EQUAL",
+                    "mod_revision": revision.to_string(),
+                }),
             })
             .collect();
         let ops = |ops: &[Op]| -> Vec<Value> { ops.iter().map(op_json).collect() };

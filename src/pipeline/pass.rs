@@ -14,6 +14,8 @@ pub struct PassOptions {
     /// A person approved this run: publish even a menu that shrank past the
     /// guard or trips a publish gate (`once --approve`).
     pub approve: bool,
+    /// What started this pass, for `status` and the metrics.
+    pub trigger: crate::state::Trigger,
 }
 
 /// What any work on one store reads: a pass, `approve` or `rollback`.

@@ -27,7 +27,7 @@ use crate::state::StoreState;
 
 /// One full pass over one store. Never fails: the report says how it went.
 pub async fn run_pass(ctx: &Context, store: &Store, options: PassOptions) -> PassReport {
-    let span = info_span!("pass", store = %store.id, pos = %store.pos.name, run = %new_run_id());
+    let span = info_span!("pass", store = %store.id, pos = %store.pos.name, run = %new_run_id(), trigger = %options.trigger);
     let recorder = Recorder::default();
     let (outcome, state) = async {
         let started = Instant::now();
@@ -125,6 +125,8 @@ async fn locked_pass(
     };
     let state_file = tree.state_file();
     let saved = state.clone();
+    // Recorded first, so every save of this pass (going live saves twice) says it.
+    state.record_trigger(options.trigger);
     let now = Utc::now();
     // Aborting drops the pass at an `.await`; publishing has none between a
     // rename and its fsync, so a release is either fully in place or not at all.

@@ -1,0 +1,106 @@
+//! Store events through etcd: one key per store, so a burst of events is
+//! coalesced by etcd itself and the keys stay bounded by the stores.
+//!
+//! ```text
+//! events/<store>   {"updatedAt": "..."} or {}   written by `menusync notify`
+//!                                                or a webhook through the gateway
+//! ```
+//!
+//! Only the leader takes events: each key is deleted in a transaction fenced
+//! by the leader's token and by the key's own modification revision, so a
+//! standby or a deposed leader never consumes one, and an event written
+//! between the read and the delete is not lost (the delete fails and the
+//! next poll reads the new value). Events are hints: a lost one costs a
+//! store its freshness until the next tick, never a wrong menu.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::etcd::{Compare, Etcd, EtcdError, Op};
+use super::member::{Member, leader_key};
+use crate::config::ClusterSettings;
+use crate::events::{Event, decode, encode, merge};
+
+pub fn events_prefix(settings: &ClusterSettings) -> String {
+    format!("{}events/", settings.prefix())
+}
+
+/// Writes an event for `store`, merged with the one waiting (a transaction
+/// on the key's revision, tried a few times; the last try simply puts).
+pub async fn notify(
+    etcd: &Etcd,
+    settings: &ClusterSettings,
+    store: &str,
+    updated_at: Option<DateTime<Utc>>,
+    timeout: Duration,
+) -> Result<(), EtcdError> {
+    let key = format!("{}{store}", events_prefix(settings));
+    for _ in 0..3 {
+        let waiting = etcd.get(&key, timeout).await?;
+        let (compare, value) = match &waiting {
+            Some(kv) => (
+                Compare::Modified(key.clone(), kv.mod_revision),
+                merge(decode(&kv.value).unwrap_or(None), updated_at),
+            ),
+            None => (Compare::Created(key.clone(), 0), updated_at),
+        };
+        let put = Op::Put {
+            key: key.clone(),
+            value: encode(value),
+            lease: None,
+        };
+        if etcd.txn(&[compare], &[put], &[], timeout).await?.succeeded {
+            return Ok(());
+        }
+    }
+    let put = Op::Put {
+        key,
+        value: encode(updated_at),
+        lease: None,
+    };
+    etcd.txn(&[], &[put], &[], timeout).await.map(drop)
+}
+
+impl Member {
+    /// Takes every waiting event while this instance leads: each key read
+    /// is deleted under the leader's token and its own revision; only the
+    /// events this leader deleted are returned (with a problem when the
+    /// value did not read: then it is undated).
+    pub async fn take_events(&self) -> Vec<(Event, Option<String>)> {
+        let Some(token) = self.leading() else {
+            return Vec::new();
+        };
+        let settings = self.settings();
+        let prefix = events_prefix(settings);
+        let timeout = self.request_timeout();
+        let Ok(waiting) = self.etcd().get_prefix(&prefix, timeout).await else {
+            return Vec::new();
+        };
+        let mut taken = Vec::new();
+        for kv in waiting {
+            let store = kv.key[prefix.len()..].to_string();
+            let claim = self
+                .etcd()
+                .txn(
+                    &[
+                        Compare::Created(leader_key(settings), token),
+                        Compare::Modified(kv.key.clone(), kv.mod_revision),
+                    ],
+                    &[Op::Delete(kv.key.clone())],
+                    &[],
+                    timeout,
+                )
+                .await;
+            if !claim.is_ok_and(|txn| txn.succeeded) {
+                continue;
+            }
+            let (updated_at, problem) = match decode(&kv.value) {
+                Ok(at) => (at, None),
+                Err(why) => (None, Some(why)),
+            };
+            taken.push((Event { store, updated_at }, problem));
+        }
+        taken
+    }
+}
