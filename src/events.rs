@@ -118,7 +118,11 @@ impl Spool {
 
     /// Takes every waiting event: each file is claimed by a rename to a temp
     /// name of this process, read, then removed. A value that does not read
-    /// is an undated event, and its problem is returned beside it.
+    /// is an undated event, and its problem is returned beside it. Only the
+    /// folder itself failing is an error: an entry that cannot be claimed,
+    /// read or removed (or is not a plain file: a link is never followed)
+    /// costs that entry only, with a `storage` warning, and every event
+    /// taken before or after it is still returned.
     pub fn take(&self) -> io::Result<Vec<(Event, Option<String>)>> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
@@ -127,32 +131,68 @@ impl Spool {
         };
         let mut events = Vec::new();
         for entry in entries {
-            let name = entry?.file_name();
+            let name = match entry {
+                Ok(entry) => entry.file_name(),
+                Err(err) => {
+                    tracing::warn!(
+                        category = "storage",
+                        "cannot list the event folder {}: {err}",
+                        self.dir.display()
+                    );
+                    break;
+                }
+            };
             let Some(store) = name.to_str().filter(|name| !name.starts_with('.')) else {
                 continue;
             };
-            let claimed = crate::atomic::temp_path(&self.dir, store);
-            match std::fs::rename(self.dir.join(store), &claimed) {
-                Ok(()) => {}
-                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                Err(err) => return Err(err),
+            match self.claim(store) {
+                Ok(Some(event)) => events.push(event),
+                Ok(None) => {}
+                Err(err) => tracing::warn!(
+                    category = "storage",
+                    store,
+                    "a store event in {} cannot be taken: {err}; the events beside it are",
+                    self.dir.display()
+                ),
             }
-            let read = std::fs::read(&claimed);
-            std::fs::remove_file(&claimed)?;
-            let (updated_at, problem) = match read.map(|bytes| decode(&bytes)) {
-                Ok(Ok(at)) => (at, None),
-                Ok(Err(why)) => (None, Some(why)),
-                Err(err) => (None, Some(err.to_string())),
-            };
-            events.push((
-                Event {
-                    store: store.to_string(),
-                    updated_at,
-                },
-                problem,
-            ));
         }
         Ok(events)
+    }
+
+    /// One entry of the folder: `None` when `notify`'s next write or another
+    /// taker got there first.
+    fn claim(&self, store: &str) -> io::Result<Option<(Event, Option<String>)>> {
+        let claimed = crate::atomic::temp_path(&self.dir, store);
+        match std::fs::rename(self.dir.join(store), &claimed) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err),
+        }
+        let kind = std::fs::symlink_metadata(&claimed)?.file_type();
+        if !kind.is_file() {
+            let removed = if kind.is_dir() {
+                std::fs::remove_dir_all(&claimed)
+            } else {
+                std::fs::remove_file(&claimed)
+            };
+            removed?;
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a plain file (a link or a folder); removed unread",
+            ));
+        }
+        let read = std::fs::read(&claimed);
+        std::fs::remove_file(&claimed)?;
+        let (updated_at, problem) = match read.map(|bytes| decode(&bytes)) {
+            Ok(Ok(at)) => (at, None),
+            Ok(Err(why)) => (None, Some(why)),
+            Err(err) => (None, Some(err.to_string())),
+        };
+        let event = Event {
+            store: store.to_string(),
+            updated_at,
+        };
+        Ok(Some((event, problem)))
     }
 }
 
@@ -240,5 +280,38 @@ mod tests {
         );
         assert_eq!(std::fs::read_dir(spool.dir()).unwrap().count(), 0);
         assert!(spool.take().unwrap().is_empty());
+    }
+
+    /// A link or a folder in the spool costs that entry only: the link is
+    /// removed unread (its target untouched), and the events beside it are
+    /// all taken.
+    #[test]
+    fn an_entry_that_is_not_a_file_costs_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path());
+        spool.write("gangnam", None).unwrap();
+        spool.write("jamsil", None).unwrap();
+        let outside = dir.path().join("secret");
+        std::fs::write(&outside, "{}").unwrap();
+        std::os::unix::fs::symlink(&outside, spool.dir().join("hongdae")).unwrap();
+        std::fs::create_dir(spool.dir().join("mapo")).unwrap();
+        let mut stores: Vec<_> = spool
+            .take()
+            .unwrap()
+            .into_iter()
+            .map(|(event, _)| event.store)
+            .collect();
+        stores.sort();
+        assert_eq!(stores, ["gangnam", "jamsil"]);
+        assert_eq!(
+            std::fs::read(&outside).unwrap(),
+            b"{}",
+            "the link's target is untouched"
+        );
+        assert_eq!(
+            std::fs::read_dir(spool.dir()).unwrap().count(),
+            0,
+            "nothing left behind"
+        );
     }
 }
