@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use tracing::{info, warn};
+
 use super::etcd::{Compare, Etcd, EtcdError, Op};
 use super::member::{Member, leader_key};
 use crate::config::ClusterSettings;
@@ -62,6 +64,9 @@ pub async fn notify(
     etcd.txn(&[], &[put], &[], timeout).await.map(drop)
 }
 
+/// How long one poll may spend taking event keys.
+const TAKE_BUDGET: Duration = Duration::from_secs(1);
+
 impl Member {
     /// Takes every waiting event while this instance leads: each key read
     /// is deleted under the leader's token and its own revision; only the
@@ -74,11 +79,23 @@ impl Member {
         let settings = self.settings();
         let prefix = events_prefix(settings);
         let timeout = self.request_timeout();
-        let Ok(waiting) = self.etcd().get_prefix(&prefix, timeout).await else {
-            return Vec::new();
+        // A poll runs in the daemon's loop: past this budget the keys left
+        // wait for the next poll, so a burst or a slow etcd delays ticks,
+        // signals and watchdog pings by at most the budget and one request.
+        let budget = std::time::Instant::now() + TAKE_BUDGET;
+        let waiting = match self.etcd().get_prefix(&prefix, timeout).await {
+            Ok(waiting) => waiting,
+            Err(err) => {
+                self.events_failed(&err);
+                return Vec::new();
+            }
         };
         let mut taken = Vec::new();
+        let mut failed = None;
         for kv in waiting {
+            if std::time::Instant::now() >= budget {
+                break;
+            }
             let store = kv.key[prefix.len()..].to_string();
             let claim = self
                 .etcd()
@@ -92,8 +109,15 @@ impl Member {
                     timeout,
                 )
                 .await;
-            if !claim.is_ok_and(|txn| txn.succeeded) {
-                continue;
+            match claim {
+                Ok(txn) if txn.succeeded => {}
+                // Written again since the read (taken next poll) or no
+                // longer ours to take (a newer leader's).
+                Ok(_) => continue,
+                Err(err) => {
+                    failed = Some(err);
+                    break;
+                }
             }
             let (updated_at, problem) = match decode(&kv.value) {
                 Ok(at) => (at, None),
@@ -101,6 +125,40 @@ impl Member {
             };
             taken.push((Event { store, updated_at }, problem));
         }
+        match failed {
+            Some(err) => self.events_failed(&err),
+            None => self.events_answered(),
+        }
         taken
+    }
+
+    /// A failed read or delete of the event keys: warned once per failing
+    /// spell (the poll runs five times a second), with its category. A
+    /// delete whose answer was lost may have been applied: that event is
+    /// then gone untold, and the schedule still covers its store.
+    fn events_failed(&self, err: &EtcdError) {
+        if !self
+            .events_failing
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            let category = match err {
+                EtcdError::Unreachable(_) => "network",
+                EtcdError::Refused(_) => "auth",
+            };
+            warn!(
+                category,
+                cluster = %self.settings().name,
+                "cannot take store events from etcd ({err}); they wait there, and the schedule still runs"
+            );
+        }
+    }
+
+    fn events_answered(&self) {
+        if self
+            .events_failing
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            info!(cluster = %self.settings().name, "store events from etcd are taken again");
+        }
     }
 }

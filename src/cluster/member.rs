@@ -76,6 +76,8 @@ pub struct Member {
     facts: Mutex<HashMap<String, StoreState>>,
     /// Stores whose record a pass took over in this term (`take_record`).
     adopted: Mutex<std::collections::HashSet<String>>,
+    /// Whether the last poll of the store events failed (warned once a spell).
+    pub(super) events_failing: std::sync::atomic::AtomicBool,
 }
 
 impl Member {
@@ -88,6 +90,7 @@ impl Member {
             lease: Mutex::new(None),
             facts: Mutex::new(HashMap::new()),
             adopted: Mutex::new(std::collections::HashSet::new()),
+            events_failing: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
