@@ -190,7 +190,10 @@ impl Dispatcher {
                 if *outcome != Outcome::Busy && *outcome != Outcome::Aborted {
                     passes.record(&store.id, outcome.is_ok(), Utc::now());
                 }
-                if shutdown.is_cancelled() || !passes.again(&guard, report.state.as_ref()) {
+                let succeeded = outcome.is_ok();
+                if shutdown.is_cancelled()
+                    || !passes.again(&guard, report.state.as_ref(), succeeded)
+                {
                     return;
                 }
                 trigger = Trigger::Event;
@@ -543,6 +546,7 @@ async fn reload(config_path: &std::path::Path, dispatcher: &mut Dispatcher, cloc
             .expect("the outcome lock is never poisoned");
         outcomes.last_ok.retain(|id, _| new.store(id).is_some());
     }
+    dispatcher.passes.retain(|id| new.store(id).is_some());
     dispatcher.ctx = Arc::new(ctx);
     dispatcher.dispatch(&changed, Trigger::Reload);
 }

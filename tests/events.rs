@@ -204,7 +204,7 @@ async fn duplicates_and_old_events_are_dropped_and_events_during_a_pass_cause_on
         || {
             daemon
                 .log()
-                .contains("store event dropped: the store published")
+                .contains("store event dropped: the store's menu of")
         },
     )
     .await;
@@ -387,7 +387,7 @@ async fn an_event_written_to_etcd_reaches_the_target_within_a_second() {
         || {
             daemon
                 .log()
-                .contains("store event dropped: the store published")
+                .contains("store event dropped: the store's menu of")
         },
     )
     .await;

@@ -118,13 +118,13 @@ impl Dispatcher {
         let updated_at = event.updated_at.map(|at| at.to_rfc3339());
         let updated_at = updated_at.as_deref().unwrap_or("-");
         if let Some(at) = event.updated_at
-            && let Some(published) = self.published_updated_at(&store.id)
-            && at <= published
+            && let Some(handled) = self.handled_updated_at(&store.id)
+            && at <= handled
         {
             info!(
                 updated_at,
-                "store event dropped: the store published the menu of {} already",
-                published.to_rfc3339()
+                "store event dropped: the store's menu of {} was published or checked already",
+                handled.to_rfc3339()
             );
             return;
         }
@@ -148,10 +148,9 @@ impl Dispatcher {
 
     /// The `updatedAt` of the newest change the store published, from its
     /// state file (a missing or unreadable one: none, so the event runs).
-    fn published_updated_at(&self, store_id: &str) -> Option<DateTime<Utc>> {
+    fn handled_updated_at(&self, store_id: &str) -> Option<DateTime<Utc>> {
         let tree = crate::publish::StoreTree::new(&self.ctx.config.daemon.state_dir, store_id);
-        StoreState::load(&tree.state_file())
-            .ok()
-            .and_then(|state| state.published_updated_at())
+        let state = StoreState::load(&tree.state_file()).ok();
+        self.passes.handled(store_id, state.as_ref())
     }
 }

@@ -26,6 +26,12 @@ pub(super) struct Passes {
     pub(super) outcomes: Mutex<Outcomes>,
     /// Set after a pass; the daemon loop rewrites the metrics file when set.
     pub(super) metrics_dirty: std::sync::atomic::AtomicBool,
+    /// Store id → the newest event date a pass that succeeded was run for:
+    /// a POS whose menus carry no date (Square, GloriaFood) publishes none,
+    /// so this is what a later event with an older or equal date is held
+    /// against. Pruned with the config on reload; empty after a start, whose
+    /// first pass covers every store.
+    served: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 /// One store's pass in flight: waiting for its slot, or running.
@@ -40,6 +46,9 @@ pub(super) struct Claim {
     /// Events that came while the pass ran, as one (see `events::merge`):
     /// they cause exactly one more pass, unless it published their date.
     again: Option<Option<DateTime<Utc>>>,
+    /// The newest event date this pass was claimed or woken for (it fetches
+    /// after the event came, so it serves it); `served` when it succeeds.
+    covers: Option<DateTime<Utc>>,
 }
 
 /// Marks a store as running until dropped.
@@ -94,6 +103,7 @@ impl Passes {
                 trigger,
                 wake: Arc::clone(&wake),
                 again: None,
+                covers: None,
             },
         );
         RunningGuard {
@@ -116,9 +126,16 @@ impl Passes {
             .lock()
             .expect("the running-stores lock is never poisoned");
         match running.get_mut(store_id) {
-            None => Delivered::Claimed(self.insert(&mut running, store_id, Trigger::Event)),
+            None => {
+                let guard = self.insert(&mut running, store_id, Trigger::Event);
+                if let Some(claim) = running.get_mut(store_id) {
+                    claim.covers = updated_at;
+                }
+                Delivered::Claimed(guard)
+            }
             Some(claim) if !claim.started => {
                 claim.trigger = Trigger::Event;
+                claim.covers = claim.covers.max(updated_at);
                 claim.wake.notify_one();
                 Delivered::Woken
             }
@@ -148,9 +165,17 @@ impl Passes {
     }
 
     /// After a pass: whether events that came during it ask for one more
-    /// (undated, or dated after what `state` shows published). If not, the
-    /// claim ends here, in the same lock, so a later event finds the store free.
-    pub(super) fn again(&self, guard: &RunningGuard, state: Option<&StoreState>) -> bool {
+    /// (undated, or dated after the newest of what `state` shows published
+    /// and what passes were run for). Never after a pass that did not
+    /// succeed: a failing POS is the schedule's to try again, not a loop's.
+    /// If not, the claim ends here, in the same lock, so a later event finds
+    /// the store free.
+    pub(super) fn again(
+        &self,
+        guard: &RunningGuard,
+        state: Option<&StoreState>,
+        succeeded: bool,
+    ) -> bool {
         let mut running = self
             .running
             .lock()
@@ -161,16 +186,54 @@ impl Passes {
         else {
             return false;
         };
-        let published = state.and_then(StoreState::published_updated_at);
-        let more = match claim.again.take() {
-            Some(None) => true,
-            Some(Some(at)) => published.is_none_or(|published| at > published),
-            None => false,
-        };
-        if !more {
+        let covered = claim.covers.take();
+        if succeeded && let Some(at) = covered {
+            let mut served = self
+                .served
+                .lock()
+                .expect("the served lock is never poisoned");
+            let newest = served.entry(guard.store_id.clone()).or_insert(at);
+            *newest = (*newest).max(at);
+        }
+        let handled = self.handled(&guard.store_id, state);
+        let queued = claim.again.take();
+        let more = succeeded
+            && match queued {
+                Some(None) => true,
+                Some(Some(at)) => handled.is_none_or(|handled| at > handled),
+                None => false,
+            };
+        if more {
+            claim.covers = queued.flatten();
+        } else {
             running.remove(&guard.store_id);
         }
         more
+    }
+
+    /// The newest event date `store_id` has been handled for: what its
+    /// `state` shows published, or what a pass that succeeded was run for.
+    pub(super) fn handled(
+        &self,
+        store_id: &str,
+        state: Option<&StoreState>,
+    ) -> Option<DateTime<Utc>> {
+        let published = state.and_then(StoreState::published_updated_at);
+        let served = self
+            .served
+            .lock()
+            .expect("the served lock is never poisoned")
+            .get(store_id)
+            .copied();
+        published.max(served)
+    }
+
+    /// Forgets what was served for stores gone from the config.
+    pub(super) fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.served
+            .lock()
+            .expect("the served lock is never poisoned")
+            .retain(|store, _| keep(store));
     }
 
     pub(super) fn summary(&self) -> String {
@@ -291,7 +354,7 @@ mod tests {
             ));
         }
         // The pass published that date: nothing more, and the store is free.
-        assert!(!passes.again(&guard, Some(&published("2026-12-05T10:01:00Z"))));
+        assert!(!passes.again(&guard, Some(&published("2026-12-05T10:01:00Z")), true));
         drop(guard);
         assert!(passes.claim("gangnam", Trigger::Schedule).is_some());
 
@@ -306,9 +369,69 @@ mod tests {
         passes.deliver("gangnam", Some(at("2026-12-05T10:02:00Z")));
         passes.deliver("gangnam", Some(at("2026-12-05T10:01:00Z")));
         // Newer than what the pass published: exactly one more, then free.
-        assert!(passes.again(&waiting, Some(&published("2026-12-05T10:01:00Z"))));
-        assert!(!passes.again(&waiting, Some(&published("2026-12-05T10:02:00Z"))));
+        assert!(passes.again(&waiting, Some(&published("2026-12-05T10:01:00Z")), true));
+        assert!(!passes.again(&waiting, Some(&published("2026-12-05T10:02:00Z")), true));
         assert!(passes.claim("gangnam", Trigger::Schedule).is_some());
+    }
+
+    /// A POS whose menus carry no date (Square, GloriaFood) publishes none:
+    /// what a pass that succeeded was run for holds back older or equal
+    /// events instead, a failed pass serves nothing and is not followed by
+    /// another (the schedule tries again), and a reload forgets removed stores.
+    #[test]
+    fn an_undated_menu_holds_events_by_what_passes_ran_for_and_a_failure_is_no_loop() {
+        let passes = Arc::new(Passes::default());
+        let at = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let (ten, eleven) = (at("2026-12-05T10:00:00Z"), at("2026-12-05T11:00:00Z"));
+        let Delivered::Claimed(guard) = passes.deliver("square", Some(ten)) else {
+            panic!("a free store is claimed by its event");
+        };
+        passes.start(&guard);
+        passes.deliver("square", Some(eleven));
+        assert!(
+            !passes.again(&guard, None, false),
+            "no pass after a failed one"
+        );
+        assert_eq!(
+            passes.handled("square", None),
+            None,
+            "a failed pass served nothing"
+        );
+        drop(guard);
+
+        let Delivered::Claimed(guard) = passes.deliver("square", Some(ten)) else {
+            panic!("the failed pass's claim ended");
+        };
+        passes.start(&guard);
+        passes.deliver("square", Some(ten));
+        assert!(
+            !passes.again(&guard, None, true),
+            "the pass ran for that date"
+        );
+        assert_eq!(passes.handled("square", None), Some(ten));
+        drop(guard);
+
+        let guard = passes.claim("square", Trigger::Schedule).unwrap();
+        passes.start(&guard);
+        passes.deliver("square", Some(eleven));
+        assert!(
+            passes.again(&guard, None, true),
+            "newer than served: one more"
+        );
+        assert!(!passes.again(&guard, None, true));
+        assert_eq!(passes.handled("square", None), Some(eleven));
+        drop(guard);
+
+        passes.retain(|store| store != "square");
+        assert_eq!(
+            passes.handled("square", None),
+            None,
+            "forgotten with the store"
+        );
     }
 
     /// Regression (issue 11): after a reload in which no pass ran, STATUS said
