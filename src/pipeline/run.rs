@@ -23,7 +23,7 @@ use crate::instrument::{Recorder, new_run_id};
 use crate::lock::StoreLock;
 use crate::publish::StoreTree;
 use crate::report::{Outcome, PassReport};
-use crate::state::StoreState;
+use crate::state::{StoreState, Trigger};
 
 /// One full pass over one store. Never fails: the report says how it went.
 pub async fn run_pass(ctx: &Context, store: &Store, options: PassOptions) -> PassReport {
@@ -121,7 +121,12 @@ async fn locked_pass(
     let (_lock, mut state) = match locked {
         Ok(Some(locked)) => locked,
         Ok(None) => return (Outcome::Busy, None),
-        Err(err) => return (failed(&err), record_early_failure(&tree, &err)),
+        Err(err) => {
+            return (
+                failed(&err),
+                record_early_failure(&tree, &err, options.trigger),
+            );
+        }
     };
     let state_file = tree.state_file();
     let saved = state.clone();
@@ -194,9 +199,13 @@ fn remove_orphans(
 }
 
 /// A pass that failed before it held the lock (a planted link, a broken
-/// folder) still shows in `status`: its failure goes into `state.json` when
-/// that file can be written at all.
-fn record_early_failure(tree: &StoreTree, err: &StoreError) -> Option<StoreState> {
+/// folder) still shows in `status`: its failure and its trigger go into
+/// `state.json` when that file can be written at all.
+fn record_early_failure(
+    tree: &StoreTree,
+    err: &StoreError,
+    trigger: Trigger,
+) -> Option<StoreState> {
     // Never through a link: only into a real stores/<id>/ under a real stores/.
     let real = |dir: &std::path::Path| {
         std::fs::symlink_metadata(dir).is_ok_and(|meta| meta.file_type().is_dir())
@@ -206,6 +215,7 @@ fn record_early_failure(tree: &StoreTree, err: &StoreError) -> Option<StoreState
     }
     let state_file = tree.state_file();
     let mut state = StoreState::load(&state_file).ok()?;
+    state.record_trigger(trigger);
     state.record_failure(err.category(), err.chain(), Utc::now());
     match state.save(&state_file) {
         Ok(()) => Some(state),
