@@ -260,6 +260,56 @@ async fn an_unusable_incremental_answer_is_dropped_for_a_full_read_in_the_same_p
     );
 }
 
+/// Review of issue 25: a request Square refuses only with `begin_time` (a
+/// 400, not a network failure) must not fail every pass until a full read
+/// that never comes: the pass reads in full at once, and publishes.
+#[tokio::test]
+async fn an_incremental_read_square_refuses_falls_back_to_a_full_read_in_the_same_pass() {
+    let (env, square, _cdn) = square_env(1000).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/catalog/search"))
+        .and(body_partial_json(json!({"include_deleted_objects": true})))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "errors": [{"category": "INVALID_REQUEST_ERROR", "code": "BAD_REQUEST", "detail": "begin_time"}]
+        })))
+        .with_priority(1)
+        .mount(&square)
+        .await;
+
+    let log = run_daemon_until(&env, "three passes", |log| passes(log) >= 3).await;
+
+    let searches = pattern(&searches(&square).await);
+    assert!(searches.starts_with("FIFIF"), "{searches}\n{log}");
+    assert!(log.contains("reading it in full"), "{log}");
+    assert!(!log.contains("outcome=failed"), "no pass fails\n{log}");
+    assert_eq!(releases(&env, "downtown"), 1);
+}
+
+/// Review of issue 25: Square's own sample of an empty answer has no
+/// `latest_time`. A quiet pass then stays one small incremental read, asked
+/// from the same time again, never a full read with a warning.
+#[tokio::test]
+async fn an_empty_answer_without_latest_time_keeps_the_time_and_reads_nothing_more() {
+    let (env, square, _cdn) = square_env(1000).await;
+    serve_changes(&square, json!({"objects": []}), None, 1).await;
+
+    let log = run_daemon_until(&env, "four passes", |log| passes(log) >= 4).await;
+
+    let searches = searches(&square).await;
+    assert!(
+        pattern(&searches).starts_with("FIII"),
+        "{searches:?}\n{log}"
+    );
+    assert!(
+        searches[1..]
+            .iter()
+            .all(|(_, since)| since.as_deref() == Some(FULL_READ_TIME)),
+        "asked from the full read's time each pass: {searches:?}"
+    );
+    assert!(!log.contains("reading it in full"), "{log}");
+    assert_eq!(mapped_passes(&log), 1, "{log}");
+}
+
 #[tokio::test]
 async fn an_unchanged_gloriafood_body_is_neither_parsed_nor_mapped_and_a_changed_one_is_published()
 {

@@ -177,14 +177,20 @@ impl SquarePos {
         if let Some(since) = incremental.as_deref() {
             match self.read_changes(since, max_bytes, &mut kept).await {
                 Ok(()) => {}
-                Err(err) if err.category() == Category::Data => {
+                // Unreachable or overloaded: the kept catalog stays and the
+                // next pass asks again from the same time. Anything else (an
+                // answer that does not read, a request Square refuses only
+                // with `begin_time`) would fail every pass until the full
+                // read came, which counts only answered incremental reads:
+                // read in full now instead.
+                Err(err) if err.category() == Category::Network => return Err(err),
+                Err(err) => {
                     warn!(
                         category = %err.category(),
                         "the Square catalog's changes since {since} cannot be used, reading it in full: {err:#}"
                     );
                     *kept = None;
                 }
-                Err(err) => return Err(err),
             }
         }
         if incremental.is_none() || kept.is_none() {
@@ -217,12 +223,10 @@ impl SquarePos {
         kept: &mut Option<Kept>,
     ) -> Result<(), StoreError> {
         let answer = self.search(max_bytes, Some(since)).await?;
-        let Some(latest_time) = answer.latest_time else {
-            return Err(StoreError::new(
-                Kind::BadDocument,
-                "the Square catalog's changes came without latest_time",
-            ));
-        };
+        // Square may leave `latest_time` out (its own sample of an empty
+        // answer has none): the next read asks from the same time again,
+        // which repeats what is already kept and so changes nothing.
+        let latest_time = answer.latest_time.unwrap_or_else(|| since.to_string());
         let kept = kept
             .as_mut()
             .expect("changes are read only into a kept catalog");
@@ -272,7 +276,7 @@ impl SquarePos {
             );
             if let Some(time) = page.latest_time.take() {
                 latest_time = Some(match latest_time {
-                    Some(earlier) if earlier <= time => earlier,
+                    Some(earlier) if !later_than(&earlier, &time) => earlier,
                     _ => time,
                 });
             }
@@ -345,4 +349,44 @@ fn store_digest(catalog: &[u8; 32], location: &str) -> [u8; 32] {
         hasher.update(part);
     }
     hasher.finalize().into()
+}
+
+/// Whether the RFC 3339 time `a` is after `b`, compared as instants: Square
+/// varies the digits of its fractions (`…35.4Z`, `…35.41Z`), so their text
+/// does not sort. A time that does not read sorts as text.
+fn later_than(a: &str, b: &str) -> bool {
+    match (
+        chrono::DateTime::parse_from_rfc3339(a),
+        chrono::DateTime::parse_from_rfc3339(b),
+    ) {
+        (Ok(a), Ok(b)) => a > b,
+        _ => a > b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::later_than;
+
+    #[test]
+    fn square_times_compare_as_instants_not_text() {
+        // As text, "35.4Z" sorts after "35.41Z".
+        assert!(later_than(
+            "2026-12-05T10:00:35.41Z",
+            "2026-12-05T10:00:35.4Z"
+        ));
+        assert!(!later_than(
+            "2026-12-05T10:00:35.4Z",
+            "2026-12-05T10:00:35.41Z"
+        ));
+        assert!(later_than(
+            "2026-12-05T19:00:00+09:00",
+            "2026-12-05T09:59:59Z"
+        ));
+        assert!(!later_than(
+            "2026-12-05T10:00:00Z",
+            "2026-12-05T10:00:00.000Z"
+        ));
+        assert!(later_than("b", "a"), "what does not read sorts as text");
+    }
 }
