@@ -26,9 +26,10 @@ pub const SQUARE_BASE_URL: &str = "https://connect.squareup.com";
 pub const DEFAULT_SQUARE_VERSION: &str = "2025-08-20";
 /// A `square` pos reads the whole catalog at least once in this many passes;
 /// the others ask only for what changed since the last read (`begin_time`).
-/// A sold-out flip from inventory moves no catalog time, so it can wait up
-/// to this many passes of the pos's stores: 20 passes on a 5-minute schedule
-/// with one store is 100 minutes at worst.
+/// A change no catalog time announces (possibly a sold-out flip from
+/// inventory; not verified against Square) waits up to this many passes of
+/// the pos's stores: 20 passes on a 5-minute schedule with one store is 100
+/// minutes at worst, with N stores about a Nth of that.
 pub const DEFAULT_FULL_READ_EVERY: u64 = 20;
 /// Where a `gloriafood` pos lives without `base_url`: GloriaFood's Fetch Menu API.
 pub const GLORIAFOOD_BASE_URL: &str = "https://pos.globalfoodsoft.com";
