@@ -73,6 +73,24 @@ async fn until(what: &str, daemon: &Daemon, limit: Duration, condition: impl Fn(
     }
 }
 
+/// Waits until the target under `root` serves `price`, then asserts it took
+/// at most [`EVENT_BUDGET`] from `sent` (what: the event, for the message).
+async fn served_within_budget(what: &str, daemon: &Daemon, root: &Path, price: i64, sent: Instant) {
+    until(
+        "the event's change on the target",
+        daemon,
+        Duration::from_secs(10),
+        || served_price(root) == Some(price),
+    )
+    .await;
+    let took = sent.elapsed();
+    assert!(
+        took <= EVENT_BUDGET,
+        "{what} took {took:?} to reach the target\n{}",
+        daemon.log()
+    );
+}
+
 /// An idle single-host daemon on one store, its first pass published.
 async fn idle_host(pos: &MockServer) -> (Env, Daemon, PathBuf) {
     let env = Env::new(&pos.uri());
@@ -130,19 +148,7 @@ async fn an_event_from_notify_reaches_the_target_within_a_second() {
     let sent = Instant::now();
     let output = notify(&env, &["gangnam", "--updated-at", &at(1)]).await;
     assert!(output.status.success(), "{}", common::text(&output));
-    until(
-        "the event's change on the target",
-        &daemon,
-        Duration::from_secs(10),
-        || served_price(&target) == Some(1100),
-    )
-    .await;
-    let took = sent.elapsed();
-    assert!(
-        took <= EVENT_BUDGET,
-        "the event took {took:?} to reach the target\n{}",
-        daemon.log()
-    );
+    served_within_budget("the event", &daemon, &target, 1100, sent).await;
     assert!(
         daemon.log().contains("store event: a pass now"),
         "{}",
@@ -326,19 +332,7 @@ async fn an_event_written_to_etcd_reaches_the_target_within_a_second() {
     let key = "/menusync/chain/events/gangnam";
     let sent = Instant::now();
     etcd.put(key, &json!({ "updatedAt": at(1) }).to_string());
-    until(
-        "the event's change on the target",
-        &daemon,
-        Duration::from_secs(10),
-        || served_price(&target) == Some(1100),
-    )
-    .await;
-    let took = sent.elapsed();
-    assert!(
-        took <= EVENT_BUDGET,
-        "the etcd event took {took:?}\n{}",
-        daemon.log()
-    );
+    served_within_budget("the etcd event", &daemon, &target, 1100, sent).await;
     until(
         "the consumed key deleted",
         &daemon,

@@ -50,10 +50,21 @@ async fn square_env(full_read_every: u32) -> (Env, MockServer, MockServer) {
 /// Answers the incremental search (`begin_time`) with `answer`, `times` times
 /// (for ever with `None`), before any mock of a higher `priority` number.
 async fn serve_changes(square: &MockServer, answer: Value, times: Option<u64>, priority: u8) {
+    let answer = ResponseTemplate::new(200).set_body_json(answer);
+    answer_changes(square, answer, times, priority).await;
+}
+
+/// [`serve_changes`] with any response: an HTML page, a refusal.
+async fn answer_changes(
+    square: &MockServer,
+    answer: ResponseTemplate,
+    times: Option<u64>,
+    priority: u8,
+) {
     let mock = Mock::given(method("POST"))
         .and(path("/v2/catalog/search"))
         .and(body_partial_json(json!({"include_deleted_objects": true})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .respond_with(answer)
         .with_priority(priority);
     match times {
         Some(times) => mock.up_to_n_times(times).mount(square).await,
@@ -233,15 +244,8 @@ async fn an_unusable_incremental_answer_is_dropped_for_a_full_read_in_the_same_p
     let (env, square, _cdn) = square_env(1000).await;
     // Square answers the changes with an HTML page: a data failure of that
     // answer only, so the pass reads the whole catalog and succeeds.
-    Mock::given(method("POST"))
-        .and(path("/v2/catalog/search"))
-        .and(body_partial_json(json!({"include_deleted_objects": true})))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw("<html>maintenance</html>", "text/html"),
-        )
-        .with_priority(1)
-        .mount(&square)
-        .await;
+    let html = ResponseTemplate::new(200).set_body_raw("<html>maintenance</html>", "text/html");
+    answer_changes(&square, html, None, 1).await;
 
     let log = run_daemon_until(&env, "three passes", |log| passes(log) >= 3).await;
 
@@ -266,15 +270,10 @@ async fn an_unusable_incremental_answer_is_dropped_for_a_full_read_in_the_same_p
 #[tokio::test]
 async fn an_incremental_read_square_refuses_falls_back_to_a_full_read_in_the_same_pass() {
     let (env, square, _cdn) = square_env(1000).await;
-    Mock::given(method("POST"))
-        .and(path("/v2/catalog/search"))
-        .and(body_partial_json(json!({"include_deleted_objects": true})))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "errors": [{"category": "INVALID_REQUEST_ERROR", "code": "BAD_REQUEST", "detail": "begin_time"}]
-        })))
-        .with_priority(1)
-        .mount(&square)
-        .await;
+    let refused = ResponseTemplate::new(400).set_body_json(json!({
+        "errors": [{"category": "INVALID_REQUEST_ERROR", "code": "BAD_REQUEST", "detail": "begin_time"}]
+    }));
+    answer_changes(&square, refused, None, 1).await;
 
     let log = run_daemon_until(&env, "three passes", |log| passes(log) >= 3).await;
 

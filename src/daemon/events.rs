@@ -2,7 +2,7 @@
 //! spool folder on one host, etcd's `events/` keys for a cluster's leader)
 //! every [`EVENT_POLL`], and each becomes at most one pass through the same
 //! claim, pass slot and POS limits as a tick. Events are hints: an event
-//! dated at or before what the store published is dropped, one for a store
+//! dated at or before what the store handled (`Passes::handled`) is dropped, one for a store
 //! the config does not hold is dropped with a warning, and the content hash
 //! still decides whether a pass publishes anything.
 
@@ -146,8 +146,9 @@ impl Dispatcher {
         }
     }
 
-    /// The `updatedAt` of the newest change the store published, from its
-    /// state file (a missing or unreadable one: none, so the event runs).
+    /// The newest date the store handled: what its state file shows
+    /// published (a missing or unreadable one: none) or a successful pass
+    /// ran for (`Passes::handled`).
     fn handled_updated_at(&self, store_id: &str) -> Option<DateTime<Utc>> {
         let tree = crate::publish::StoreTree::new(&self.ctx.config.daemon.state_dir, store_id);
         let state = StoreState::load(&tree.state_file()).ok();
